@@ -1,0 +1,23 @@
+"""The code location: every domain's definitions, the shared resources and the derived jobs.
+
+Each domain package (`neso/`, `smart_meter/`, `electricity_maps/`, ...) exposes `defs`: its assets,
+checks, sensors, schedules and its own resources. Shared resources (`io_manager`, `http`) live here.
+"""
+
+from dagster import Definitions
+
+from energy_assets.jobs import build_jobs
+from energy_assets.resources import shared_resources
+
+DOMAINS: list[Definitions] = []
+# Domain definitions are appended here, one line each:
+# (keep this list explicit: a domain that fails to import must fail the code location, not vanish)
+
+
+def build_definitions() -> Definitions:
+    merged = Definitions.merge(*DOMAINS) if DOMAINS else Definitions()
+    assets = list(merged.assets or [])
+    return Definitions.merge(merged, Definitions(resources=shared_resources(), jobs=build_jobs(assets)))
+
+
+defs = build_definitions()

@@ -1,0 +1,276 @@
+"""The one HTTP session every API client uses.
+
+`HttpSession` is a Dagster resource over `requests.Session` with:
+
+- connect and read timeouts;
+- retries with exponential backoff and full jitter on connection errors, timeouts, 408, 429 and 5xx,
+  honouring `Retry-After` (seconds or an HTTP date), and on responses a client declares unusable
+  (`retry_if`, e.g. HTTP 200 with an empty `{}` body), all within a bounded total wait;
+- a descriptive User-Agent and a polite minimum interval between requests to the same host;
+- errors that name the request (URL with secret query parameters redacted; headers are never shown)
+  and the status;
+- a replay mode (`ENERGY_ASSETS_SOURCE=replay`) answering from recorded-format sample payloads under
+  `data/samples/<source>/` instead of the network, so the demo runs offline.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import email.utils
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlencode, urlsplit
+
+import requests
+from dagster import ConfigurableResource
+from pydantic import Field, PrivateAttr
+
+from energy_assets import settings
+
+log = logging.getLogger("energy_assets.http")
+
+RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+USER_AGENT = "energy_assets/0.1 (+https://github.com/energy-assets/energy_assets; Dagster lakehouse)"
+_SECRET_PARAM = re.compile(r"(key|token|secret|password|auth)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class HttpResponse:
+    """What came back: enough to store verbatim in bronze. `url` never holds secrets."""
+
+    url: str
+    status: int
+    text: str
+    headers: Mapping[str, str]
+    fetched_at: dt.datetime
+    attempts: int = 1
+    content_type: str = ""
+
+    def json(self):
+        import json
+
+        return json.loads(self.text)
+
+
+class HttpError(RuntimeError):
+    """A request failed for good. `response` holds the last response, when one arrived."""
+
+    def __init__(self, message: str, *, url: str, status: int | None = None, response: HttpResponse | None = None):
+        super().__init__(message)
+        self.url = url
+        self.status = status
+        self.response = response
+
+
+class ReplayMissingError(HttpError):
+    pass
+
+
+def safe_url(url: str, params: Mapping[str, object] | None = None) -> str:
+    """The URL with query parameters whose names look secret replaced by `***`."""
+    pairs = []
+    parts = urlsplit(url)
+    base = f"{parts.scheme}://{parts.netloc}{parts.path}"
+    if parts.query:
+        for item in parts.query.split("&"):
+            name, _, value = item.partition("=")
+            pairs.append((name, "***" if _SECRET_PARAM.search(name) else value))
+    for name, value in (params or {}).items():
+        pairs.append((name, "***" if _SECRET_PARAM.search(name) else str(value)))
+    return base + ("?" + urlencode(pairs, safe=":,*") if pairs else "")
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """Seconds to wait from a `Retry-After` header (delta-seconds or HTTP date); None if absent or invalid."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
+
+
+def replay_path(samples_dir: Path, source: str, path: str, params: Mapping[str, object] | None) -> Path:
+    """Where a recorded payload for this request lives: `<samples>/<source>/<path>[__<query>].json`.
+
+    Characters outside `[A-Za-z0-9._-]` in each path segment and in the query become `_`, so the mapping
+    is the same on every file system.
+    """
+    clean = lambda s: re.sub(r"[^A-Za-z0-9._-]", "_", s)  # noqa: E731
+    segments = [clean(s) for s in path.strip("/").split("/") if s and s not in (".", "..")]
+    if not segments:
+        segments = ["index"]
+    name = segments[-1]
+    if params:
+        name += "__" + clean("&".join(f"{k}={v}" for k, v in sorted(params.items())))
+    return samples_dir.joinpath(clean(source), *segments[:-1], name + ".json")
+
+
+class _HostThrottle:
+    """Keeps at least `interval` seconds between the starts of requests to one host (per process)."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._next: dict[str, float] = {}
+
+    def wait(self, host: str, interval: float) -> None:
+        if interval <= 0:
+            return
+        with self._lock:
+            now = time.monotonic()
+            start = max(now, self._next.get(host, 0.0))
+            self._next[host] = start + interval
+        if start > now:
+            time.sleep(start - now)
+
+
+_throttle = _HostThrottle()
+
+
+class HttpSession(ConfigurableResource):
+    """Shared HTTP session: timeouts, bounded retries with backoff, politeness, replay."""
+
+    user_agent: str = Field(default=USER_AGENT)
+    connect_timeout_s: float = Field(default=5.0)
+    read_timeout_s: float = Field(default=30.0)
+    max_attempts: int = Field(default=5, description="Attempts per request, the first included.")
+    backoff_base_s: float = Field(default=1.0, description="First backoff; doubles each retry, with jitter.")
+    backoff_max_s: float = Field(default=30.0, description="Largest single backoff.")
+    max_total_wait_s: float = Field(default=120.0, description="Upper bound on the time spent waiting between attempts.")
+    min_interval_s: float = Field(default=1.0, description="Minimum time between requests to one host.")
+    source_mode: str = Field(default=settings.LIVE, description="'live' or 'replay' (ENERGY_ASSETS_SOURCE).")
+    samples_dir: str = Field(default=str(settings.SAMPLES_DIR))
+
+    _session: requests.Session | None = PrivateAttr(default=None)
+
+    def _requests(self) -> requests.Session:
+        if self._session is None:
+            session = requests.Session()
+            session.headers["User-Agent"] = self.user_agent
+            session.headers["Accept"] = "application/json"
+            self._session = session
+        return self._session
+
+    def get(
+        self,
+        base_url: str,
+        path: str,
+        *,
+        source: str,
+        params: Mapping[str, object] | None = None,
+        headers: Mapping[str, str] | None = None,
+        retry_if: Callable[[HttpResponse], str | None] | None = None,
+        raise_for_status: bool = True,
+    ) -> HttpResponse:
+        """GET `base_url + path`. Retries transient failures; raises `HttpError` naming the request.
+
+        `retry_if(response)` returns a reason when an HTTP 200 response is unusable but worth retrying.
+        With `raise_for_status`, a final non-2xx response raises `HttpError` carrying that response.
+        """
+        url = base_url.rstrip("/") + "/" + path.lstrip("/")
+        shown = safe_url(url, params)
+        if self.source_mode == settings.REPLAY:
+            return self._replay(source, path, params, shown)
+        if self.source_mode != settings.LIVE:
+            raise ValueError(f"source_mode must be 'live' or 'replay', not {self.source_mode!r}")
+
+        host = urlsplit(url).netloc
+        started = time.monotonic()
+        waited = 0.0
+        reason = ""
+        last: HttpResponse | None = None
+        for attempt in range(1, max(1, self.max_attempts) + 1):
+            _throttle.wait(host, self.min_interval_s)
+            retry_after = None
+            try:
+                raw = self._requests().get(
+                    url, params=params, headers=dict(headers or {}), timeout=(self.connect_timeout_s, self.read_timeout_s)
+                )
+            except requests.Timeout:
+                reason = f"timed out (connect {self.connect_timeout_s}s, read {self.read_timeout_s}s)"
+            except requests.ConnectionError as exc:
+                reason = f"connection failed ({type(exc).__name__})"
+            else:
+                last = HttpResponse(
+                    url=shown,
+                    status=raw.status_code,
+                    text=raw.text,
+                    headers=dict(raw.headers),
+                    fetched_at=dt.datetime.now(dt.timezone.utc),
+                    attempts=attempt,
+                    content_type=raw.headers.get("Content-Type", ""),
+                )
+                if raw.status_code in RETRY_STATUSES:
+                    reason = f"HTTP {raw.status_code}"
+                    retry_after = parse_retry_after(raw.headers.get("Retry-After"))
+                elif 200 <= raw.status_code < 300:
+                    problem = retry_if(last) if retry_if else None
+                    if not problem:
+                        return last
+                    reason = f"HTTP {raw.status_code} but {problem}"
+                else:
+                    if raise_for_status:
+                        raise HttpError(
+                            f"GET {shown} answered HTTP {raw.status_code}: {_snippet(raw.text)}",
+                            url=shown,
+                            status=raw.status_code,
+                            response=last,
+                        )
+                    return last
+            if attempt >= self.max_attempts:
+                break
+            delay = self._backoff(attempt) if retry_after is None else retry_after
+            if waited + delay > self.max_total_wait_s:
+                reason += f"; next retry would exceed the {self.max_total_wait_s:.0f}s wait budget"
+                break
+            log.warning("GET %s: %s; retry %d in %.1fs", shown, reason, attempt, delay)
+            time.sleep(delay)
+            waited += delay
+        elapsed = time.monotonic() - started
+        raise HttpError(
+            f"GET {shown} failed after {attempt} attempt(s) in {elapsed:.1f}s: {reason}",
+            url=shown,
+            status=last.status if last else None,
+            response=last,
+        )
+
+    def _backoff(self, attempt: int) -> float:
+        ceiling = min(self.backoff_max_s, self.backoff_base_s * (2 ** (attempt - 1)))
+        return random.uniform(ceiling / 2, ceiling)  # jitter keeps pollers from retrying in lockstep
+
+    def _replay(self, source: str, path: str, params, shown: str) -> HttpResponse:
+        file = replay_path(Path(self.samples_dir), source, path, params)
+        if not file.is_file():
+            raise ReplayMissingError(
+                f"replay: no recorded payload for GET {shown} (expected {file}); "
+                "unset ENERGY_ASSETS_SOURCE to use the live API",
+                url=shown,
+            )
+        return HttpResponse(
+            url=shown,
+            status=200,
+            text=file.read_text(encoding="utf-8"),
+            headers={"Content-Type": "application/json", "X-Replayed-From": file.name},
+            fetched_at=dt.datetime.now(dt.timezone.utc),
+            content_type="application/json",
+        )
+
+
+def _snippet(text: str, limit: int = 200) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[:limit] + "..."
+

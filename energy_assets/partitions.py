@@ -1,0 +1,39 @@
+"""Partition definitions, in one place so that domains line up.
+
+- UK sources (NESO, smart meter) use UK settlement days: daily partitions in `Europe/London`, so a
+  partition is a local day of 46, 48 or 50 half-hours.
+- Electricity Maps uses UTC days combined with a zone dimension (`2024-07-04|GR`).
+Today's partition exists (`end_offset=1`) so that sensors can keep the current day fresh.
+"""
+
+from __future__ import annotations
+
+import os
+
+from dagster import DailyPartitionsDefinition, MultiPartitionsDefinition, StaticPartitionsDefinition
+
+UK_TIMEZONE = "Europe/London"
+UK_START_DATE = "2018-05-11"  # the NESO Carbon Intensity API's first full UK day
+ELECTRICITY_MAPS_START_DATE = "2021-01-01"
+DEFAULT_ZONES = "GR"
+
+uk_settlement_days = DailyPartitionsDefinition(
+    start_date=UK_START_DATE, timezone=UK_TIMEZONE, end_offset=1
+)
+
+utc_days = DailyPartitionsDefinition(start_date=ELECTRICITY_MAPS_START_DATE, timezone="UTC", end_offset=1)
+
+
+def electricity_maps_zones() -> list[str]:
+    """`ELECTRICITY_MAPS_ZONES`: comma-separated zone keys (default `GR`)."""
+    raw = os.environ.get("ELECTRICITY_MAPS_ZONES") or DEFAULT_ZONES
+    zones = [z.strip() for z in raw.split(",") if z.strip()]
+    for zone in zones:
+        if not all(ch.isalnum() or ch == "-" for ch in zone):
+            raise ValueError(f"ELECTRICITY_MAPS_ZONES: {zone!r} is not a zone key (letters, digits and '-')")
+    return zones
+
+
+zone_partitions = StaticPartitionsDefinition(electricity_maps_zones())
+
+utc_day_by_zone = MultiPartitionsDefinition({"date": utc_days, "zone": zone_partitions})

@@ -1,0 +1,278 @@
+"""Regression tests for the Delta IO manager: the seven behaviours the stock package gets wrong.
+
+Each behaviour runs against our `DeltaLakeIOManager` and against the stock
+`dagster_deltalake_polars.DeltaLakePolarsIOManager`. The stock runs are strict xfails: they document
+the defect, prove the test detects it, and turn red the day upstream fixes it (then drop our layer).
+"""
+
+
+import datetime as dt
+
+import polars as pl
+import pytest
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    BackfillPolicy,
+    DagsterInstance,
+    DailyPartitionsDefinition,
+    MultiPartitionKey,
+    MultiPartitionsDefinition,
+    StaticPartitionsDefinition,
+    TimeWindowPartitionMapping,
+    asset,
+    materialize,
+)
+from dagster_deltalake import LocalConfig
+from dagster_deltalake_polars import DeltaLakePolarsIOManager
+from deltalake import DeltaTable
+
+from energy_assets.lake.io_manager import DeltaLakeIOManager, LakeWriteError
+
+days = DailyPartitionsDefinition(start_date="2024-03-28", end_date="2024-04-05", timezone="Europe/London")
+RANGE_TAGS = {"dagster/asset_partition_range_start": "2024-03-30", "dagster/asset_partition_range_end": "2024-04-01"}
+
+
+def ours(root):
+    return DeltaLakeIOManager(root_uri=str(root))
+
+
+def stock(root):
+    return DeltaLakePolarsIOManager(root_uri=str(root), storage_options=LocalConfig())
+
+
+STOCK_DEFECT = pytest.mark.xfail(strict=True, reason="stock dagster-deltalake 0.29.27 defect")
+managers = pytest.mark.parametrize(
+    "make_io", [pytest.param(ours, id="ours"), pytest.param(stock, id="stock", marks=STOCK_DEFECT)]
+)
+
+
+def day_rows(context: AssetExecutionContext, version: int) -> pl.DataFrame:
+    """One row per UK day the run covers, tagged with a version so rewrites are visible."""
+    window = context.partition_time_window
+    n = (window.end.date() - window.start.date()).days
+    dates = [window.start.date() + dt.timedelta(days=i) for i in range(n)]
+    return pl.DataFrame({"day": dates, "value": [version] * n}, schema={"day": pl.Date, "value": pl.Int64})
+
+
+def read(root, layer, table) -> pl.DataFrame:
+    return pl.read_delta(str(root / layer / table))
+
+
+def run(assets, io, instance=None, **kwargs):
+    return materialize(assets, resources={"io_manager": io}, instance=instance or DagsterInstance.ephemeral(), **kwargs)
+
+
+@managers
+def test_1_single_run_backfill_overwrites_exactly_its_partitions_every_time(tmp_path, make_io):
+    version = {"v": 1}
+
+    @asset(key_prefix="silver", partitions_def=days, backfill_policy=BackfillPolicy.single_run(), metadata={"partition_expr": "day"})
+    def daily(context: AssetExecutionContext) -> pl.DataFrame:
+        return day_rows(context, version["v"])
+
+    io = make_io(tmp_path)
+    assert run([daily], io, partition_key="2024-04-02").success  # a partition outside the range
+    for v in (1, 2, 3):
+        version["v"] = v
+        assert run([daily], io, tags=RANGE_TAGS).success
+    table = read(tmp_path, "silver", "daily").sort("day")
+    assert table["day"].to_list() == [dt.date(2024, 3, 30), dt.date(2024, 3, 31), dt.date(2024, 4, 1), dt.date(2024, 4, 2)]
+    assert table["value"].to_list() == [3, 3, 3, 1]
+
+
+@managers
+def test_2_offset_mapping_loads_both_days(tmp_path, make_io):
+    @asset(key_prefix="silver", partitions_def=days, metadata={"partition_expr": "day"})
+    def daily(context: AssetExecutionContext) -> pl.DataFrame:
+        return day_rows(context, 1)
+
+    seen = {}
+
+    @asset(
+        key_prefix="gold",
+        partitions_def=days,
+        metadata={"partition_expr": "day"},
+        ins={"daily": AssetIn(key=["silver", "daily"], partition_mapping=TimeWindowPartitionMapping(start_offset=-1))},
+    )
+    def with_previous(context: AssetExecutionContext, daily: pl.DataFrame) -> pl.DataFrame:
+        seen["days"] = sorted(daily["day"].to_list())
+        return day_rows(context, 1)
+
+    io = make_io(tmp_path)
+    instance = DagsterInstance.ephemeral()
+    for key in ("2024-03-30", "2024-03-31"):
+        assert run([daily], io, instance, partition_key=key).success
+    assert run([daily, with_previous], io, instance, partition_key="2024-03-31", selection=[with_previous]).success
+    assert seen["days"] == [dt.date(2024, 3, 30), dt.date(2024, 3, 31)]
+
+
+@managers
+def test_3_unpartitioned_reader_sees_every_partition(tmp_path, make_io):
+    @asset(key_prefix="silver", partitions_def=days, metadata={"partition_expr": "day"})
+    def daily(context: AssetExecutionContext) -> pl.DataFrame:
+        return day_rows(context, 1)
+
+    seen = {}
+
+    @asset(key_prefix="presentation", ins={"daily": AssetIn(key=["silver", "daily"])})
+    def summary(daily: pl.DataFrame) -> pl.DataFrame:
+        seen["rows"] = daily.height
+        return daily.select(pl.len().alias("days"))
+
+    io = make_io(tmp_path)
+    instance = DagsterInstance.ephemeral()
+    for key in ("2024-03-29", "2024-03-30", "2024-04-03"):
+        assert run([daily], io, instance, partition_key=key).success
+    assert run([daily, summary], io, instance, selection=[summary]).success
+    assert seen["rows"] == 3
+
+
+@pytest.mark.parametrize(
+    "make_io,column_type",
+    [
+        pytest.param(ours, "naive_timestamp", id="ours-naive_timestamp"),
+        pytest.param(ours, "aware_timestamp", id="ours-aware_timestamp"),
+        pytest.param(ours, "date", id="ours-date"),
+        # stock handles dates and aware timestamps for one day; naive ones become a full-table overwrite
+        pytest.param(stock, "naive_timestamp", id="stock-naive_timestamp", marks=STOCK_DEFECT),
+    ],
+)
+def test_4_partition_overwrite_never_replaces_the_whole_table(tmp_path, make_io, column_type):
+    def frame(context, version):
+        start = context.partition_time_window.start
+        if column_type == "date":
+            value = start.date()
+        elif column_type == "naive_timestamp":
+            value = start.replace(tzinfo=None)
+        else:
+            value = start.astimezone(dt.timezone.utc)
+        return pl.DataFrame({"period": [value], "value": [version]})
+
+    @asset(key_prefix="bronze", partitions_def=days, metadata={"partition_expr": "period", "partition_by": []})
+    def periods(context: AssetExecutionContext) -> pl.DataFrame:
+        return frame(context, int(context.run.tags.get("version", "1")))
+
+    io = make_io(tmp_path)
+    for key in ("2024-03-29", "2024-03-30", "2024-03-31"):
+        assert run([periods], io, partition_key=key).success
+    assert run([periods], io, partition_key="2024-03-30", tags={"version": "2"}).success
+    table = read(tmp_path, "bronze", "periods").sort("period")
+    assert table.height == 3
+    assert table["value"].to_list() == [1, 2, 1]
+
+
+@managers
+def test_5_outputs_report_row_count_schema_uri_and_size(tmp_path, make_io):
+    @asset(key_prefix="silver", partitions_def=days, backfill_policy=BackfillPolicy.single_run(), metadata={"partition_expr": "day"})
+    def daily(context: AssetExecutionContext) -> pl.DataFrame:
+        return day_rows(context, 1)
+
+    io = make_io(tmp_path)
+    instance = DagsterInstance.ephemeral()
+    assert run([daily], io, instance, partition_key="2024-04-02").success
+    result = run([daily], io, instance, tags=RANGE_TAGS)
+    meta = result.asset_materializations_for_node("silver__daily")[0].metadata
+    assert meta["dagster/row_count"].value == 4
+    assert meta["dagster/partition_row_count"].value == 3
+    assert [c.name for c in meta["dagster/column_schema"].schema.columns] == ["day", "value"]
+    assert str(meta["dagster/uri"].value).endswith("silver/daily")
+    assert meta["size_bytes"].value > 0
+    assert "2024-03-30" in meta["preview"].value
+
+
+@managers
+def test_6_merge_keeps_the_newest_version_and_append_inserts_only_new_keys(tmp_path, make_io):
+    batches = {
+        1: pl.DataFrame({"day": [dt.date(2024, 3, 30)] * 3, "period": [1, 2, 3], "forecast": [100, 110, 120], "fetched_at": [1, 1, 1]}),
+        # period 2 revised, period 4 new, and a stale copy of period 3 that must lose
+        2: pl.DataFrame({"day": [dt.date(2024, 3, 30)] * 3, "period": [2, 4, 3], "forecast": [111, 130, 999], "fetched_at": [2, 2, 0]}),
+    }
+
+    @asset(
+        key_prefix="silver",
+        partitions_def=days,
+        metadata={"partition_expr": "day", "write_mode": "merge", "merge_keys": ["period"], "merge_order_by": "fetched_at"},
+    )
+    def upserted(context: AssetExecutionContext) -> pl.DataFrame:
+        return batches[int(context.run.tags["batch"])]
+
+    @asset(key_prefix="bronze", partitions_def=days, metadata={"partition_expr": "day", "write_mode": "append", "merge_keys": ["period", "fetched_at"]})
+    def appended(context: AssetExecutionContext) -> pl.DataFrame:
+        return batches[int(context.run.tags["batch"])]
+
+    io = make_io(tmp_path)
+    for batch in (1, 2, 2):  # the repeat proves idempotency
+        assert run([upserted, appended], io, partition_key="2024-03-30", tags={"batch": str(batch)}).success
+    merged = read(tmp_path, "silver", "upserted").sort("period")
+    assert merged["period"].to_list() == [1, 2, 3, 4]
+    assert merged["forecast"].to_list() == [100, 111, 120, 130]
+    assert read(tmp_path, "bronze", "appended").height == 6
+
+
+zones = StaticPartitionsDefinition(["GR", "DE", "FR"])
+day_zone = MultiPartitionsDefinition({"date": DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-01-10"), "zone": zones})
+
+
+@managers
+def test_7_multi_partitions_write_and_read_their_slice(tmp_path, make_io):
+    @asset(key_prefix="bronze", partitions_def=day_zone, metadata={"partition_expr": {"date": "date", "zone": "zone"}})
+    def readings(context: AssetExecutionContext) -> pl.DataFrame:
+        key = context.partition_key.keys_by_dimension
+        version = int(context.run.tags.get("version", "1"))
+        return pl.DataFrame({"date": [dt.date.fromisoformat(key["date"])] * 2, "zone": [key["zone"]] * 2, "hour": [0, 1], "v": [version] * 2})
+
+    seen = {}
+
+    @asset(key_prefix="presentation", ins={"readings": AssetIn(key=["bronze", "readings"])})
+    def all_zones(readings: pl.DataFrame) -> pl.DataFrame:
+        seen["pairs"] = sorted(set(zip(readings["date"].to_list(), readings["zone"].to_list(), strict=True)))
+        return readings.group_by("zone").len()
+
+    io = make_io(tmp_path)
+    instance = DagsterInstance.ephemeral()
+    for date in ("2024-01-02", "2024-01-03"):
+        for zone in ("GR", "DE"):
+            key = MultiPartitionKey({"date": date, "zone": zone})
+            assert run([readings], io, instance, partition_key=key).success
+    key = MultiPartitionKey({"date": "2024-01-03", "zone": "GR"})
+    assert run([readings], io, instance, partition_key=key, tags={"version": "2"}).success
+    table = read(tmp_path, "bronze", "readings")
+    assert table.height == 8
+    assert table.filter(pl.col("v") == 2).select("date", "zone").unique().rows() == [(dt.date(2024, 1, 3), "GR")]
+    assert run([readings, all_zones], io, instance, selection=[all_zones]).success
+    assert len(seen["pairs"]) == 4
+
+
+def test_rows_outside_the_partition_are_refused_and_the_table_is_unchanged(tmp_path):
+    @asset(key_prefix="silver", partitions_def=days, metadata={"partition_expr": "day"})
+    def daily(context: AssetExecutionContext) -> pl.DataFrame:
+        frame = day_rows(context, 1)
+        if context.run.tags.get("stray"):
+            frame = pl.concat([frame, pl.DataFrame({"day": [dt.date(2024, 4, 3)], "value": [9]})])
+        return frame
+
+    io = ours(tmp_path)
+    assert run([daily], io, partition_key="2024-03-30").success
+    version = DeltaTable(str(tmp_path / "silver" / "daily")).version()
+    result = run([daily], io, partition_key="2024-03-31", tags={"stray": "1"}, raise_on_error=False)
+    assert not result.success
+    error = str(result.get_step_failure_events()[0].event_specific_data.error)
+    assert "outside the partition" in error and "silver/daily" in error
+    assert DeltaTable(str(tmp_path / "silver" / "daily")).version() == version
+
+
+def test_partition_keys_with_quotes_are_escaped_not_interpolated(tmp_path):
+    hostile = StaticPartitionsDefinition(["GR", "x') OR (1=1", "O'Brien"])
+
+    @asset(key_prefix="bronze", partitions_def=hostile, metadata={"partition_expr": "zone"})
+    def zoned(context: AssetExecutionContext) -> pl.DataFrame:
+        return pl.DataFrame({"zone": [context.partition_key], "v": [int(context.run.tags.get("v", "1"))]})
+
+    io = ours(tmp_path)
+    instance = DagsterInstance.ephemeral()
+    for key in ("GR", "x') OR (1=1", "O'Brien"):
+        assert run([zoned], io, instance, partition_key=key).success
+    assert run([zoned], io, instance, partition_key="x') OR (1=1", tags={"v": "2"}).success
+    table = read(tmp_path, "bronze", "zoned").sort("zone")
+    assert dict(zip(table["zone"], table["v"], strict=True)) == {"GR": 1, "O'Brien": 1, "x') OR (1=1": 2}

@@ -1,0 +1,31 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="energy_assets",
+    version="0.1.0",
+    description="A Dagster lakehouse for grid carbon and smart-meter data on Delta Lake",
+    packages=find_packages(exclude=["energy_assets_tests*", "benchmarks*"]),
+    python_requires=">=3.11",
+    install_requires=[
+        "dagster==1.13.*",
+        "dagster-deltalake>=0.29",
+        "dagster-deltalake-polars>=0.29",
+        "dagster-duckdb>=0.29",
+        "dagster-duckdb-polars>=0.29",
+        "deltalake>=1.6,<2",
+        "polars>=1.30",
+        "pyarrow>=16",
+        "duckdb>=1.1",
+        "requests>=2.31",
+        "tzdata",
+    ],
+    extras_require={
+        "dev": [
+            "dagster-webserver==1.13.*",
+            "pytest>=8",
+            "pytest-httpserver>=1.0",
+            "pytest-xdist>=3.5",
+        ],
+    },
+    entry_points={"console_scripts": ["energy-assets=energy_assets.cli:main"]},
+)
