@@ -1,0 +1,299 @@
+"""`energy-assets`: the project's console command.
+
+    energy-assets demo      materialise every asset for the sample partitions (local lake, bundled
+                            samples, no network), run every asset check, print a summary
+    energy-assets check     evaluate every asset check against the current lake; exit 1 on failure
+    energy-assets dev       `dagster dev` with the project's persistent instance (DAGSTER_HOME)
+
+Runs go to the project's Dagster instance (`DAGSTER_HOME`, default `dagster_home/` in the repository),
+so they appear in `dagster dev` afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from energy_assets import settings
+
+PARTITION_RANGE_START = "dagster/asset_partition_range_start"
+PARTITION_RANGE_END = "dagster/asset_partition_range_end"
+
+
+def _prepare_environment(replay: bool) -> None:
+    home = settings.dagster_home()
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home)
+    if replay:
+        os.environ.setdefault("ENERGY_ASSETS_SOURCE", settings.REPLAY)
+
+
+@dataclass
+class RunOutcome:
+    job: str
+    label: str
+    success: bool
+    run_id: str
+    error: str = ""
+    materializations: list = field(default_factory=list)
+    checks: list = field(default_factory=list)
+
+
+@dataclass
+class Plan:
+    """One run of a job: its partition selection as tags (range) or none."""
+
+    job: str
+    label: str
+    tags: dict[str, str] = field(default_factory=dict)
+    asset_selection: list | None = None
+
+
+def _execute(defs, instance, plan: Plan) -> RunOutcome:
+    job = defs.get_job_def(plan.job)
+    kwargs = {}
+    if plan.asset_selection is not None:
+        kwargs["asset_selection"] = plan.asset_selection
+    result = job.execute_in_process(instance=instance, tags=plan.tags, raise_on_error=False, **kwargs)
+    outcome = RunOutcome(job=plan.job, label=plan.label, success=result.success, run_id=result.run_id)
+    if not result.success:
+        failures = result.get_step_failure_events()
+        outcome.error = "; ".join(
+            f"{event.step_key}: {event.event_specific_data.error.message.strip().splitlines()[0]}" for event in failures
+        ) or "run failed"
+    for event in result.get_asset_materialization_events():
+        outcome.materializations.append(event.materialization)
+    outcome.checks = list(result.get_asset_check_evaluations())
+    return outcome
+
+
+def _range_tags(start: str, end: str) -> dict[str, str]:
+    return {PARTITION_RANGE_START: start, PARTITION_RANGE_END: end}
+
+
+def _static_split(defs) -> tuple[list, list]:
+    """Unpartitioned assets that feed partitioned ones run first; those fed by partitioned ones last."""
+    graph = defs.resolve_asset_graph()
+    partitioned = {key for key in graph.get_all_asset_keys() if graph.get(key).partitions_def is not None}
+    static = [key for key in graph.materializable_asset_keys if key not in partitioned]
+    late = [key for key in static if graph.get(key).parent_keys and any(p in partitioned for p in graph.upstream_key_iterator(key))]
+    early = [key for key in static if key not in late]
+    return early, late
+
+
+def demo_plans(defs) -> list[Plan]:
+    from energy_assets.partitions import electricity_maps_zones
+
+    jobs = {job.name for job in defs.resolve_all_job_defs()}
+    plans: list[Plan] = []
+    early, late = _static_split(defs) if "static_job" in jobs else ([], [])
+    if early:
+        plans.append(Plan("static_job", "static tables", asset_selection=early))
+    first, last = settings.SAMPLE_DAYS[0], settings.SAMPLE_DAYS[-1]
+    if "uk_days_job" in jobs:
+        plans.append(Plan("uk_days_job", f"UK days {first}...{last}", _range_tags(first, last)))
+    if "electricity_maps_job" in jobs:
+        for zone in electricity_maps_zones():
+            plans.append(
+                Plan("electricity_maps_job", f"UTC days {first}...{last} x {zone}", _range_tags(f"{first}|{zone}", f"{last}|{zone}"))
+            )
+    if late:
+        plans.append(Plan("static_job", "derived static tables", asset_selection=late))
+    return plans
+
+
+def check_plans(defs, instance) -> list[Plan]:
+    """Checks-only runs covering every partition the instance has materialised."""
+    from energy_assets.jobs import GROUPS
+
+    graph = defs.resolve_asset_graph()
+    jobs = {job.name for job in defs.resolve_all_job_defs()}
+    plans: list[Plan] = []
+    for group, pdef in GROUPS.items():
+        job_name = f"{group}_checks_job"
+        if job_name not in jobs:
+            continue
+        keys = [key for key in graph.materializable_asset_keys if graph.get(key).partitions_def == pdef]
+        if not any(graph.get(key).check_keys for key in keys):
+            continue
+        if pdef is None:
+            plans.append(Plan(job_name, "static tables"))
+            continue
+        materialized: set[str] = set()
+        for key in keys:
+            materialized |= set(instance.get_materialized_partitions(key))
+        if not materialized:
+            continue
+        if group == "electricity_maps":
+            by_zone: dict[str, list[str]] = {}
+            for key in materialized:
+                date, zone = key.split("|", 1)  # dimensions in name order: date|zone
+                by_zone.setdefault(zone, []).append(date)
+            for zone, dates in sorted(by_zone.items()):
+                lo, hi = min(dates), max(dates)
+                plans.append(Plan(job_name, f"{lo}...{hi} x {zone}", _range_tags(f"{lo}|{zone}", f"{hi}|{zone}")))
+        else:
+            lo, hi = min(materialized), max(materialized)
+            plans.append(Plan(job_name, f"{lo}...{hi}", _range_tags(lo, hi)))
+    return plans
+
+
+def _check_line(evaluation) -> tuple[str, bool, str]:
+    name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
+    severity = getattr(evaluation.severity, "value", str(evaluation.severity))
+    found = ""
+    meta = evaluation.metadata or {}
+    for key in ("found", "summary", "checked"):
+        if key in meta:
+            found = str(getattr(meta[key], "value", meta[key]))
+            break
+    return name, bool(evaluation.passed), f"{severity}: {found}" if found else severity
+
+
+def _print_checks(outcomes: Sequence[RunOutcome], out) -> tuple[int, int]:
+    failed_errors = failed_warnings = 0
+    for outcome in outcomes:
+        for evaluation in outcome.checks:
+            name, passed, detail = _check_line(evaluation)
+            mark = "PASS" if passed else "FAIL"
+            if not passed:
+                if getattr(evaluation.severity, "value", "") == "WARN":
+                    failed_warnings += 1
+                    mark = "WARN"
+                else:
+                    failed_errors += 1
+            print(f"  {mark:4}  {name}  ({outcome.label}) {detail}", file=out)
+    return failed_errors, failed_warnings
+
+
+def _print_runs(outcomes: Sequence[RunOutcome], out) -> int:
+    failed = 0
+    for outcome in outcomes:
+        status = "ok" if outcome.success else "FAILED"
+        print(f"  {outcome.job:28} {outcome.label:34} {status:6} run {outcome.run_id[:8]}", file=out)
+        if not outcome.success:
+            failed += 1
+            print(f"      {outcome.error}", file=out)
+    return failed
+
+
+def _table_summary(defs, instance, out) -> None:
+    """Each table with its current row count, read from its latest materialisation."""
+    graph = defs.resolve_asset_graph()
+    rows = []
+    for key in sorted(graph.materializable_asset_keys, key=lambda k: k.to_user_string()):
+        event = instance.get_latest_materialization_event(key)
+        if event is None or event.asset_materialization is None:
+            rows.append((key.to_user_string(), "-", "not materialised"))
+            continue
+        meta = event.asset_materialization.metadata
+        count = meta.get("dagster/row_count")
+        uri = meta.get("dagster/uri")
+        rows.append((key.to_user_string(), str(count.value) if count else "?", str(uri.value) if uri else ""))
+    width = max((len(r[0]) for r in rows), default=10)
+    for name, count, where in rows:
+        print(f"  {name:{width}}  {count:>10}  {where}", file=out)
+
+
+def cmd_demo(args) -> int:
+    _prepare_environment(replay=True)
+    from dagster import DagsterInstance
+
+    from energy_assets.definitions import defs
+
+    out = sys.stdout
+    with DagsterInstance.get() as instance:
+        print(f"energy_assets demo: lake {settings.lake_uri()}  instance {os.environ['DAGSTER_HOME']}", file=out)
+        print(f"source mode: {os.environ.get('ENERGY_ASSETS_SOURCE')} (sample days {', '.join(settings.SAMPLE_DAYS)})\n", file=out)
+        outcomes = []
+        for plan in demo_plans(defs):
+            print(f"running {plan.job} for {plan.label} ...", file=out, flush=True)
+            outcomes.append(_execute(defs, instance, plan))
+        print("\nRuns:", file=out)
+        failed_runs = _print_runs(outcomes, out)
+        print("\nTables (rows in the whole table):", file=out)
+        _table_summary(defs, instance, out)
+        print("\nAsset checks:", file=out)
+        failed_checks, warned = _print_checks(outcomes, out)
+    print(
+        f"\n{len(outcomes) - failed_runs} of {len(outcomes)} runs succeeded; "
+        f"{failed_checks} check(s) failed, {warned} warning(s).",
+        file=out,
+    )
+    print("Open the UI:  energy-assets dev   (then http://127.0.0.1:3000)", file=out)
+    return 1 if failed_runs or failed_checks else 0
+
+
+def cmd_check(args) -> int:
+    _prepare_environment(replay=False)
+    from dagster import DagsterInstance
+
+    from energy_assets.definitions import defs
+
+    out = sys.stdout
+    with DagsterInstance.get() as instance:
+        plans = check_plans(defs, instance)
+        if not plans:
+            print("No materialised partitions to check: run `energy-assets demo` (or materialise assets) first.", file=out)
+            return 1
+        outcomes = []
+        for plan in plans:
+            print(f"checking {plan.job} for {plan.label} ...", file=out, flush=True)
+            outcomes.append(_execute(defs, instance, plan))
+        print("\nAsset checks:", file=out)
+        failed_checks, warned = _print_checks(outcomes, out)
+        failed_runs = sum(1 for o in outcomes if not o.success and not o.checks)
+        for outcome in outcomes:
+            if not outcome.success:
+                print(f"  run {outcome.run_id[:8]} ({outcome.job}, {outcome.label}) failed: {outcome.error}", file=out)
+    total = sum(len(o.checks) for o in outcomes)
+    print(f"\n{total - failed_checks - warned} passed, {failed_checks} failed, {warned} warned", file=out)
+    return 1 if failed_checks or failed_runs else 0
+
+
+def cmd_dev(args) -> int:
+    _prepare_environment(replay=False)
+    command = ["dagster", "dev", "-w", str(settings.PROJECT_ROOT / "workspace.yaml"), *args.dagster_args]
+    print(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']} {' '.join(command)}", flush=True)
+    return subprocess.call(command, cwd=settings.PROJECT_ROOT)
+
+
+def _delegate(module: str, function: str = "main") -> Callable:
+    def run(args) -> int:
+        import importlib
+
+        return int(getattr(importlib.import_module(module), function)(args.rest) or 0)
+
+    return run
+
+
+# Subcommands implemented by a domain: name -> (module, help). Each module has `main(argv) -> int`.
+DELEGATED: dict[str, tuple[str, str]] = {}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="energy-assets", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("demo", help="materialise every asset for the sample partitions and run every check").set_defaults(func=cmd_demo)
+    sub.add_parser("check", help="evaluate every asset check against the current lake").set_defaults(func=cmd_check)
+    dev = sub.add_parser("dev", help="dagster dev with the project's persistent instance")
+    dev.add_argument("dagster_args", nargs=argparse.REMAINDER, help="extra arguments for dagster dev")
+    dev.set_defaults(func=cmd_dev)
+    for name, (module, help_text) in DELEGATED.items():
+        delegated = sub.add_parser(name, help=help_text, add_help=False)
+        delegated.add_argument("rest", nargs=argparse.REMAINDER)
+        delegated.set_defaults(func=_delegate(module))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""The shared HTTP session against a real HTTP server on 127.0.0.1 that injects faults."""
+
+import json
+import socket
+import time
+
+import pytest
+from werkzeug import Response
+
+from energy_assets.http import HttpError, HttpSession, ReplayMissingError, parse_retry_after, replay_path, safe_url
+
+
+def test_returns_the_response_and_sends_a_descriptive_user_agent(httpserver, fast_http):
+    httpserver.expect_oneshot_request("/intensity").respond_with_json({"data": [1]})
+    response = fast_http.get(httpserver.url_for("/"), "/intensity", source="neso")
+    assert response.status == 200 and response.json() == {"data": [1]}
+    request, _ = httpserver.log[0]
+    assert request.headers["User-Agent"].startswith("energy_assets/")
+    assert response.fetched_at.tzinfo is not None
+
+
+def test_retries_5xx_and_429_then_succeeds(httpserver, fast_http):
+    httpserver.expect_ordered_request("/x").respond_with_data("down", status=503)
+    httpserver.expect_ordered_request("/x").respond_with_data("slow down", status=429)
+    httpserver.expect_ordered_request("/x").respond_with_json({"ok": True})
+    response = fast_http.get(httpserver.url_for("/"), "/x", source="neso")
+    assert response.json() == {"ok": True}
+    assert response.attempts == 3
+    assert len(httpserver.log) == 3
+
+
+def test_honours_retry_after_seconds(httpserver):
+    session = HttpSession(min_interval_s=0, backoff_base_s=0.0, backoff_max_s=0.0, max_total_wait_s=5)
+    arrivals = []
+
+    def handler(_request):
+        arrivals.append(time.monotonic())
+        if len(arrivals) == 1:
+            return Response("wait", status=429, headers={"Retry-After": "1"})
+        return Response('{"ok": true}', content_type="application/json")
+
+    httpserver.expect_request("/x").respond_with_handler(handler)
+    assert session.get(httpserver.url_for("/"), "/x", source="neso").json() == {"ok": True}
+    # backoff alone is 0 s here: the gap between the two requests is Retry-After's doing
+    assert len(arrivals) == 2 and arrivals[1] - arrivals[0] >= 0.95
+
+
+def test_retry_after_beyond_the_wait_budget_fails_fast_with_a_clear_error(httpserver):
+    session = HttpSession(min_interval_s=0, max_total_wait_s=2)
+    httpserver.expect_request("/x").respond_with_response(Response("busy", status=429, headers={"Retry-After": "3600"}))
+    with pytest.raises(HttpError) as err:
+        session.get(httpserver.url_for("/"), "/x", source="neso")
+    assert "HTTP 429" in str(err.value) and "wait budget" in str(err.value)
+    assert err.value.status == 429 and err.value.response.text == "busy"
+    assert len(httpserver.log) == 1
+
+
+def test_gives_up_after_max_attempts_naming_the_url_and_status(httpserver, fast_http):
+    httpserver.expect_request("/intensity/2021-03-26T00:01Z/2021-03-27T00:01Z").respond_with_json(
+        {"error": {"code": "500 Internal Server Error", "message": "boom"}}, status=500
+    )
+    with pytest.raises(HttpError) as err:
+        fast_http.get(httpserver.url_for("/"), "/intensity/2021-03-26T00:01Z/2021-03-27T00:01Z", source="neso")
+    message = str(err.value)
+    assert "/intensity/2021-03-26T00:01Z/2021-03-27T00:01Z" in message and "HTTP 500" in message
+    assert "4 attempt" in message
+    assert len(httpserver.log) == fast_http.max_attempts
+    assert "boom" in err.value.response.text  # the raw body survives for bronze
+
+
+def test_client_errors_are_not_retried(httpserver, fast_http):
+    httpserver.expect_request("/x").respond_with_json({"error": "Invalid auth-token"}, status=401)
+    with pytest.raises(HttpError) as err:
+        fast_http.get(httpserver.url_for("/"), "/x", source="electricity_maps", headers={"auth-token": "SENTINEL-KEY"})
+    assert err.value.status == 401 and "Invalid auth-token" in str(err.value)
+    assert "SENTINEL-KEY" not in str(err.value)
+    assert len(httpserver.log) == 1
+
+
+def test_unusable_200_responses_are_retried_through_retry_if(httpserver, fast_http):
+    httpserver.expect_ordered_request("/x").respond_with_data("{}", content_type="application/json")
+    httpserver.expect_ordered_request("/x").respond_with_data('{"data": [', content_type="application/json")
+    httpserver.expect_ordered_request("/x").respond_with_json({"data": [1]})
+
+    def unusable(response):
+        try:
+            body = json.loads(response.text)
+        except json.JSONDecodeError:
+            return "truncated JSON"
+        return None if body.get("data") else "empty body"
+
+    response = fast_http.get(httpserver.url_for("/"), "/x", source="neso", retry_if=unusable)
+    assert response.json() == {"data": [1]} and response.attempts == 3
+
+
+def test_read_timeouts_are_retried_and_then_reported(httpserver):
+    session = HttpSession(read_timeout_s=0.2, max_attempts=2, backoff_base_s=0.01, backoff_max_s=0.01, min_interval_s=0)
+
+    def slow(_request):
+        time.sleep(0.6)
+        return Response("late")
+
+    httpserver.expect_request("/slow").respond_with_handler(slow)
+    with pytest.raises(HttpError) as err:
+        session.get(httpserver.url_for("/"), "/slow", source="neso")
+    assert "timed out" in str(err.value) and "/slow" in str(err.value)
+    assert err.value.response is None
+
+
+def test_refused_connections_are_retried_and_reported():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again before the request: nothing listens there
+    session = HttpSession(max_attempts=2, backoff_base_s=0.01, backoff_max_s=0.01, min_interval_s=0, connect_timeout_s=0.5)
+    with pytest.raises(HttpError) as err:
+        session.get(f"http://127.0.0.1:{port}", "/intensity", source="neso")
+    assert "connection failed" in str(err.value) and f"127.0.0.1:{port}/intensity" in str(err.value)
+
+
+def test_polite_interval_spaces_requests_to_one_host(httpserver):
+    session = HttpSession(min_interval_s=0.3)
+    httpserver.expect_request("/x").respond_with_json({})
+    started = time.monotonic()
+    for _ in range(3):
+        session.get(httpserver.url_for("/"), "/x", source="neso")
+    # three requests need at least two full intervals between their starts
+    assert time.monotonic() - started >= 0.6
+
+
+def test_secret_query_parameters_are_redacted():
+    shown = safe_url("https://api.example/v3/x?zone=GR&auth_token=abc", {"api_key": "SENTINEL", "start": "2021-03-26T00:00Z"})
+    assert "SENTINEL" not in shown and "abc" not in shown
+    assert "zone=GR" in shown and "start=2021-03-26T00:00Z" in shown
+
+
+@pytest.mark.parametrize(
+    "value,expected",
+    [("7", 7.0), ("", None), (None, None), ("soon", None), ("Wed, 21 Oct 2015 07:28:00 GMT", 10.0)],
+)
+def test_parse_retry_after(value, expected):
+    import email.utils
+
+    now = email.utils.parsedate_to_datetime("Wed, 21 Oct 2015 07:27:50 GMT").timestamp()
+    assert parse_retry_after(value, now=now) == expected
+
+
+def test_replay_answers_from_samples_and_names_the_missing_file(tmp_path):
+    path = replay_path(tmp_path, "neso", "/intensity/2021-03-26T00:01Z/2021-03-27T00:01Z", None)
+    path.parent.mkdir(parents=True)
+    path.write_text('{"data": []}')
+    session = HttpSession(source_mode="replay", samples_dir=str(tmp_path))
+    response = session.get("http://unused.invalid", "/intensity/2021-03-26T00:01Z/2021-03-27T00:01Z", source="neso")
+    assert response.json() == {"data": []} and response.status == 200
+    with pytest.raises(ReplayMissingError) as err:
+        session.get("http://unused.invalid", "/intensity/date/2021-03-30", source="neso")
+    assert "intensity/date/2021-03-30.json" in str(err.value)
+
+
+def test_replay_paths_cannot_escape_the_samples_folder(tmp_path):
+    path = replay_path(tmp_path, "../neso", "/../../etc/passwd", {"zone": "../GR"})
+    assert tmp_path in path.parents
+    assert ".." not in path.relative_to(tmp_path).parts
