@@ -257,7 +257,7 @@ def cmd_check(args) -> int:
 
 def cmd_dev(args) -> int:
     _prepare_environment(replay=False)
-    command = ["dagster", "dev", "-w", str(settings.PROJECT_ROOT / "workspace.yaml"), *args.dagster_args]
+    command = [sys.executable, "-m", "dagster", "dev", "-w", str(settings.PROJECT_ROOT / "workspace.yaml"), *args.dagster_args]
     print(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']} {' '.join(command)}", flush=True)
     return subprocess.call(command, cwd=settings.PROJECT_ROOT)
 
@@ -280,9 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("demo", help="materialise every asset for the sample partitions and run every check").set_defaults(func=cmd_demo)
     sub.add_parser("check", help="evaluate every asset check against the current lake").set_defaults(func=cmd_check)
-    dev = sub.add_parser("dev", help="dagster dev with the project's persistent instance")
-    dev.add_argument("dagster_args", nargs=argparse.REMAINDER, help="extra arguments for dagster dev")
-    dev.set_defaults(func=cmd_dev)
+    dev = sub.add_parser("dev", help="dagster dev with the project's persistent instance (other arguments go to dagster dev)")
+    dev.set_defaults(func=cmd_dev, passthrough=True)
     for name, (module, help_text) in DELEGATED.items():
         delegated = sub.add_parser(name, help=help_text, add_help=False)
         delegated.add_argument("rest", nargs=argparse.REMAINDER)
@@ -291,7 +290,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and not getattr(args, "passthrough", False):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args.dagster_args = extra
     return int(args.func(args) or 0)
 
 
