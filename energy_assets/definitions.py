@@ -8,10 +8,12 @@ from dagster import Definitions
 
 from energy_assets.jobs import build_jobs
 from energy_assets.resources import shared_resources
+from energy_assets.neso import definitions as neso_definitions
 
 DOMAINS: list[Definitions] = []
 # Domain definitions are appended here, one line each:
 # (keep this list explicit: a domain that fails to import must fail the code location, not vanish)
+DOMAINS.append(neso_definitions.defs)
 
 
 def build_definitions() -> Definitions:

@@ -1,0 +1,185 @@
+"""NESO Carbon Intensity assets: raw responses (bronze), clean half-hours (silver), features (gold).
+
+All are partitioned by UK settlement day and run partition ranges in one run (single-run backfills), so a
+backfill fetches in as few requests as the API allows (13-day chunks that never cross 1 January).
+"""
+
+import datetime as dt
+
+import polars as pl
+from dagster import (
+    AssetExecutionContext,
+    AssetIn,
+    BackfillPolicy,
+    MetadataValue,
+    TimeWindowPartitionMapping,
+    asset,
+)
+
+from energy_assets.neso import transforms
+from energy_assets.neso.client import GENERATION, INTENSITY, NesoClient, day_chunks
+from energy_assets.partitions import uk_settlement_days
+
+GROUP = "neso"
+KINDS = {"delta", "polars"}
+PARTITION_META = {"partition_expr": "settlement_date"}
+BRONZE_META = {
+    **PARTITION_META,
+    "write_mode": "append",
+    # insert-only on these keys: refetching identical content adds nothing, a revised payload adds a row
+    "merge_keys": ["settlement_date", "request_url", "content_hash"],
+}
+COMMON = dict(group_name=GROUP, kinds=KINDS, partitions_def=uk_settlement_days, backfill_policy=BackfillPolicy.single_run())
+
+
+def run_days(context: AssetExecutionContext) -> list[dt.date]:
+    """The UK settlement days a run covers (one partition or a range)."""
+    window = context.partition_time_window
+    start, end = window.start.date(), window.end.date()
+    return [start + dt.timedelta(days=i) for i in range((end - start).days)]
+
+
+def _fetch_to_bronze(context: AssetExecutionContext, neso: NesoClient, endpoint: str) -> pl.DataFrame:
+    days = run_days(context)
+    responses = neso.fetch_days(endpoint, days)
+    frame = transforms.bronze_rows(responses)
+    failed = [r for r in responses if not r.ok]
+    for r in failed:
+        # Kept in bronze (the raw answer, verbatim) and failed by the blocking bronze check, so nothing
+        # downstream is built from an incomplete fetch.
+        context.log.error(f"NESO {endpoint}: unusable answer kept in bronze: {r.problem}")
+    context.add_output_metadata(
+        {
+            "requests": MetadataValue.int(len(responses)),
+            "requests_planned": MetadataValue.int(len(day_chunks(days, neso.max_days_per_request))),
+            "days": MetadataValue.int(len(days)),
+            "failed_requests": MetadataValue.int(len(failed)),
+            "request_urls": MetadataValue.md("\n".join(f"- `{r.request_url}` -> {r.http_status}" for r in responses)),
+            "first_problem": MetadataValue.text(failed[0].problem if failed else ""),
+        }
+    )
+    return frame
+
+
+@asset(
+    key_prefix="bronze",
+    name="neso_carbon_intensity",
+    metadata=BRONZE_META,
+    description=(
+        "Raw NESO Carbon Intensity API responses (/intensity/{from}/{to}), append-only: one row per response and "
+        "UK settlement day it covers, with fetched_at (UTC), request URL, HTTP status, the body verbatim, its "
+        "SHA-256 and the problem when the answer was unusable (500, {}, truncated JSON...). The only history of "
+        "forecasts, which the API overwrites. Identical refetches add nothing; revisions add a row."
+    ),
+    **COMMON,
+)
+def bronze_neso_carbon_intensity(context: AssetExecutionContext, neso: NesoClient) -> pl.DataFrame:
+    return _fetch_to_bronze(context, neso, INTENSITY)
+
+
+@asset(
+    key_prefix="bronze",
+    name="neso_generation_mix",
+    metadata=BRONZE_META,
+    description=(
+        "Raw NESO generation-mix responses (/generation/{from}/{to}), append-only, one row per response and UK "
+        "settlement day, same columns as bronze/neso_carbon_intensity."
+    ),
+    **COMMON,
+)
+def bronze_neso_generation_mix(context: AssetExecutionContext, neso: NesoClient) -> pl.DataFrame:
+    return _fetch_to_bronze(context, neso, GENERATION)
+
+
+@asset(
+    key_prefix="silver",
+    name="neso_carbon_intensity",
+    ins={"bronze": AssetIn(key=["bronze", "neso_carbon_intensity"])},
+    metadata=PARTITION_META,
+    description=(
+        "National carbon intensity per half-hour (UTC period_start/period_end, UK settlement_date and "
+        "settlement_period 1..46/48/50), forecast and actual gCO2/kWh, index, the fetched_at of the version kept "
+        "(newest fetch wins) and a data_quality_flag (actual_zero, actual_missing_for_settled_period). Rebuilt from "
+        "every usable bronze payload of the partition; unique on period_start."
+    ),
+    **COMMON,
+)
+def silver_neso_carbon_intensity(context: AssetExecutionContext, bronze: pl.DataFrame) -> pl.DataFrame:
+    records = transforms.parse_intensity(bronze)
+    silver = transforms.build_silver_intensity(records)
+    flags = silver.group_by("data_quality_flag").len().drop_nulls()
+    context.add_output_metadata(
+        {
+            "bronze_rows": MetadataValue.int(bronze.height),
+            "bronze_rows_unusable": MetadataValue.int(bronze.filter(pl.col("problem").is_not_null()).height),
+            "records_parsed": MetadataValue.int(records.height),
+            "superseded_versions": MetadataValue.int(records.height - silver.height),
+            "flagged": MetadataValue.int(int(flags["len"].sum()) if flags.height else 0),
+            **{f"flag_{row['data_quality_flag']}": MetadataValue.int(row["len"]) for row in flags.iter_rows(named=True)},
+        }
+    )
+    return silver
+
+
+@asset(
+    key_prefix="silver",
+    name="neso_generation_mix",
+    ins={"bronze": AssetIn(key=["bronze", "neso_generation_mix"])},
+    metadata=PARTITION_META,
+    description=(
+        "GB generation mix per half-hour and fuel (biomass, coal, imports, gas, nuclear, other, hydro, solar, "
+        "wind) as percentage of generation, from the newest usable bronze payload of each half-hour."
+    ),
+    **COMMON,
+)
+def silver_neso_generation_mix(context: AssetExecutionContext, bronze: pl.DataFrame) -> pl.DataFrame:
+    mix = transforms.build_silver_mix(bronze)
+    context.add_output_metadata(
+        {
+            "bronze_rows": MetadataValue.int(bronze.height),
+            "periods": MetadataValue.int(mix["period_start"].n_unique()),
+        }
+    )
+    return mix
+
+
+@asset(
+    key_prefix="gold",
+    name="neso_carbon_intensity_features",
+    ins={
+        "intensity": AssetIn(
+            key=["silver", "neso_carbon_intensity"],
+            partition_mapping=TimeWindowPartitionMapping(start_offset=-1, allow_nonexistent_upstream_partitions=True),
+        ),
+        "mix": AssetIn(key=["silver", "neso_generation_mix"]),
+    },
+    metadata=PARTITION_META,
+    description=(
+        "Per half-hour features: forecast error (actual - forecast), absolute and relative error, rolling 24 h "
+        "mean and max of intensity (actual, else forecast; windows reach into the previous day), low-carbon share "
+        "of generation (nuclear + wind + solar + hydro + biomass, percent) and UK-local calendar features."
+    ),
+    **COMMON,
+)
+def gold_neso_carbon_intensity_features(
+    context: AssetExecutionContext, intensity: pl.DataFrame, mix: pl.DataFrame
+) -> pl.DataFrame:
+    days = run_days(context)
+    features = transforms.build_features(intensity, mix, days)
+    context.add_output_metadata(
+        {
+            "input_periods_incl_previous_day": MetadataValue.int(intensity.height),
+            "periods_without_mix": MetadataValue.int(features["low_carbon_share_percent"].null_count()),
+            "periods_without_actual": MetadataValue.int(features["forecast_error_gco2_per_kwh"].null_count()),
+        }
+    )
+    return features
+
+
+NESO_ASSETS = [
+    bronze_neso_carbon_intensity,
+    bronze_neso_generation_mix,
+    silver_neso_carbon_intensity,
+    silver_neso_generation_mix,
+    gold_neso_carbon_intensity_features,
+]

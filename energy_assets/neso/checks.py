@@ -1,0 +1,261 @@
+"""Asset checks of the NESO domain: pure rule functions (unit-tested) and the Dagster checks using them.
+
+Blocking on silver: unique periods, contiguous half-hours, complete days, plausible values, allowed index,
+30-minute periods. Blocking on bronze: the newest fetch of each day is usable (so an outage fails the run
+before silver and gold are built). Non-blocking: share of flagged values, freshness of the current day.
+"""
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+import polars as pl
+from dagster import AssetCheckExecutionContext, AssetCheckResult, MetadataValue, asset_check
+
+from energy_assets.neso import transforms
+from energy_assets.neso.assets import (
+    bronze_neso_carbon_intensity,
+    bronze_neso_generation_mix,
+    silver_neso_carbon_intensity,
+)
+from energy_assets.neso.client import UK, UTC, periods_in_uk_day, uk_day_bounds_utc
+from energy_assets.partitions import uk_settlement_days
+
+MAX_FLAGGED_SHARE = 0.05
+FRESHNESS_LIMIT = dt.timedelta(hours=1)
+
+
+@dataclass
+class Outcome:
+    passed: bool
+    checked: str
+    found: str
+    details: dict = field(default_factory=dict)
+    offending: pl.DataFrame | None = None
+
+    def result(self) -> AssetCheckResult:
+        metadata = {"checked": MetadataValue.text(self.checked), "found": MetadataValue.text(self.found)}
+        for k, v in self.details.items():
+            metadata[k] = MetadataValue.int(v) if isinstance(v, int) and not isinstance(v, bool) else MetadataValue.text(str(v))
+        if self.offending is not None and self.offending.height:
+            metadata["first_offending_rows"] = MetadataValue.md(_md(self.offending.head(5)))
+        return AssetCheckResult(passed=self.passed, metadata=metadata, description=self.found)
+
+
+def _md(df: pl.DataFrame) -> str:
+    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * df.width]
+    lines += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in df.iter_rows()]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------- rules
+def rule_latest_fetch_usable(bronze: pl.DataFrame) -> Outcome:
+    bad = transforms.latest_fetch_problems(bronze)
+    days = bronze["settlement_date"].n_unique()
+    return Outcome(
+        passed=bad.is_empty() and days > 0,
+        checked="the newest bronze response of each settlement day in the run is usable (not 500, {}, error or truncated)",
+        found=(f"{bad.height} of {days} day(s) whose newest response is unusable; first: {bad['problem'][0]}" if bad.height
+               else f"{days} day(s), newest responses all usable" if days else "no bronze rows for the partition(s)"),
+        details={"days": days, "unusable_days": bad.height, "bronze_rows": bronze.height},
+        offending=bad,
+    )
+
+
+def rule_unique_periods(silver: pl.DataFrame) -> Outcome:
+    dup = silver.filter(pl.col("period_start").is_duplicated()).select("period_start", "settlement_date", "fetched_at")
+    return Outcome(
+        passed=dup.is_empty(),
+        checked="period_start is unique",
+        found=f"{dup.height} rows share a period_start with another row among {silver.height}",
+        details={"rows": silver.height, "duplicate_rows": dup.height},
+        offending=dup,
+    )
+
+
+def rule_contiguous(silver: pl.DataFrame) -> Outcome:
+    s = silver.select("period_start", "settlement_date").sort("period_start")
+    gaps = s.with_columns(pl.col("period_start").diff().alias("step")).filter(
+        pl.col("step").is_not_null() & (pl.col("step") != pl.duration(minutes=30))
+    )
+    return Outcome(
+        passed=gaps.is_empty(),
+        checked="consecutive period_starts are exactly 30 minutes apart",
+        found=f"{gaps.height} gaps or overlaps among {s.height} half-hours",
+        details={"rows": s.height, "breaks": gaps.height},
+        offending=gaps.with_columns(pl.col("step").cast(pl.String)),
+    )
+
+
+def rule_complete_days(silver: pl.DataFrame) -> Outcome:
+    """A complete day (over by the newest fetch) has all its 46/48/50 periods; the current day every
+    period that has ended by the newest fetch."""
+    per_day = silver.group_by("settlement_date").agg(
+        pl.len().alias("present"),
+        pl.col("fetched_at").max().alias("latest_fetch"),
+        (pl.col("period_end") <= pl.col("fetched_at").max()).sum().alias("ended_present"),
+        pl.col("settlement_period").max().alias("max_sp"),
+    )
+    days = per_day["settlement_date"].to_list()
+    bounds = {d: uk_day_bounds_utc(d) for d in days}
+    expected = pl.DataFrame(
+        {
+            "settlement_date": days,
+            "day_periods": [periods_in_uk_day(d) for d in days],
+            "day_start": [bounds[d][0] for d in days],
+            "day_end": [bounds[d][1] for d in days],
+        },
+        schema={"settlement_date": pl.Date, "day_periods": pl.UInt32, "day_start": pl.Datetime("us", "UTC"), "day_end": pl.Datetime("us", "UTC")},
+    )
+    joined = per_day.join(expected, on="settlement_date").with_columns(
+        (pl.col("day_end") <= pl.col("latest_fetch")).alias("complete_day"),
+        ((pl.min_horizontal("latest_fetch", "day_end") - pl.col("day_start")).dt.total_minutes() // 30).alias("ended_expected"),
+    )
+    bad = joined.filter(
+        pl.when(pl.col("complete_day"))
+        .then(pl.col("present") != pl.col("day_periods"))
+        .otherwise(pl.col("ended_present") < pl.col("ended_expected"))
+    ).select("settlement_date", "complete_day", "present", "day_periods", "ended_present", "ended_expected")
+    complete = int(joined["complete_day"].sum()) if joined.height else 0
+    return Outcome(
+        passed=bad.is_empty(),
+        checked="complete days hold all 46/48/50 settlement periods; the current day every period ended by the newest fetch",
+        found=f"{bad.height} of {joined.height} day(s) incomplete ({complete} complete days checked in full)",
+        details={"days": joined.height, "complete_days": complete, "incomplete_days": bad.height},
+        offending=bad,
+    )
+
+
+def rule_plausible_values(silver: pl.DataFrame) -> Outcome:
+    lo, hi = transforms.PLAUSIBLE_GCO2_PER_KWH
+    bad = silver.filter(
+        ~pl.col("forecast_gco2_per_kwh").is_between(lo, hi).fill_null(False)
+        | (pl.col("actual_gco2_per_kwh").is_not_null() & ~pl.col("actual_gco2_per_kwh").is_between(lo, hi))
+    ).select("period_start", "forecast_gco2_per_kwh", "actual_gco2_per_kwh")
+    return Outcome(
+        passed=bad.is_empty(),
+        checked=f"forecast present and within {lo}..{hi} gCO2/kWh; actual null or within {lo}..{hi} (0 is flagged, not failed)",
+        found=f"{bad.height} of {silver.height} rows outside the plausible range",
+        details={"rows": silver.height, "implausible_rows": bad.height},
+        offending=bad,
+    )
+
+
+def rule_index_allowed(silver: pl.DataFrame) -> Outcome:
+    bad = silver.filter(~pl.col("intensity_index").is_in(list(transforms.ALLOWED_INDEX)).fill_null(False) | pl.col("intensity_index").is_null())
+    return Outcome(
+        passed=bad.is_empty(),
+        checked="intensity_index is one of " + ", ".join(transforms.ALLOWED_INDEX),
+        found=f"{bad.height} of {silver.height} rows with another index",
+        details={"rows": silver.height, "bad_index_rows": bad.height},
+        offending=bad.select("period_start", "intensity_index"),
+    )
+
+
+def rule_period_length(silver: pl.DataFrame) -> Outcome:
+    bad = silver.filter((pl.col("period_end") - pl.col("period_start")) != pl.duration(minutes=30))
+    return Outcome(
+        passed=bad.is_empty(),
+        checked="period_end - period_start is 30 minutes",
+        found=f"{bad.height} of {silver.height} periods of another length",
+        details={"rows": silver.height, "bad_length_rows": bad.height},
+        offending=bad.select("period_start", "period_end"),
+    )
+
+
+def rule_flagged_share(silver: pl.DataFrame, max_share: float = MAX_FLAGGED_SHARE) -> Outcome:
+    counts = silver.group_by("data_quality_flag").len().drop_nulls()
+    flagged = int(counts["len"].sum()) if counts.height else 0
+    share = flagged / silver.height if silver.height else 0.0
+    return Outcome(
+        passed=share <= max_share,
+        checked=f"share of half-hours with a data_quality_flag is at most {max_share:.0%}",
+        found=f"{flagged} of {silver.height} half-hours flagged ({share:.1%})",
+        details={"rows": silver.height, "flagged": flagged, **{f"flag_{r['data_quality_flag']}": r["len"] for r in counts.iter_rows(named=True)}},
+        offending=silver.filter(pl.col("data_quality_flag").is_not_null()).select("period_start", "actual_gco2_per_kwh", "data_quality_flag"),
+    )
+
+
+def rule_fresh(silver: pl.DataFrame, days: list[dt.date], now: dt.datetime, limit: dt.timedelta = FRESHNESS_LIMIT) -> Outcome:
+    today = now.astimezone(UK).date()
+    if today not in days:
+        return Outcome(
+            passed=True,
+            checked=f"the latest half-hour with an actual value ended within {limit} (current UK day only)",
+            found=f"not applicable: the partition(s) checked do not include today ({today})",
+            details={"applicable": "no"},
+        )
+    ended = silver.filter(pl.col("actual_gco2_per_kwh").is_not_null() & (pl.col("settlement_date") == today))
+    latest = ended["period_end"].max() if ended.height else None
+    if latest is None:
+        yesterday = silver.filter(pl.col("actual_gco2_per_kwh").is_not_null())["period_end"].max()
+        latest = yesterday
+    lag = (now - latest) if latest is not None else None
+    return Outcome(
+        passed=lag is not None and lag <= limit,
+        checked=f"the latest half-hour with an actual value ended within {limit} of now",
+        found=(f"latest actual for the period ending {latest:%Y-%m-%d %H:%MZ}, {lag.total_seconds() / 60:.0f} min ago" if lag is not None
+               else "no half-hour with an actual value for today"),
+        details={"applicable": "yes", "lag_minutes": int(lag.total_seconds() // 60) if lag is not None else -1},
+    )
+
+
+# ------------------------------------------------------------------------------------------- checks
+def _check_days(context: AssetCheckExecutionContext) -> list[dt.date]:
+    op = context.op_execution_context
+    if not op.has_partition_key and not op.has_partition_key_range:
+        return []
+    window = op.partition_time_window
+    start, end = window.start.date(), window.end.date()
+    return [start + dt.timedelta(days=i) for i in range((end - start).days)]
+
+
+@asset_check(asset=bronze_neso_carbon_intensity, partitions_def=uk_settlement_days, blocking=True, description="The newest intensity response of each day is usable; an outage fails the run here, before silver and gold.")
+def bronze_neso_carbon_intensity_latest_fetch_usable(bronze_neso_carbon_intensity: pl.DataFrame) -> AssetCheckResult:
+    return rule_latest_fetch_usable(bronze_neso_carbon_intensity).result()
+
+
+@asset_check(asset=bronze_neso_generation_mix, partitions_def=uk_settlement_days, blocking=True, description="The newest generation-mix response of each day is usable; an outage fails the run here.")
+def bronze_neso_generation_mix_latest_fetch_usable(bronze_neso_generation_mix: pl.DataFrame) -> AssetCheckResult:
+    return rule_latest_fetch_usable(bronze_neso_generation_mix).result()
+
+
+def _silver_check(name: str, rule, description: str, blocking: bool = True):
+    @asset_check(asset=silver_neso_carbon_intensity, name=name, partitions_def=uk_settlement_days, blocking=blocking, description=description)
+    def _check(silver_neso_carbon_intensity: pl.DataFrame) -> AssetCheckResult:
+        return rule(silver_neso_carbon_intensity).result()
+
+    return _check
+
+
+silver_unique_periods = _silver_check("unique_periods", rule_unique_periods, "No two rows share a period_start.")
+silver_contiguous = _silver_check("contiguous_half_hours", rule_contiguous, "Half-hours follow each other without gaps or overlaps.")
+silver_complete = _silver_check("complete_days", rule_complete_days, "Every settled period of a complete day is present (46/48/50).")
+silver_plausible = _silver_check("plausible_values", rule_plausible_values, "Forecast and actual lie within 0..1000 gCO2/kWh.")
+silver_index = _silver_check("index_allowed", rule_index_allowed, "intensity_index is one of the API's five values.")
+silver_length = _silver_check("period_length_30_min", rule_period_length, "Every period lasts 30 minutes.")
+silver_flagged = _silver_check("flagged_values", rule_flagged_share, "Counts flagged values (actual 0, actual missing); fails above 5 %.", blocking=False)
+
+
+@asset_check(
+    asset=silver_neso_carbon_intensity,
+    name="fresh_while_polling",
+    partitions_def=uk_settlement_days,
+    blocking=False,
+    description="For today's partition: the latest half-hour with an actual ended no more than 1 h ago (holds while the sensor runs).",
+)
+def silver_fresh(context: AssetCheckExecutionContext, silver_neso_carbon_intensity: pl.DataFrame) -> AssetCheckResult:
+    return rule_fresh(silver_neso_carbon_intensity, _check_days(context), dt.datetime.now(UTC)).result()
+
+
+NESO_CHECKS = [
+    bronze_neso_carbon_intensity_latest_fetch_usable,
+    bronze_neso_generation_mix_latest_fetch_usable,
+    silver_unique_periods,
+    silver_contiguous,
+    silver_complete,
+    silver_plausible,
+    silver_index,
+    silver_length,
+    silver_flagged,
+    silver_fresh,
+]

@@ -1,0 +1,223 @@
+"""Client for the NESO Carbon Intensity API (https://api.carbonintensity.org.uk), over the shared session.
+
+What the client knows about the API, so nothing else has to:
+
+- UK settlement days (Europe/London) are 46, 48 or 50 half-hours; `uk_day_bounds_utc` turns a day into its
+  UTC range (local midnight to local midnight).
+- A `{from}` exactly on :00 or :30 is read as the *end* of the previous period, so range requests add one
+  minute to the start (`2024-01-01T00:01Z` starts at the 00:00 period).
+- A range request covers at most 14 days and loses data across 1 January: ranges are split into chunks of
+  at most 13 whole UK days that never contain both 31 December and 1 January (`day_chunks`).
+- `/intensity/date/{date}` returns the UK local day `{date}`.
+- During outages the API answers HTTP 500 with an error body, or HTTP 200 with `{}`, an error object or
+  truncated JSON. `usability_problem` names what is wrong with a body; the session retries such answers
+  (`retry_if`), and a response that is still unusable comes back with its problem so that bronze can keep
+  it verbatim and the run can fail loudly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from energy_assets.http import HttpError, HttpResponse, HttpSession
+
+SOURCE = "neso"
+DEFAULT_BASE_URL = "https://api.carbonintensity.org.uk"
+UK = ZoneInfo("Europe/London")
+UTC = dt.timezone.utc
+PERIOD = dt.timedelta(minutes=30)
+BOUNDARY_SHIFT = dt.timedelta(minutes=1)
+MAX_DAYS_PER_REQUEST = 13  # the API allows 14; 13 whole UK days (at most 13 d 1 h) always fit
+
+INTENSITY = "intensity"
+GENERATION = "generation"
+
+
+# ---------------------------------------------------------------------------------------------- time
+def uk_day_bounds_utc(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
+    """UTC start and end of the UK settlement day `day` (local midnight to local midnight)."""
+    start = dt.datetime.combine(day, dt.time(0), tzinfo=UK).astimezone(UTC)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(0), tzinfo=UK).astimezone(UTC)
+    return start, end
+
+
+def periods_in_uk_day(day: dt.date) -> int:
+    """46 on the spring clock change, 50 on the autumn one, else 48."""
+    start, end = uk_day_bounds_utc(day)
+    return int((end - start) / PERIOD)
+
+
+def uk_today(now: dt.datetime | None = None) -> dt.date:
+    return (now or dt.datetime.now(UTC)).astimezone(UK).date()
+
+
+def api_time(moment: dt.datetime) -> str:
+    """The API's timestamp format: `YYYY-MM-DDThh:mmZ` in UTC."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+def parse_api_time(text: str) -> dt.datetime:
+    return dt.datetime.strptime(text, "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
+
+
+def day_chunks(days: Sequence[dt.date], max_days: int = MAX_DAYS_PER_REQUEST) -> list[list[dt.date]]:
+    """Consecutive UK days grouped into as few requests as the API allows.
+
+    A chunk holds at most `max_days` consecutive days and never both 31 December and 1 January;
+    a gap in `days` also starts a new chunk.
+    """
+    if max_days < 1:
+        raise ValueError("max_days must be at least 1")
+    chunks: list[list[dt.date]] = []
+    for day in sorted(set(days)):
+        current = chunks[-1] if chunks else None
+        if (
+            current is None
+            or len(current) >= max_days
+            or day != current[-1] + dt.timedelta(days=1)
+            or (day.month == 1 and day.day == 1)
+        ):
+            chunks.append([day])
+        else:
+            current.append(day)
+    return chunks
+
+
+def range_path(endpoint: str, start: dt.datetime, end: dt.datetime) -> str:
+    """`/{endpoint}/{from}/{to}` for the half-hours starting in [start, end): `from` shifted by one minute."""
+    return f"/{endpoint}/{api_time(start + BOUNDARY_SHIFT)}/{api_time(end)}"
+
+
+def chunk_path(endpoint: str, days: Sequence[dt.date]) -> str:
+    start, _ = uk_day_bounds_utc(days[0])
+    _, end = uk_day_bounds_utc(days[-1])
+    return range_path(endpoint, start, end)
+
+
+def request_plan(endpoint: str, days: Sequence[dt.date]) -> list[tuple[str, list[dt.date]]]:
+    """(path, days covered) for every request needed to fetch `days` from `endpoint`."""
+    return [(chunk_path(endpoint, chunk), chunk) for chunk in day_chunks(days)]
+
+
+# ------------------------------------------------------------------------------------------- bodies
+def usability_problem(text: str | None, endpoint: str = INTENSITY) -> str | None:
+    """Why a body cannot be used (None when it can): empty, truncated JSON, `{}`, an error object, no data."""
+    if text is None or not text.strip():
+        return "empty body"
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return f"invalid JSON ({exc.msg} at character {exc.pos} of {len(text)}; truncated body?)"
+    if not isinstance(payload, dict):
+        return f"JSON {type(payload).__name__} instead of an object"
+    if not payload:
+        return "empty JSON object {}"
+    if "error" in payload:
+        err = payload["error"]
+        if isinstance(err, dict):
+            return f"API error {err.get('code', '?')}: {err.get('message', '')}".strip()
+        return f"API error: {err}"
+    data = payload.get("data")
+    if data is None:
+        return "no 'data' member"
+    if not isinstance(data, list):
+        return f"'data' is a {type(data).__name__}, not a list of half-hours (un-ranged endpoint?)"
+    if not data:
+        return "'data' is an empty list"
+    member = "intensity" if endpoint == INTENSITY else "generationmix"
+    first = data[0]
+    if not isinstance(first, dict) or "from" not in first or member not in first:
+        return f"records lack 'from'/'{member}'"
+    return None
+
+
+def content_hash(text: str) -> str:
+    return hashlib.sha256((text or "").encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class FetchedResponse:
+    """One API answer (or failed request) and the UK days it was asked for: a bronze row per day."""
+
+    endpoint: str
+    request_url: str
+    days: tuple[dt.date, ...]
+    fetched_at: dt.datetime
+    http_status: int | None
+    body: str
+    attempts: int
+    problem: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    @property
+    def content_hash(self) -> str:
+        return content_hash(self.body)
+
+
+class NesoClient(ConfigurableResource):
+    """NESO Carbon Intensity API client: range chunking, the one-minute shift, outage detection."""
+
+    http: HttpSession
+    base_url: str = Field(default=DEFAULT_BASE_URL, description="API base URL (NESO_API_BASE_URL).")
+    max_days_per_request: int = Field(default=MAX_DAYS_PER_REQUEST, description="Days per range request (API max 14).")
+
+    def _get(self, endpoint: str, path: str, days: Sequence[dt.date]) -> FetchedResponse:
+        retry_if = lambda resp: usability_problem(resp.text, endpoint)  # noqa: E731
+        try:
+            resp: HttpResponse = self.http.get(self.base_url, path, source=SOURCE, retry_if=retry_if)
+        except HttpError as exc:
+            last = exc.response
+            return FetchedResponse(
+                endpoint=endpoint,
+                request_url=exc.url,
+                days=tuple(days),
+                fetched_at=last.fetched_at if last else dt.datetime.now(UTC),
+                http_status=last.status if last else None,
+                body=last.text if last else "",
+                attempts=last.attempts if last else 0,
+                problem=str(exc),
+            )
+        problem = usability_problem(resp.text, endpoint)  # replay answers are not retried: check them too
+        return FetchedResponse(
+            endpoint=endpoint,
+            request_url=resp.url,
+            days=tuple(days),
+            fetched_at=resp.fetched_at,
+            http_status=resp.status,
+            body=resp.text,
+            attempts=resp.attempts,
+            problem=f"GET {resp.url}: {problem}" if problem else None,
+        )
+
+    def fetch_days(self, endpoint: str, days: Sequence[dt.date], stop_on_failure: bool = True) -> list[FetchedResponse]:
+        """Every response needed for the UK days `days` from `/intensity` or `/generation` ranges.
+
+        Never raises for an API failure: a failed request comes back with `problem` set (and whatever
+        response arrived), so the caller can keep it and fail visibly. With `stop_on_failure` no further
+        chunks are requested after a failure.
+        """
+        if endpoint not in (INTENSITY, GENERATION):
+            raise ValueError(f"endpoint must be {INTENSITY!r} or {GENERATION!r}, not {endpoint!r}")
+        out = []
+        for chunk in day_chunks(days, self.max_days_per_request):
+            fetched = self._get(endpoint, chunk_path(endpoint, chunk), chunk)
+            out.append(fetched)
+            if stop_on_failure and not fetched.ok:
+                break
+        return out
+
+    def fetch_intensity_for_date(self, day: dt.date) -> FetchedResponse:
+        """`/intensity/date/{date}`: the UK local day as 46/48/50 half-hours."""
+        return self._get(INTENSITY, f"/intensity/date/{day.isoformat()}", [day])
+

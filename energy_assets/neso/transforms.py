@@ -1,0 +1,316 @@
+"""Pure polars transforms of the NESO domain: bronze rows -> silver half-hours -> gold features.
+
+No Dagster, no I/O. Parsing decodes the raw bodies kept in bronze with `str.json_decode` against the API's
+schema, so every payload of a partition is reparsed the same way, every time.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import polars as pl
+
+from energy_assets.neso.client import FetchedResponse
+
+UK_TZ = "Europe/London"
+API_TIME_FORMAT = "%Y-%m-%dT%H:%MZ"
+ALLOWED_INDEX = ("very low", "low", "moderate", "high", "very high")
+# Low-carbon fuels: nuclear and renewables, biomass included as the GB grid's reporting counts it.
+# Imports, gas, coal and "other" are not low-carbon here.
+LOW_CARBON_FUELS = ("nuclear", "wind", "solar", "hydro", "biomass")
+FLAG_ACTUAL_ZERO = "actual_zero"
+FLAG_ACTUAL_MISSING = "actual_missing_for_settled_period"
+SETTLED_AFTER = dt.timedelta(hours=1)  # actuals appear ~30 min after a period ends; one hour is "settled"
+PLAUSIBLE_GCO2_PER_KWH = (0, 1000)
+
+BRONZE_SCHEMA = pl.Schema(
+    {
+        "settlement_date": pl.Date,
+        "fetched_at": pl.Datetime("us", "UTC"),
+        "request_url": pl.String,
+        "http_status": pl.Int32,
+        "body": pl.String,
+        "content_hash": pl.String,
+        "attempts": pl.Int32,
+        "problem": pl.String,
+    }
+)
+
+SILVER_INTENSITY_SCHEMA = pl.Schema(
+    {
+        "period_start": pl.Datetime("us", "UTC"),
+        "period_end": pl.Datetime("us", "UTC"),
+        "settlement_date": pl.Date,
+        "settlement_period": pl.Int16,
+        "forecast_gco2_per_kwh": pl.Int32,
+        "actual_gco2_per_kwh": pl.Int32,
+        "intensity_index": pl.String,
+        "fetched_at": pl.Datetime("us", "UTC"),
+        "data_quality_flag": pl.String,
+        "source_request_url": pl.String,
+    }
+)
+
+SILVER_MIX_SCHEMA = pl.Schema(
+    {
+        "period_start": pl.Datetime("us", "UTC"),
+        "settlement_date": pl.Date,
+        "fuel": pl.String,
+        "percentage": pl.Float64,
+        "fetched_at": pl.Datetime("us", "UTC"),
+    }
+)
+
+_INTENSITY_BODY = pl.Struct(
+    {
+        "data": pl.List(
+            pl.Struct(
+                {
+                    "from": pl.String,
+                    "to": pl.String,
+                    "intensity": pl.Struct({"forecast": pl.Int64, "actual": pl.Int64, "index": pl.String}),
+                }
+            )
+        )
+    }
+)
+_GENERATION_BODY = pl.Struct(
+    {
+        "data": pl.List(
+            pl.Struct(
+                {
+                    "from": pl.String,
+                    "to": pl.String,
+                    "generationmix": pl.List(pl.Struct({"fuel": pl.String, "perc": pl.Float64})),
+                }
+            )
+        )
+    }
+)
+
+
+class NesoDataError(ValueError):
+    """A payload that parsed but holds values the schema does not allow."""
+
+
+# ------------------------------------------------------------------------------------------ bronze
+def bronze_rows(responses: Sequence[FetchedResponse]) -> pl.DataFrame:
+    """One bronze row per response and UK day it was requested for; the body kept verbatim."""
+    rows = [
+        {
+            "settlement_date": day,
+            "fetched_at": r.fetched_at,
+            "request_url": r.request_url,
+            "http_status": r.http_status,
+            "body": r.body,
+            "content_hash": r.content_hash,
+            "attempts": r.attempts,
+            "problem": r.problem,
+        }
+        for r in responses
+        for day in r.days
+    ]
+    return pl.DataFrame(rows, schema=BRONZE_SCHEMA)
+
+
+def latest_fetch_problems(bronze: pl.DataFrame) -> pl.DataFrame:
+    """Per settlement day, the newest bronze row when it is unusable (the rows that must fail a run)."""
+    latest = bronze.sort("fetched_at").group_by("settlement_date", maintain_order=True).last()
+    return latest.filter(pl.col("problem").is_not_null()).select(
+        "settlement_date", "fetched_at", "request_url", "http_status", "problem"
+    ).sort("settlement_date")
+
+
+# ------------------------------------------------------------------------------------------ parsing
+def _uk_date(col: str) -> pl.Expr:
+    return pl.col(col).dt.convert_time_zone(UK_TZ).dt.date()
+
+
+def _decoded(bronze: pl.DataFrame, body_dtype: pl.Struct) -> pl.DataFrame:
+    """Each distinct usable body decoded once and exploded to one row per half-hour record."""
+    bodies = bronze.filter(pl.col("problem").is_null()).select("content_hash", "body").unique("content_hash")
+    return (
+        bodies.with_columns(pl.col("body").str.json_decode(body_dtype).struct.field("data").alias("record"))
+        .drop("body")
+        .explode("record")
+        .filter(pl.col("record").is_not_null())
+        .unnest("record")
+        .with_columns(
+            pl.col("from").str.to_datetime(API_TIME_FORMAT, time_zone="UTC", strict=False).dt.cast_time_unit("us").alias("period_start"),
+            pl.col("to").str.to_datetime(API_TIME_FORMAT, time_zone="UTC", strict=False).dt.cast_time_unit("us").alias("period_end"),
+        )
+    )
+
+
+def _attach_fetches(records: pl.DataFrame, bronze: pl.DataFrame) -> pl.DataFrame:
+    """Each record joined to the bronze rows (fetches) of its own UK day that carried its body."""
+    fetches = bronze.filter(pl.col("problem").is_null()).select("settlement_date", "content_hash", "fetched_at", "request_url")
+    return records.with_columns(_uk_date("period_start").alias("settlement_date")).join(
+        fetches, on=["content_hash", "settlement_date"], how="inner"
+    )
+
+
+def _newest_per(df: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    # Newest fetch wins; equal fetch times are broken by the content hash so the result is deterministic.
+    return df.sort(["fetched_at", "content_hash"]).unique(keys, keep="last", maintain_order=True)
+
+
+def parse_intensity(bronze: pl.DataFrame) -> pl.DataFrame:
+    """Every half-hour record of every usable intensity payload, with the fetch it came from."""
+    if bronze.filter(pl.col("problem").is_null()).is_empty():
+        return pl.DataFrame(schema={"period_start": pl.Datetime("us", "UTC")})
+    decoded = _decoded(bronze, _INTENSITY_BODY).unnest("intensity")
+    return _attach_fetches(decoded, bronze)
+
+
+def intensity_violations(records: pl.DataFrame) -> pl.DataFrame:
+    """Records the silver schema cannot hold, each with a reason (empty when all are fine)."""
+    lo, hi = PLAUSIBLE_GCO2_PER_KWH
+    reason = (
+        pl.when(pl.col("period_start").is_null() | pl.col("period_end").is_null())
+        .then(pl.lit("unparseable from/to timestamp"))
+        .when(pl.col("period_end") - pl.col("period_start") != pl.duration(minutes=30))
+        .then(pl.lit("period is not 30 minutes long"))
+        .when(pl.col("forecast").is_null())
+        .then(pl.lit("forecast missing"))
+        .when(~pl.col("index").is_in(list(ALLOWED_INDEX)) | pl.col("index").is_null())
+        .then(pl.lit("index not in " + ", ".join(ALLOWED_INDEX)))
+        .when(~pl.col("forecast").is_between(lo, hi) | (pl.col("actual").is_not_null() & ~pl.col("actual").is_between(lo, hi)))
+        .then(pl.lit(f"forecast/actual outside {lo}..{hi} gCO2/kWh"))
+        .otherwise(None)
+    )
+    return records.with_columns(reason.alias("reason")).filter(pl.col("reason").is_not_null())
+
+
+def build_silver_intensity(records: pl.DataFrame) -> pl.DataFrame:
+    """One row per half-hour (newest fetch wins) with settlement period and data-quality flag.
+
+    Raise `NesoDataError` on values the schema does not allow (see `intensity_violations`).
+    """
+    if records.is_empty() or "forecast" not in records.columns:
+        return pl.DataFrame(schema=SILVER_INTENSITY_SCHEMA)
+    bad = intensity_violations(records)
+    if bad.height:
+        first = bad.row(0, named=True)
+        raise NesoDataError(
+            f"{bad.height} NESO intensity record(s) break the silver schema; first: {first['reason']} in the "
+            f"record from={first['from']!r} to={first['to']!r} forecast={first['forecast']} actual={first['actual']} "
+            f"index={first['index']!r} of GET {first['request_url']} (fetched {first['fetched_at']})"
+        )
+    newest = _newest_per(records, ["period_start"])
+    local_midnight = (
+        pl.col("settlement_date").cast(pl.Datetime("us")).dt.replace_time_zone(UK_TZ).dt.convert_time_zone("UTC")
+    )
+    settled = pl.col("period_end") + pl.lit(SETTLED_AFTER) <= pl.col("fetched_at")
+    flag = (
+        pl.when(pl.col("actual") == 0)
+        .then(pl.lit(FLAG_ACTUAL_ZERO))
+        .when(pl.col("actual").is_null() & settled)
+        .then(pl.lit(FLAG_ACTUAL_MISSING))
+        .otherwise(None)
+    )
+    return (
+        newest.with_columns(
+            (((pl.col("period_start") - local_midnight).dt.total_minutes() // 30) + 1).alias("settlement_period"),
+            flag.alias("data_quality_flag"),
+        )
+        .select(
+            "period_start",
+            "period_end",
+            "settlement_date",
+            "settlement_period",
+            pl.col("forecast").alias("forecast_gco2_per_kwh"),
+            pl.col("actual").alias("actual_gco2_per_kwh"),
+            pl.col("index").alias("intensity_index"),
+            "fetched_at",
+            "data_quality_flag",
+            pl.col("request_url").alias("source_request_url"),
+        )
+        .cast(dict(SILVER_INTENSITY_SCHEMA))
+        .sort("period_start")
+    )
+
+
+def build_silver_mix(bronze: pl.DataFrame) -> pl.DataFrame:
+    """One row per half-hour and fuel from the newest usable generation payload of each half-hour."""
+    if bronze.filter(pl.col("problem").is_null()).is_empty():
+        return pl.DataFrame(schema=SILVER_MIX_SCHEMA)
+    records = _attach_fetches(_decoded(bronze, _GENERATION_BODY), bronze)
+    bad = records.filter(pl.col("period_start").is_null() | pl.col("generationmix").is_null())
+    if bad.height:
+        first = bad.row(0, named=True)
+        raise NesoDataError(
+            f"{bad.height} NESO generation record(s) lack a time or a mix; first: from={first['from']!r} "
+            f"of GET {first['request_url']}"
+        )
+    mix = (
+        _newest_per(records, ["period_start"])
+        .explode("generationmix")
+        .unnest("generationmix")
+        .select("period_start", "settlement_date", "fuel", pl.col("perc").alias("percentage"), "fetched_at")
+    )
+    bad = mix.filter(pl.col("fuel").is_null() | ~pl.col("percentage").is_between(0, 100))
+    if bad.height:
+        first = bad.row(0, named=True)
+        raise NesoDataError(f"{bad.height} generation mix entries have no fuel or a percentage outside 0..100; first: {first}")
+    return mix.cast(dict(SILVER_MIX_SCHEMA)).unique(["period_start", "fuel"], keep="last").sort("period_start", "fuel")
+
+
+# ------------------------------------------------------------------------------------------- gold
+def build_features(intensity: pl.DataFrame, mix: pl.DataFrame, dates: Sequence[dt.date]) -> pl.DataFrame:
+    """Per half-hour of `dates`: forecast error, rolling 24 h intensity, low-carbon share, calendar.
+
+    `intensity` may hold the previous day too: the 24 h windows reach back into it, but only rows of
+    `dates` are returned. Intensity is the actual value when there is a trustworthy one (not flagged as
+    zero), else the forecast.
+    """
+    trusted_actual = pl.when(pl.col("data_quality_flag") == FLAG_ACTUAL_ZERO).then(None).otherwise(pl.col("actual_gco2_per_kwh"))
+    low_carbon = (
+        mix.filter(pl.col("fuel").is_in(list(LOW_CARBON_FUELS)))
+        .group_by("period_start")
+        .agg(pl.col("percentage").sum().round(1).alias("low_carbon_share_percent"))
+    )
+    local = pl.col("period_start").dt.convert_time_zone(UK_TZ)
+    df = (
+        intensity.sort("period_start")
+        .with_columns(trusted_actual.alias("_actual"))
+        .with_columns(
+            pl.coalesce("_actual", "forecast_gco2_per_kwh").cast(pl.Int32).alias("intensity_gco2_per_kwh"),
+            (pl.col("_actual") - pl.col("forecast_gco2_per_kwh")).cast(pl.Int32).alias("forecast_error_gco2_per_kwh"),
+        )
+        .with_columns(
+            pl.col("forecast_error_gco2_per_kwh").abs().alias("abs_forecast_error_gco2_per_kwh"),
+            (pl.col("forecast_error_gco2_per_kwh") / pl.col("_actual")).alias("relative_forecast_error"),
+            pl.col("intensity_gco2_per_kwh").cast(pl.Float64).rolling_mean_by("period_start", window_size="24h").alias("rolling_24h_mean_gco2_per_kwh"),
+            pl.col("intensity_gco2_per_kwh").rolling_max_by("period_start", window_size="24h").alias("rolling_24h_max_gco2_per_kwh"),
+            pl.col("intensity_gco2_per_kwh").is_not_null().cast(pl.Int32).rolling_sum_by("period_start", window_size="24h").alias("rolling_24h_period_count"),
+            local.dt.hour().cast(pl.Int8).alias("hour_local"),
+            local.dt.weekday().cast(pl.Int8).alias("day_of_week"),
+            (local.dt.weekday() >= 6).alias("is_weekend"),
+            local.dt.month().cast(pl.Int8).alias("month"),
+        )
+        .join(low_carbon, on="period_start", how="left")
+        .filter(pl.col("settlement_date").is_in(list(dates)))
+    )
+    return df.select(
+        "period_start",
+        "period_end",
+        "settlement_date",
+        "settlement_period",
+        "forecast_gco2_per_kwh",
+        "actual_gco2_per_kwh",
+        "intensity_gco2_per_kwh",
+        "forecast_error_gco2_per_kwh",
+        "abs_forecast_error_gco2_per_kwh",
+        "relative_forecast_error",
+        "rolling_24h_mean_gco2_per_kwh",
+        "rolling_24h_max_gco2_per_kwh",
+        "rolling_24h_period_count",
+        "low_carbon_share_percent",
+        "hour_local",
+        "day_of_week",
+        "is_weekend",
+        "month",
+        "data_quality_flag",
+    ).sort("period_start")
