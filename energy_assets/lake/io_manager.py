@@ -22,15 +22,30 @@ Asset metadata understood by the handler:
 - `merge_order_by`: version column for `merge`; the row with the greatest value wins;
 - `partition_by`: physical Delta partition columns (default: the date/string partition columns).
 
-Every write is one Delta transaction: a failed run leaves the table at its previous version.
+Every write is one Delta transaction: a failed run leaves the table at its previous version (a process
+killed mid-write leaves only unreferenced data files, which readers ignore and `vacuum` removes).
+
+Concurrent writers (runs for other partitions, or the same partition, committing at the same time): with
+deltalake 1.6, blind appends never conflict, and overwrites/merges restricted to *different* partitions
+commit side by side; an overwrite or merge racing another writer on the *same* partition, and two writers
+creating the same table, fail with `CommitFailedError`. Writes therefore
+
+- create a missing table with a schema-only commit first, so the data write is always checked against a
+  snapshot (two "first" writes of one partition would otherwise both land: duplicates);
+- re-run the whole write on `CommitFailedError` from a fresh snapshot, with bounded exponential backoff and
+  jitter (`commit_max_attempts`, `commit_backoff_s`, `commit_backoff_max_s`). Overwrite and merge are
+  idempotent, so the last writer wins and no row is doubled; a blind append is only retried after a
+  definite conflict (the failed commit did not land).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+import random
+import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 import pyarrow as pa
@@ -45,7 +60,7 @@ from dagster import (
 from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, TableSlice
 from dagster_deltalake.io_manager import DeltaLakeDbClient, TableConnection
 from deltalake import DeltaTable, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from pydantic import Field
 
 from energy_assets.lake.slices import (
@@ -60,8 +75,50 @@ from energy_assets.lake.slices import (
 WRITE_MODES = ("overwrite", "merge", "append")
 
 
+T = TypeVar("T")
+
+DEFAULT_COMMIT_MAX_ATTEMPTS = 8
+DEFAULT_COMMIT_BACKOFF_S = 0.1
+DEFAULT_COMMIT_BACKOFF_MAX_S = 5.0
+
+
 class LakeWriteError(RuntimeError):
     """An output cannot be written as asked; the table is left as it was."""
+
+
+class LakeCommitConflictError(LakeWriteError):
+    """Concurrent writers kept winning: the write was retried `max_attempts` times and never committed."""
+
+
+def with_commit_retries(
+    action: Callable[[], T],
+    what: str,
+    max_attempts: int = DEFAULT_COMMIT_MAX_ATTEMPTS,
+    backoff_s: float = DEFAULT_COMMIT_BACKOFF_S,
+    backoff_max_s: float = DEFAULT_COMMIT_BACKOFF_MAX_S,
+    log: Callable[[str], None] | None = None,
+) -> tuple[T, int]:
+    """Run `action` (one whole Delta transaction, re-reading the table) until it commits.
+
+    Only `CommitFailedError` is retried: delta-rs raises it when a concurrent transaction conflicts, and
+    then nothing of ours was committed. Waits grow exponentially (with +-50% jitter, so racing writers
+    spread out) up to `backoff_max_s`. Returns the action's result and the number of attempts.
+    """
+    attempts = max(1, int(max_attempts))
+    for attempt in range(1, attempts + 1):
+        try:
+            return action(), attempt
+        except CommitFailedError as exc:
+            reason = str(exc).splitlines()[0]
+            if attempt == attempts:
+                raise LakeCommitConflictError(
+                    f"{what}: gave up after {attempts} attempts, a concurrent writer won every time; last conflict: {reason}"
+                ) from exc
+            delay = min(backoff_max_s, backoff_s * 2 ** (attempt - 1)) * random.uniform(0.5, 1.5)
+            if log:
+                log(f"{what}: commit conflict with a concurrent writer (attempt {attempt}/{attempts}): {reason}; retrying in {delay:.2f} s")
+            time.sleep(delay)
+    raise AssertionError("unreachable")
 
 
 def storage_options_from_env(extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -142,33 +199,27 @@ class LakePolarsTypeHandler(DbTypeHandler[pl.DataFrame | pl.LazyFrame]):
         _validate_in_slice(df, conditions, context)
         uri = connection.table_uri
         options = connection.storage_options
-        partition_by = _partition_by(meta, conditions)
-        existing = open_table(uri, options)
+        partition_by = _partition_by(meta, conditions, df.schema)
+        name = context.asset_key.to_user_string()
+        if mode == "merge" or (mode == "append" and meta.get("merge_keys")):
+            df = _prepare_merge_source(df, meta, name, mode)
+        retry = dict(connection.table_config or {})
 
-        stats: dict[str, Any] = {}
-        if existing is None:
-            # First write creates the table; concurrent first writers are serialised by the Delta log.
-            write_deltalake(uri, df.to_arrow(), mode="append", partition_by=partition_by, storage_options=options or None)
-            stats["rows_inserted"] = df.height
-        elif mode == "overwrite":
-            predicate = conditions_sql(conditions)
-            write_deltalake(
-                existing,
-                df.to_arrow(),
-                mode="overwrite",
-                predicate=predicate,
-                partition_by=existing.metadata().partition_columns or None,
-            )
-            stats["rows_written"] = df.height
-        elif mode == "merge":
-            stats.update(_merge(existing, df, meta, conditions, context, update=True))
-        else:  # append
-            if meta.get("merge_keys"):
-                stats.update(_merge(existing, df, meta, conditions, context, update=False))
-            else:
-                write_deltalake(existing, df.to_arrow(), mode="append")
-                stats["rows_inserted"] = df.height
+        def write_once() -> dict[str, Any]:
+            table = open_table(uri, options)
+            if table is None:
+                table = _create_table(uri, df, partition_by, options)
+            return _write(table, df, mode, meta, conditions)
 
+        stats, attempts = with_commit_retries(
+            write_once,
+            f"{name} ({describe(conditions)})",
+            max_attempts=retry.get("commit_max_attempts", DEFAULT_COMMIT_MAX_ATTEMPTS),
+            backoff_s=retry.get("commit_backoff_s", DEFAULT_COMMIT_BACKOFF_S),
+            backoff_max_s=retry.get("commit_backoff_max_s", DEFAULT_COMMIT_BACKOFF_MAX_S),
+            log=context.log.warning if context.log else None,
+        )
+        stats["commit_attempts"] = attempts
         return self._output_metadata(uri, options, conditions, df, mode, stats)
 
     def _output_metadata(self, uri, options, conditions, df, mode, stats) -> dict[str, Any]:
@@ -236,12 +287,82 @@ def _validate_in_slice(df: pl.DataFrame, conditions: list[SliceCondition], conte
         )
 
 
-def _partition_by(meta: dict, conditions: list[SliceCondition]) -> list[str] | None:
+# Physical (Hive-style) partition values become directory names and exact-match predicates: floats (NaN,
+# inf, -0.0) and nested types make no sense there.
+_PARTITIONABLE = (pl.Date, pl.String, pl.Categorical, pl.Boolean, pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32)
+
+
+def _partition_by(meta: dict, conditions: list[SliceCondition], schema: pl.Schema | None = None) -> list[str] | None:
     if "partition_by" in meta:
-        cols = list(meta["partition_by"] or [])
-        return [check_identifier(c) for c in cols] or None
+        cols = [check_identifier(c) for c in list(meta["partition_by"] or [])]
+        for col in cols:
+            if schema is not None and col not in schema:
+                raise LakeWriteError(f"partition_by column {col!r} is not in the output (columns: {list(schema)})")
+            if schema is not None and not (schema[col] in _PARTITIONABLE or isinstance(schema[col], pl.Datetime | pl.Enum)):
+                raise LakeWriteError(
+                    f"partition_by column {col!r} has type {schema[col]}; physical partitions must be dates, timestamps, strings, integers or booleans"
+                )
+        return cols or None
     cols = [c.column for c in conditions if c.kind in ("date", "string")]
     return cols or None
+
+
+def _create_table(uri: str, df: pl.DataFrame, partition_by: list[str] | None, options: dict[str, str]) -> DeltaTable:
+    """Create the table with a schema-only commit, so that every data write is checked against a snapshot.
+
+    Racing creators: the loser's commit fails (`CommitFailedError`, retried by the caller) or is a harmless
+    schema-only commit; no data is written here.
+    """
+    return DeltaTable.create(
+        uri, schema=df.head(0).to_arrow().schema, mode="ignore", partition_by=partition_by, storage_options=options or None
+    )
+
+
+def _write(table: DeltaTable, df: pl.DataFrame, mode: str, meta: dict, conditions: list[SliceCondition]) -> dict[str, Any]:
+    """One Delta transaction against the snapshot `table`; raises `CommitFailedError` on a conflict."""
+    if mode == "overwrite":
+        write_deltalake(
+            table,
+            df.to_arrow(),
+            mode="overwrite",
+            predicate=conditions_sql(conditions),
+            partition_by=table.metadata().partition_columns or None,
+        )
+        return {"rows_written": df.height}
+    if mode == "merge":
+        return _merge(table, df, meta, conditions, update=True)
+    if meta.get("merge_keys"):
+        return _merge(table, df, meta, conditions, update=False)
+    write_deltalake(table, df.to_arrow(), mode="append")
+    return {"rows_inserted": df.height}
+
+
+def _prepare_merge_source(df: pl.DataFrame, meta: dict, name: str, mode: str) -> pl.DataFrame:
+    """Check the merge keys and keep one row per key (the newest by `merge_order_by`)."""
+    keys = [check_identifier(k) for k in meta.get("merge_keys") or []]
+    if not keys:
+        raise LakeWriteError(f"{name}: write_mode {mode!r} needs 'merge_keys' metadata")
+    missing = [k for k in keys if k not in df.columns]
+    if missing:
+        raise LakeWriteError(f"{name}: merge key columns {missing} are not in the output (columns: {df.columns})")
+    null_keys = df.filter(pl.any_horizontal(pl.col(keys).is_null()))
+    if null_keys.height:
+        raise LakeWriteError(f"{name}: {null_keys.height} rows have a null merge key {keys}; first: {null_keys.row(0, named=True)}")
+    float_keys = [k for k in keys if df.schema[k].is_float()]
+    if float_keys:
+        bad = df.filter(pl.any_horizontal([~pl.col(k).is_finite() for k in float_keys]))
+        if bad.height:
+            raise LakeWriteError(
+                f"{name}: {bad.height} rows have a NaN or infinite merge key {float_keys}; first: {bad.row(0, named=True)}"
+            )
+    order_by = meta.get("merge_order_by")
+    if order_by:
+        check_identifier(order_by)
+        if order_by not in df.columns:
+            raise LakeWriteError(f"{name}: merge_order_by column {order_by!r} is not in the output (columns: {df.columns})")
+        # Newest version of each key wins inside the batch too; ties keep the last row delivered.
+        return df.with_row_index("__row").sort([order_by, "__row"]).unique(keys, keep="last", maintain_order=True).drop("__row")
+    return df.unique(keys, keep="last", maintain_order=True)
 
 
 def _merge(
@@ -249,29 +370,13 @@ def _merge(
     df: pl.DataFrame,
     meta: dict,
     conditions: list[SliceCondition],
-    context: OutputContext,
     update: bool,
 ) -> dict[str, int]:
     keys = [check_identifier(k) for k in meta.get("merge_keys") or []]
-    name = context.asset_key.to_user_string()
-    if not keys:
-        raise LakeWriteError(f"{name}: write_mode 'merge' needs 'merge_keys' metadata")
-    missing = [k for k in keys if k not in df.columns]
-    if missing:
-        raise LakeWriteError(f"{name}: merge key columns {missing} are not in the output (columns: {df.columns})")
-    null_keys = df.filter(pl.any_horizontal(pl.col(keys).is_null()))
-    if null_keys.height:
-        raise LakeWriteError(f"{name}: {null_keys.height} rows have a null merge key {keys}; first: {null_keys.row(0, named=True)}")
     order_by = meta.get("merge_order_by")
-    if order_by:
-        check_identifier(order_by)
-        # Newest version of each key wins inside the batch too; ties keep the last row delivered.
-        df = df.with_row_index("__row").sort([order_by, "__row"]).unique(keys, keep="last", maintain_order=True).drop("__row")
-    else:
-        df = df.unique(keys, keep="last", maintain_order=True)
-
     on = " AND ".join(f"t.{k} = s.{k}" for k in keys)
-    # Restricting the target to the slice lets delta-rs prune files of other partitions.
+    # Restricting the target to the slice lets delta-rs prune files of other partitions, and keeps merges of
+    # different partitions from conflicting with each other.
     target = conditions_sql(conditions, alias="t")
     predicate = f"{on} AND {target}" if target else on
     merger = table.merge(df.to_arrow(), predicate=predicate, source_alias="s", target_alias="t")
@@ -296,7 +401,11 @@ class LakeDbClient(DeltaLakeDbClient):
         yield TableConnection(
             table_uri=f"{root}/{table_slice.schema}/{table_slice.table}",
             storage_options=options,
-            table_config=None,
+            table_config={
+                key: config[key]
+                for key in ("commit_max_attempts", "commit_backoff_s", "commit_backoff_max_s")
+                if config.get(key) is not None
+            },
         )
 
 
@@ -307,6 +416,16 @@ class DeltaLakeIOManager(ConfigurableIOManagerFactory):
     storage_options: dict[str, str] = Field(
         default_factory=dict,
         description="Extra delta-rs storage options. Secrets belong in the environment (AWS_*, ENERGY_LAKE_STORAGE_OPTIONS), not here.",
+    )
+    commit_max_attempts: int = Field(
+        default=DEFAULT_COMMIT_MAX_ATTEMPTS,
+        description="How many times a write is tried when concurrent writers make its Delta commit conflict.",
+    )
+    commit_backoff_s: float = Field(
+        default=DEFAULT_COMMIT_BACKOFF_S, description="First wait after a commit conflict (doubles each time, with jitter)."
+    )
+    commit_backoff_max_s: float = Field(
+        default=DEFAULT_COMMIT_BACKOFF_MAX_S, description="Longest wait between two attempts of a conflicting commit."
     )
 
     def create_io_manager(self, context) -> DbIOManager:
