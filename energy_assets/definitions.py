@@ -8,11 +8,13 @@ from dagster import Definitions
 
 from energy_assets.jobs import build_jobs
 from energy_assets.resources import shared_resources
+from energy_assets.electricity_maps import definitions as electricity_maps_definitions
 from energy_assets.neso import definitions as neso_definitions
 
 DOMAINS: list[Definitions] = []
 # Domain definitions are appended here, one line each:
 # (keep this list explicit: a domain that fails to import must fail the code location, not vanish)
+DOMAINS.append(electricity_maps_definitions.defs)
 DOMAINS.append(neso_definitions.defs)
 
 

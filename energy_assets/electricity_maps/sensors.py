@@ -1,0 +1,131 @@
+"""A sensor that polls `latest` per zone and requests runs for the (day, zone) partitions that changed."""
+
+import datetime as dt
+import hashlib
+import json
+
+from dagster import (
+    AssetSelection,
+    DefaultSensorStatus,
+    MultiPartitionKey,
+    RunRequest,
+    SensorEvaluationContext,
+    SensorResult,
+    SkipReason,
+    sensor,
+)
+
+from energy_assets import settings
+from energy_assets.electricity_maps.client import KINDS, ElectricityMapsError, ElectricityMapsResource, MissingApiKeyError
+from energy_assets.http import HttpSession
+from energy_assets.partitions import ELECTRICITY_MAPS_START_DATE, electricity_maps_zones
+
+INTERVAL_ENV = "ELECTRICITY_MAPS_SENSOR_INTERVAL_S"
+DEFAULT_INTERVAL_S = 300
+
+
+def sensor_interval_s() -> int:
+    raw = settings.get(INTERVAL_ENV, str(DEFAULT_INTERVAL_S))
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{INTERVAL_ENV} must be a whole number of seconds, not {raw!r}") from None
+    if value < 30:
+        raise ValueError(f"{INTERVAL_ENV} must be at least 30 seconds (got {value}); the API has request quotas")
+    return value
+
+
+def parse_cursor(cursor: str | None) -> dict[str, dict[str, list[str]]]:
+    """`{zone: {kind: [datetime, updatedAt]}}`; an unreadable cursor starts afresh."""
+    try:
+        value = json.loads(cursor) if cursor else {}
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _instant(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(dt.timezone.utc)
+
+
+def is_newer(seen: list[str] | None, observed: tuple[str, str]) -> bool:
+    """A newer hour, or the same hour with a newer `updatedAt` (a revision)."""
+    if not seen:
+        return True
+    (seen_dt, seen_upd), (obs_dt, obs_upd) = seen, observed
+    if _instant(obs_dt) != _instant(seen_dt):
+        return _instant(obs_dt) > _instant(seen_dt)
+    return _instant(obs_upd) > _instant(seen_upd)
+
+
+def affected_days(datetime_text: str) -> list[str]:
+    """The day of the new hour and, when the trailing 24 h reach into it, the day before (revisions land there)."""
+    when = _instant(datetime_text)
+    days = {when.date(), (when - dt.timedelta(hours=23)).date()}
+    start = dt.date.fromisoformat(ELECTRICITY_MAPS_START_DATE)
+    return sorted(d.isoformat() for d in days if d >= start)
+
+
+def plan_requests(cursor: dict, observations: list[tuple[str, str, str, str]]) -> tuple[list[RunRequest], dict]:
+    """From `(zone, kind, datetime, updatedAt)` observations: run requests for changed partitions, new cursor."""
+    new_cursor = json.loads(json.dumps(cursor))
+    changed: dict[str, list[str]] = {}
+    for zone, kind, datetime_text, updated_text in observations:
+        seen = cursor.get(zone, {}).get(kind)
+        if is_newer(seen, (datetime_text, updated_text)):
+            new_cursor.setdefault(zone, {})[kind] = [datetime_text, updated_text]
+            for day in affected_days(datetime_text):
+                changed.setdefault(f"{day}|{zone}", []).append(f"{kind}@{datetime_text}/{updated_text}")
+    requests = []
+    for key, reasons in sorted(changed.items()):
+        day, zone = key.split("|")
+        digest = hashlib.sha256("|".join(sorted(reasons)).encode()).hexdigest()[:16]
+        requests.append(
+            RunRequest(
+                partition_key=MultiPartitionKey({"date": day, "zone": zone}),
+                run_key=f"electricity_maps:{key}:{digest}",
+                tags={"electricity_maps/trigger": "; ".join(sorted(reasons))[:200]},
+            )
+        )
+    return requests, new_cursor
+
+
+def build_sensor(selection: AssetSelection):
+    @sensor(
+        name="electricity_maps_latest_sensor",
+        minimum_interval_seconds=sensor_interval_s(),
+        default_status=DefaultSensorStatus.STOPPED,
+        asset_selection=selection,
+        description=(
+            "Polls Electricity Maps `carbon-intensity/latest` and `power-breakdown/latest` for every zone in "
+            f"ELECTRICITY_MAPS_ZONES (every {INTERVAL_ENV} seconds, default {DEFAULT_INTERVAL_S}). When a zone "
+            "shows a new hour or a revised `updatedAt`, it requests runs of the (UTC day, zone) partitions the "
+            "trailing 24 h touch. Quiet (skips with the reason) without an API key or when the API fails."
+        ),
+    )
+    def electricity_maps_latest_sensor(
+        context: SensorEvaluationContext, electricity_maps: ElectricityMapsResource, http: HttpSession
+    ):
+        api = electricity_maps.api(http)
+        try:
+            api.require_key()
+        except MissingApiKeyError as exc:
+            return SkipReason(str(exc))
+        cursor = parse_cursor(context.cursor)
+        observations, errors = [], []
+        for zone in electricity_maps_zones():
+            for kind in KINDS:
+                try:
+                    body = api.latest(kind, zone).response.json()
+                    observations.append((zone, kind, str(body["datetime"]), str(body.get("updatedAt") or body["datetime"])))
+                except (ElectricityMapsError, KeyError, TypeError, ValueError) as exc:
+                    errors.append(f"{zone} {kind}: {exc}")
+        for error in errors:
+            context.log.warning(error)
+        requests, new_cursor = plan_requests(cursor, observations)
+        if not requests:
+            reason = "no new or revised hours" + (f"; {len(errors)} request(s) failed: {errors[0]}" if errors else "")
+            return SensorResult(skip_reason=reason, cursor=json.dumps(new_cursor, sort_keys=True))
+        return SensorResult(run_requests=requests, cursor=json.dumps(new_cursor, sort_keys=True))
+
+    return electricity_maps_latest_sensor
