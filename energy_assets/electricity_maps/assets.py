@@ -13,6 +13,7 @@ from dagster import (
     IdentityPartitionMapping,
     MetadataValue,
     MultiPartitionMapping,
+    MultiPartitionsDefinition,
     Output,
     TimeWindowPartitionMapping,
     asset,
@@ -100,143 +101,148 @@ BRONZE_DOC = (
 )
 
 
-@asset(
-    key_prefix="bronze",
-    name="electricity_maps_carbon_intensity",
-    partitions_def=utc_day_by_zone,
-    backfill_policy=BackfillPolicy.single_run(),
-    group_name=GROUP,
-    kinds=KINDS,
-    metadata=BRONZE_METADATA,
-    description=BRONZE_DOC.format(kind="carbon-intensity"),
-)
-def electricity_maps_carbon_intensity(
-    context: AssetExecutionContext, electricity_maps: ElectricityMapsResource, http: HttpSession
-) -> pl.DataFrame:
-    return _fetch_bronze(context, "carbon-intensity", electricity_maps, http)
+def build_assets(partitions_def: MultiPartitionsDefinition = utc_day_by_zone) -> list:
+    """The four asset definitions over `partitions_def` (UTC day x zone; tests pass other zone sets)."""
+
+    @asset(
+        key_prefix="bronze",
+        name="electricity_maps_carbon_intensity",
+        partitions_def=partitions_def,
+        backfill_policy=BackfillPolicy.single_run(),
+        group_name=GROUP,
+        kinds=KINDS,
+        metadata=BRONZE_METADATA,
+        description=BRONZE_DOC.format(kind="carbon-intensity"),
+    )
+    def electricity_maps_carbon_intensity(
+        context: AssetExecutionContext, electricity_maps: ElectricityMapsResource, http: HttpSession
+    ) -> pl.DataFrame:
+        return _fetch_bronze(context, "carbon-intensity", electricity_maps, http)
 
 
-@asset(
-    key_prefix="bronze",
-    name="electricity_maps_power_breakdown",
-    partitions_def=utc_day_by_zone,
-    backfill_policy=BackfillPolicy.single_run(),
-    group_name=GROUP,
-    kinds=KINDS,
-    metadata=BRONZE_METADATA,
-    description=BRONZE_DOC.format(kind="power-breakdown"),
-)
-def electricity_maps_power_breakdown(
-    context: AssetExecutionContext, electricity_maps: ElectricityMapsResource, http: HttpSession
-) -> pl.DataFrame:
-    return _fetch_bronze(context, "power-breakdown", electricity_maps, http)
+    @asset(
+        key_prefix="bronze",
+        name="electricity_maps_power_breakdown",
+        partitions_def=partitions_def,
+        backfill_policy=BackfillPolicy.single_run(),
+        group_name=GROUP,
+        kinds=KINDS,
+        metadata=BRONZE_METADATA,
+        description=BRONZE_DOC.format(kind="power-breakdown"),
+    )
+    def electricity_maps_power_breakdown(
+        context: AssetExecutionContext, electricity_maps: ElectricityMapsResource, http: HttpSession
+    ) -> pl.DataFrame:
+        return _fetch_bronze(context, "power-breakdown", electricity_maps, http)
 
 
-SILVER_METADATA = {"partition_expr": PARTITION_EXPR}
+    SILVER_METADATA = {"partition_expr": PARTITION_EXPR}
 
 
-@multi_asset(
-    outs={
-        "electricity_maps_energy": AssetOut(
-            key_prefix="silver",
-            metadata=SILVER_METADATA,
-            kinds=KINDS,
-            description=(
-                "One row per (zone, UTC hour `datetime`): carbon intensity (gCO2eq/kWh, lifecycle), the four totals "
-                "(_mw), fossil-free and renewable percentages, one column per production and consumption source "
-                "(e.g. `production_hydro_discharge_mw`, negative when pumping; null where the zone has no such "
-                "source), `unknown_sources` for source keys the API adds later, `is_estimated`, `estimation_method` "
-                "and `updated_at`. Power and carbon are joined on zone and hour; per hour the newest `updatedAt` "
-                "(then the newest fetch) of all bronze responses wins. Rebuilt from bronze on every run."
+    @multi_asset(
+        outs={
+            "electricity_maps_energy": AssetOut(
+                key_prefix="silver",
+                metadata=SILVER_METADATA,
+                kinds=KINDS,
+                description=(
+                    "One row per (zone, UTC hour `datetime`): carbon intensity (gCO2eq/kWh, lifecycle), the four totals "
+                    "(_mw), fossil-free and renewable percentages, one column per production and consumption source "
+                    "(e.g. `production_hydro_discharge_mw`, negative when pumping; null where the zone has no such "
+                    "source), `unknown_sources` for source keys the API adds later, `is_estimated`, `estimation_method` "
+                    "and `updated_at`. Power and carbon are joined on zone and hour; per hour the newest `updatedAt` "
+                    "(then the newest fetch) of all bronze responses wins. Rebuilt from bronze on every run."
+                ),
             ),
-        ),
-        "electricity_maps_exchanges": AssetOut(
-            key_prefix="silver",
-            metadata=SILVER_METADATA,
-            kinds=KINDS,
-            description=(
-                "Cross-border flows in tidy form: one row per (zone, UTC hour, neighbour_zone, direction "
-                "import|export) with `power_mw`, from the same winning power-breakdown revision as "
-                "silver/electricity_maps_energy. Hours with empty import/export maps have no rows."
+            "electricity_maps_exchanges": AssetOut(
+                key_prefix="silver",
+                metadata=SILVER_METADATA,
+                kinds=KINDS,
+                description=(
+                    "Cross-border flows in tidy form: one row per (zone, UTC hour, neighbour_zone, direction "
+                    "import|export) with `power_mw`, from the same winning power-breakdown revision as "
+                    "silver/electricity_maps_energy. Hours with empty import/export maps have no rows."
+                ),
             ),
-        ),
-        "electricity_maps_quarantine": AssetOut(
-            key_prefix="silver",
-            metadata=SILVER_METADATA,
-            kinds=KINDS,
-            description=(
-                "Hours from bronze responses that could not be used, with the reason (missing or unparseable "
-                "datetime, not on the hour, wrong zone, non-numeric value, body not JSON) and the raw JSON row."
+            "electricity_maps_quarantine": AssetOut(
+                key_prefix="silver",
+                metadata=SILVER_METADATA,
+                kinds=KINDS,
+                description=(
+                    "Hours from bronze responses that could not be used, with the reason (missing or unparseable "
+                    "datetime, not on the hour, wrong zone, non-numeric value, body not JSON) and the raw JSON row."
+                ),
             ),
-        ),
-    },
-    ins={
-        "carbon_bronze": AssetIn(key=["bronze", "electricity_maps_carbon_intensity"]),
-        "power_bronze": AssetIn(key=["bronze", "electricity_maps_power_breakdown"]),
-    },
-    partitions_def=utc_day_by_zone,
-    backfill_policy=BackfillPolicy.single_run(),
-    group_name=GROUP,
-)
-def electricity_maps_silver(context: AssetExecutionContext, carbon_bronze: pl.DataFrame, power_bronze: pl.DataFrame):
-    silver = build_silver(carbon_bronze, power_bronze)
-    stats = {k: MetadataValue.int(v) for k, v in silver.stats.items()}
-    estimated = int(silver.energy["is_estimated"].fill_null(False).sum())
-    yield Output(
-        silver.energy,
-        output_name="electricity_maps_energy",
-        metadata={
-            **stats,
-            "estimated_hours": MetadataValue.int(estimated),
-            "hours_without_carbon_intensity": MetadataValue.int(int((~silver.energy["has_carbon_intensity"]).sum())),
-            "hours_without_power_breakdown": MetadataValue.int(int((~silver.energy["has_power_breakdown"]).sum())),
-            "unknown_source_keys": MetadataValue.json(silver.unknown_sources),
-            "bronze_responses": MetadataValue.int(carbon_bronze.height + power_bronze.height),
         },
+        ins={
+            "carbon_bronze": AssetIn(key=["bronze", "electricity_maps_carbon_intensity"]),
+            "power_bronze": AssetIn(key=["bronze", "electricity_maps_power_breakdown"]),
+        },
+        partitions_def=partitions_def,
+        backfill_policy=BackfillPolicy.single_run(),
+        group_name=GROUP,
     )
-    yield Output(
-        silver.exchanges,
-        output_name="electricity_maps_exchanges",
-        metadata={"neighbours": MetadataValue.json(sorted(silver.exchanges["neighbour_zone"].unique().to_list()))},
-    )
-    yield Output(
-        silver.quarantine,
-        output_name="electricity_maps_quarantine",
-        metadata={"quarantined": MetadataValue.int(silver.quarantine.height)},
-    )
+    def electricity_maps_silver(context: AssetExecutionContext, carbon_bronze: pl.DataFrame, power_bronze: pl.DataFrame):
+        silver = build_silver(carbon_bronze, power_bronze)
+        stats = {k: MetadataValue.int(v) for k, v in silver.stats.items()}
+        estimated = int(silver.energy["is_estimated"].fill_null(False).sum())
+        yield Output(
+            silver.energy,
+            output_name="electricity_maps_energy",
+            metadata={
+                **stats,
+                "estimated_hours": MetadataValue.int(estimated),
+                "hours_without_carbon_intensity": MetadataValue.int(int((~silver.energy["has_carbon_intensity"]).sum())),
+                "hours_without_power_breakdown": MetadataValue.int(int((~silver.energy["has_power_breakdown"]).sum())),
+                "unknown_source_keys": MetadataValue.json(silver.unknown_sources),
+                "bronze_responses": MetadataValue.int(carbon_bronze.height + power_bronze.height),
+            },
+        )
+        yield Output(
+            silver.exchanges,
+            output_name="electricity_maps_exchanges",
+            metadata={"neighbours": MetadataValue.json(sorted(silver.exchanges["neighbour_zone"].unique().to_list()))},
+        )
+        yield Output(
+            silver.quarantine,
+            output_name="electricity_maps_quarantine",
+            metadata={"quarantined": MetadataValue.int(silver.quarantine.height)},
+        )
 
 
-@asset(
-    key_prefix="gold",
-    name="electricity_maps_ml_features",
-    partitions_def=utc_day_by_zone,
-    backfill_policy=BackfillPolicy.single_run(),
-    group_name=GROUP,
-    kinds=KINDS,
-    metadata={"partition_expr": PARTITION_EXPR},
-    ins={"energy": AssetIn(key=["silver", "electricity_maps_energy"], partition_mapping=previous_day_same_zone)},
-    description=(
-        "ML features per zone and UTC hour, ready to train on: `hour`, `day_of_week` (1 = Monday), `month`, the "
-        "current consumption/production/import/export totals and carbon intensity, and for each of them "
-        "`lag_<col>_1h` (the value exactly one hour earlier in the same zone, null when that hour is missing) and "
-        "`rolling_avg_<col>_24h` (mean over the 24 h ending at t, by time), computed across day boundaries (the "
-        "previous day of the same zone is an input) and never across zones. Load it with "
-        "`pl.read_delta('<lake>/gold/electricity_maps_ml_features')`."
-    ),
-)
-def electricity_maps_ml_features(context: AssetExecutionContext, energy: pl.DataFrame) -> pl.DataFrame:
-    targets = partition_targets(run_partitions(context))
-    features = build_features(energy, targets)
-    context.add_output_metadata(
-        {
-            "input_hours_incl_previous_day": MetadataValue.int(energy.height),
-            "feature_columns": MetadataValue.json(FEATURE_COLUMNS),
-            "rows_with_missing_lag": MetadataValue.int(
-                int(features.select(pl.any_horizontal([pl.col(c).is_null() for c in FEATURE_COLUMNS if c.startswith("lag_")])).to_series().sum())
-            ),
-        }
+    @asset(
+        key_prefix="gold",
+        name="electricity_maps_ml_features",
+        partitions_def=partitions_def,
+        backfill_policy=BackfillPolicy.single_run(),
+        group_name=GROUP,
+        kinds=KINDS,
+        metadata={"partition_expr": PARTITION_EXPR},
+        ins={"energy": AssetIn(key=["silver", "electricity_maps_energy"], partition_mapping=previous_day_same_zone)},
+        description=(
+            "ML features per zone and UTC hour, ready to train on: `hour`, `day_of_week` (1 = Monday), `month`, the "
+            "current consumption/production/import/export totals and carbon intensity, and for each of them "
+            "`lag_<col>_1h` (the value exactly one hour earlier in the same zone, null when that hour is missing) and "
+            "`rolling_avg_<col>_24h` (mean over the 24 h ending at t, by time), computed across day boundaries (the "
+            "previous day of the same zone is an input) and never across zones. Load it with "
+            "`pl.read_delta('<lake>/gold/electricity_maps_ml_features')`."
+        ),
     )
-    return features
+    def electricity_maps_ml_features(context: AssetExecutionContext, energy: pl.DataFrame) -> pl.DataFrame:
+        targets = partition_targets(run_partitions(context))
+        features = build_features(energy, targets)
+        context.add_output_metadata(
+            {
+                "input_hours_incl_previous_day": MetadataValue.int(energy.height),
+                "feature_columns": MetadataValue.json(FEATURE_COLUMNS),
+                "rows_with_missing_lag": MetadataValue.int(
+                    int(features.select(pl.any_horizontal([pl.col(c).is_null() for c in FEATURE_COLUMNS if c.startswith("lag_")])).to_series().sum())
+                ),
+            }
+        )
+        return features
+
+    return [electricity_maps_carbon_intensity, electricity_maps_power_breakdown, electricity_maps_silver, electricity_maps_ml_features]
 
 
-ASSETS = [electricity_maps_carbon_intensity, electricity_maps_power_breakdown, electricity_maps_silver, electricity_maps_ml_features]
+ASSETS = build_assets()

@@ -1,7 +1,15 @@
 """Data-quality rules for silver and gold (pure functions, unit tested) and the asset checks that run them."""
 
 import polars as pl
-from dagster import AssetCheckResult, AssetCheckSeverity, AssetIn, AssetKey, MetadataValue, asset_check
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetIn,
+    AssetKey,
+    MetadataValue,
+    MultiPartitionsDefinition,
+    asset_check,
+)
 
 from energy_assets.electricity_maps.transforms import FEATURE_VALUES, KNOWN_SOURCES, lag_column, rolling_column, source_column
 from energy_assets.partitions import utc_day_by_zone
@@ -197,54 +205,52 @@ def _to_check(outcome: dict, severity=AssetCheckSeverity.ERROR) -> AssetCheckRes
     return AssetCheckResult(passed=outcome["passed"], metadata=outcome["metadata"], severity=severity)
 
 
-@asset_check(asset=SILVER, partitions_def=utc_day_by_zone, blocking=True, description="Exactly one row per (zone, UTC hour).")
-def silver_unique_zone_hour(electricity_maps_energy: pl.DataFrame) -> AssetCheckResult:
-    return _to_check(unique_zone_hour(electricity_maps_energy))
+def build_checks(partitions_def: MultiPartitionsDefinition = utc_day_by_zone) -> list:
+    """The silver and gold checks over `partitions_def` (the assets' partitions)."""
+
+    @asset_check(asset=SILVER, partitions_def=partitions_def, blocking=True, description="Exactly one row per (zone, UTC hour).")
+    def silver_unique_zone_hour(electricity_maps_energy: pl.DataFrame) -> AssetCheckResult:
+        return _to_check(unique_zone_hour(electricity_maps_energy))
 
 
-@asset_check(asset=SILVER, partitions_def=utc_day_by_zone, blocking=True, description="Every datetime is the start of a UTC hour.")
-def silver_datetimes_on_the_hour(electricity_maps_energy: pl.DataFrame) -> AssetCheckResult:
-    return _to_check(datetimes_on_the_hour(electricity_maps_energy))
+    @asset_check(asset=SILVER, partitions_def=partitions_def, blocking=True, description="Every datetime is the start of a UTC hour.")
+    def silver_datetimes_on_the_hour(electricity_maps_energy: pl.DataFrame) -> AssetCheckResult:
+        return _to_check(datetimes_on_the_hour(electricity_maps_energy))
 
 
-@asset_check(
-    asset=SILVER, partitions_def=utc_day_by_zone, blocking=True,
-    description="Carbon intensity lies within a plausible range (0 to 2000 gCO2eq/kWh).",
-)
-def silver_carbon_intensity_plausible(electricity_maps_energy: pl.DataFrame) -> AssetCheckResult:
-    return _to_check(carbon_intensity_plausible(electricity_maps_energy))
+    @asset_check(
+        asset=SILVER, partitions_def=partitions_def, blocking=True,
+        description="Carbon intensity lies within a plausible range (0 to 2000 gCO2eq/kWh).",
+    )
+    def silver_carbon_intensity_plausible(electricity_maps_energy: pl.DataFrame) -> AssetCheckResult:
+        return _to_check(carbon_intensity_plausible(electricity_maps_energy))
 
 
-@asset_check(
-    asset=SILVER, partitions_def=utc_day_by_zone, blocking=True,
-    additional_ins={"exchanges": AssetIn(key=EXCHANGES)},
-    description="Production, consumption, import and export totals match the sums of their breakdowns (rounding tolerance).",
-)
-def silver_totals_match_breakdowns(electricity_maps_energy: pl.DataFrame, exchanges: pl.DataFrame) -> AssetCheckResult:
-    return _to_check(totals_consistent(electricity_maps_energy, exchanges))
+    @asset_check(
+        asset=SILVER, partitions_def=partitions_def, blocking=True,
+        additional_ins={"exchanges": AssetIn(key=EXCHANGES)},
+        description="Production, consumption, import and export totals match the sums of their breakdowns (rounding tolerance).",
+    )
+    def silver_totals_match_breakdowns(electricity_maps_energy: pl.DataFrame, exchanges: pl.DataFrame) -> AssetCheckResult:
+        return _to_check(totals_consistent(electricity_maps_energy, exchanges))
 
 
-@asset_check(
-    asset=GOLD, partitions_def=utc_day_by_zone, blocking=True,
-    description="No feature is null except where the history it needs is missing.",
-)
-def gold_features_null_only_without_history(electricity_maps_ml_features: pl.DataFrame) -> AssetCheckResult:
-    return _to_check(features_null_only_without_history(electricity_maps_ml_features))
+    @asset_check(
+        asset=GOLD, partitions_def=partitions_def, blocking=True,
+        description="No feature is null except where the history it needs is missing.",
+    )
+    def gold_features_null_only_without_history(electricity_maps_ml_features: pl.DataFrame) -> AssetCheckResult:
+        return _to_check(features_null_only_without_history(electricity_maps_ml_features))
 
 
-@asset_check(
-    asset=GOLD, partitions_def=utc_day_by_zone, blocking=True,
-    description="lag_<col>_1h of row t equals <col> at t - 1 h in the same zone (not the previous row).",
-)
-def gold_lag_equals_previous_hour(electricity_maps_ml_features: pl.DataFrame) -> AssetCheckResult:
-    return _to_check(lag_equals_previous_hour(electricity_maps_ml_features))
+    @asset_check(
+        asset=GOLD, partitions_def=partitions_def, blocking=True,
+        description="lag_<col>_1h of row t equals <col> at t - 1 h in the same zone (not the previous row).",
+    )
+    def gold_lag_equals_previous_hour(electricity_maps_ml_features: pl.DataFrame) -> AssetCheckResult:
+        return _to_check(lag_equals_previous_hour(electricity_maps_ml_features))
+
+    return [silver_unique_zone_hour, silver_datetimes_on_the_hour, silver_carbon_intensity_plausible, silver_totals_match_breakdowns, gold_features_null_only_without_history, gold_lag_equals_previous_hour]
 
 
-CHECKS = [
-    silver_unique_zone_hour,
-    silver_datetimes_on_the_hour,
-    silver_carbon_intensity_plausible,
-    silver_totals_match_breakdowns,
-    gold_features_null_only_without_history,
-    gold_lag_equals_previous_hour,
-]
+CHECKS = build_checks()

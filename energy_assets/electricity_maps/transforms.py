@@ -290,7 +290,7 @@ def build_silver(carbon_bronze: pl.DataFrame, power_bronze: pl.DataFrame) -> Sil
     energy = (
         carbon_cols.join(power_wide, on=["date", "zone", "datetime"], how="full", coalesce=True)
         .with_columns(
-            pl.any_horizontal("carbon_is_estimated", "power_is_estimated").alias("is_estimated"),
+            pl.any_horizontal(pl.col("carbon_is_estimated").fill_null(False), pl.col("power_is_estimated").fill_null(False)).alias("is_estimated"),
             pl.coalesce("power_estimation_method", "carbon_estimation_method").alias("estimation_method"),
             pl.max_horizontal("carbon_updated_at", "power_updated_at").alias("updated_at"),
             pl.col("carbon_updated_at").is_not_null().alias("has_carbon_intensity"),
