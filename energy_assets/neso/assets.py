@@ -25,9 +25,12 @@ KINDS = {"delta", "polars"}
 PARTITION_META = {"partition_expr": "settlement_date"}
 BRONZE_META = {
     **PARTITION_META,
-    "write_mode": "append",
-    # insert-only on these keys: refetching identical content adds nothing, a revised payload adds a row
+    # One row per distinct payload of a request and day: a revised payload adds a row (bodies are never
+    # rewritten); refetching identical content adds no row but moves that row's fetched_at forward, so
+    # "newest fetch" stays true after an outage, or when the API reverts to an earlier payload.
+    "write_mode": "merge",
     "merge_keys": ["settlement_date", "request_url", "content_hash"],
+    "merge_order_by": "fetched_at",
 }
 COMMON = dict(group_name=GROUP, kinds=KINDS, partitions_def=uk_settlement_days, backfill_policy=BackfillPolicy.single_run())
 
@@ -66,10 +69,11 @@ def _fetch_to_bronze(context: AssetExecutionContext, neso: NesoClient, endpoint:
     name="neso_carbon_intensity",
     metadata=BRONZE_META,
     description=(
-        "Raw NESO Carbon Intensity API responses (/intensity/{from}/{to}), append-only: one row per response and "
-        "UK settlement day it covers, with fetched_at (UTC), request URL, HTTP status, the body verbatim, its "
-        "SHA-256 and the problem when the answer was unusable (500, {}, truncated JSON...). The only history of "
-        "forecasts, which the API overwrites. Identical refetches add nothing; revisions add a row."
+        "Raw NESO Carbon Intensity API responses (/intensity/{from}/{to}): one row per distinct response and UK "
+        "settlement day it covers, with fetched_at (UTC, the latest fetch that returned this content), request URL, "
+        "HTTP status, the body verbatim, its SHA-256 and the problem when the answer was unusable (500, {}, "
+        "truncated JSON...). The only history of forecasts, which the API overwrites: every revision adds a row, "
+        "no body is ever rewritten or deleted; an identical refetch only moves fetched_at forward."
     ),
     **COMMON,
 )
@@ -82,8 +86,8 @@ def bronze_neso_carbon_intensity(context: AssetExecutionContext, neso: NesoClien
     name="neso_generation_mix",
     metadata=BRONZE_META,
     description=(
-        "Raw NESO generation-mix responses (/generation/{from}/{to}), append-only, one row per response and UK "
-        "settlement day, same columns as bronze/neso_carbon_intensity."
+        "Raw NESO generation-mix responses (/generation/{from}/{to}): one row per distinct response and UK "
+        "settlement day, same columns and write rules as bronze/neso_carbon_intensity."
     ),
     **COMMON,
 )

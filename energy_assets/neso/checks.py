@@ -82,13 +82,17 @@ def rule_contiguous(silver: pl.DataFrame) -> Outcome:
         checked="consecutive period_starts are exactly 30 minutes apart",
         found=f"{gaps.height} gaps or overlaps among {s.height} half-hours",
         details={"rows": s.height, "breaks": gaps.height},
-        offending=gaps.with_columns(pl.col("step").cast(pl.String)),
+        offending=gaps.with_columns(pl.col("step").dt.total_minutes().alias("step_minutes")).drop("step"),
     )
 
 
-def rule_complete_days(silver: pl.DataFrame) -> Outcome:
+def rule_complete_days(silver: pl.DataFrame, expected_days: list[dt.date] = (), now: dt.datetime | None = None) -> Outcome:
     """A complete day (over by the newest fetch) has all its 46/48/50 periods; the current day every
-    period that has ended by the newest fetch."""
+    period that has ended by the newest fetch. Days of `expected_days` that have begun by `now` and have
+    no row at all fail too."""
+    now = now or dt.datetime.now(UTC)
+    present_days = set(silver["settlement_date"].to_list())
+    absent = [d for d in expected_days if d not in present_days and uk_day_bounds_utc(d)[0] <= now]
     per_day = silver.group_by("settlement_date").agg(
         pl.len().alias("present"),
         pl.col("fetched_at").max().alias("latest_fetch"),
@@ -117,10 +121,11 @@ def rule_complete_days(silver: pl.DataFrame) -> Outcome:
     ).select("settlement_date", "complete_day", "present", "day_periods", "ended_present", "ended_expected")
     complete = int(joined["complete_day"].sum()) if joined.height else 0
     return Outcome(
-        passed=bad.is_empty(),
-        checked="complete days hold all 46/48/50 settlement periods; the current day every period ended by the newest fetch",
-        found=f"{bad.height} of {joined.height} day(s) incomplete ({complete} complete days checked in full)",
-        details={"days": joined.height, "complete_days": complete, "incomplete_days": bad.height},
+        passed=bad.is_empty() and not absent,
+        checked="complete days hold all 46/48/50 settlement periods; the current day every period ended by the newest fetch; no begun day is absent",
+        found=f"{bad.height} of {joined.height} day(s) incomplete ({complete} complete days checked in full); {len(absent)} begun day(s) absent"
+        + (f": {', '.join(map(str, absent))}" if absent else ""),
+        details={"days": joined.height, "complete_days": complete, "incomplete_days": bad.height, "absent_days": len(absent)},
         offending=bad,
     )
 
@@ -229,7 +234,19 @@ def _silver_check(name: str, rule, description: str, blocking: bool = True):
 
 silver_unique_periods = _silver_check("unique_periods", rule_unique_periods, "No two rows share a period_start.")
 silver_contiguous = _silver_check("contiguous_half_hours", rule_contiguous, "Half-hours follow each other without gaps or overlaps.")
-silver_complete = _silver_check("complete_days", rule_complete_days, "Every settled period of a complete day is present (46/48/50).")
+
+
+@asset_check(
+    asset=silver_neso_carbon_intensity,
+    name="complete_days",
+    partitions_def=uk_settlement_days,
+    blocking=True,
+    description="Every settled period of a complete day is present (46/48/50); no day of the run that has begun is absent.",
+)
+def silver_complete(context: AssetCheckExecutionContext, silver_neso_carbon_intensity: pl.DataFrame) -> AssetCheckResult:
+    return rule_complete_days(silver_neso_carbon_intensity, _check_days(context)).result()
+
+
 silver_plausible = _silver_check("plausible_values", rule_plausible_values, "Forecast and actual lie within 0..1000 gCO2/kWh.")
 silver_index = _silver_check("index_allowed", rule_index_allowed, "intensity_index is one of the API's five values.")
 silver_length = _silver_check("period_length_30_min", rule_period_length, "Every period lasts 30 minutes.")

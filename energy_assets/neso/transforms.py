@@ -146,9 +146,13 @@ def _decoded(bronze: pl.DataFrame, body_dtype: pl.Struct) -> pl.DataFrame:
 def _attach_fetches(records: pl.DataFrame, bronze: pl.DataFrame) -> pl.DataFrame:
     """Each record joined to the bronze rows (fetches) of its own UK day that carried its body."""
     fetches = bronze.filter(pl.col("problem").is_null()).select("settlement_date", "content_hash", "fetched_at", "request_url")
-    return records.with_columns(_uk_date("period_start").alias("settlement_date")).join(
-        fetches, on=["content_hash", "settlement_date"], how="inner"
+    dated = records.with_columns(_uk_date("period_start").alias("settlement_date"))
+    placed = dated.filter(pl.col("settlement_date").is_not_null()).join(fetches, on=["content_hash", "settlement_date"], how="inner")
+    # A record whose time cannot be read belongs to no day: keep it (with its request) so validation reports it.
+    unplaced = dated.filter(pl.col("settlement_date").is_null()).drop("settlement_date").join(
+        fetches.sort("fetched_at").unique("content_hash", keep="last"), on="content_hash", how="inner"
     )
+    return pl.concat([placed, unplaced.select(placed.columns)]) if unplaced.height else placed
 
 
 def _newest_per(df: pl.DataFrame, keys: list[str]) -> pl.DataFrame:

@@ -1,0 +1,168 @@
+"""Bronze -> silver -> gold through the real job, a real Delta lake and the local fake API over HTTP."""
+
+import datetime as dt
+import json
+import time
+
+import polars as pl
+import pytest
+from dagster import Definitions
+from deltalake import DeltaTable
+from werkzeug import Response
+
+from energy_assets.jobs import build_jobs
+from energy_assets.neso.assets import NESO_ASSETS
+from energy_assets.neso.checks import NESO_CHECKS
+from energy_assets.neso.client import UTC, NesoClient
+from energy_assets_tests.neso.conftest import quick_session
+
+BRONZE_I, BRONZE_G = "bronze/neso_carbon_intensity", "bronze/neso_generation_mix"
+SILVER_I, SILVER_G, GOLD = "silver/neso_carbon_intensity", "silver/neso_generation_mix", "gold/neso_carbon_intensity_features"
+TABLES = (BRONZE_I, BRONZE_G, SILVER_I, SILVER_G, GOLD)
+
+
+def run(resources, instance, start, end=None, raise_on_error=True):
+    defs = Definitions(assets=NESO_ASSETS, asset_checks=NESO_CHECKS, resources=resources, jobs=build_jobs(NESO_ASSETS))
+    job = defs.get_job_def("uk_days_job")
+    tags = {"dagster/asset_partition_range_start": start, "dagster/asset_partition_range_end": end or start}
+    return job.execute_in_process(instance=instance, tags=tags, raise_on_error=raise_on_error)
+
+
+def read(root, table) -> pl.DataFrame:
+    return pl.read_delta(str(root / table))
+
+
+def version(root, table):
+    try:
+        return DeltaTable(str(root / table)).version()
+    except Exception:
+        return None
+
+
+def checks_by_name(result):
+    return {e.check_name: e for e in result.get_asset_check_evaluations()}
+
+
+@pytest.mark.parametrize("day,periods", [("2021-03-28", 46), ("2021-10-31", 50), ("2024-07-04", 48)])
+def test_a_day_lands_in_every_layer_with_checks_passing_and_reruns_change_nothing(neso_resources, instance, lake_root, day, periods):
+    result = run(neso_resources, instance, day)
+    assert result.success
+    evaluations = checks_by_name(result)
+    assert len(evaluations) == len(NESO_CHECKS) and all(e.passed for e in evaluations.values())
+    silver = read(lake_root, SILVER_I)
+    assert silver.height == periods and silver["settlement_period"].to_list() == list(range(1, periods + 1))
+    assert read(lake_root, GOLD).height == periods
+    assert read(lake_root, SILVER_G).height == periods * 9
+    snapshot = {t: read(lake_root, t).sort(read(lake_root, t).columns[:2]) for t in TABLES}
+
+    assert run(neso_resources, instance, day).success
+    for table in TABLES:
+        again = read(lake_root, table).sort(snapshot[table].columns[:2])
+        assert again.height == snapshot[table].height, table  # never duplicates
+        # identical content: the same table, except that the observation time moved forward
+        assert again.drop("fetched_at", strict=False).equals(snapshot[table].drop("fetched_at", strict=False)), table
+        if "fetched_at" in again.columns:
+            assert (again["fetched_at"] > snapshot[table]["fetched_at"]).all(), table
+    assert read(lake_root, BRONZE_I).height == 1  # identical refetch: no new bronze row
+
+
+def test_revised_forecasts_add_bronze_rows_and_silver_keeps_the_newest(neso_resources, instance, lake_root, clock, fake_state, neso):
+    clock.now = dt.datetime(2024, 7, 4, 11, 0, tzinfo=UTC)
+    assert run(neso_resources, instance, "2024-07-04").success
+    first = read(lake_root, SILVER_I)
+    clock.now += dt.timedelta(hours=1)
+    fake_state.manual_revision += 1
+    assert run(neso_resources, instance, "2024-07-04").success
+
+    bronze = read(lake_root, BRONZE_I)
+    assert bronze.height == 2 and bronze["content_hash"].n_unique() == 2
+    silver = read(lake_root, SILVER_I)
+    assert silver.height == 48 and silver["fetched_at"].n_unique() == 1
+    assert silver["fetched_at"][0] == bronze["fetched_at"].max()
+    newest = json.loads(bronze.sort("fetched_at")["body"][-1])["data"]
+    assert silver.sort("period_start")["forecast_gco2_per_kwh"].to_list() == [r["intensity"]["forecast"] for r in newest]
+    assert silver["actual_gco2_per_kwh"].null_count() == first["actual_gco2_per_kwh"].null_count() - 2  # two more settled
+    assert silver["forecast_gco2_per_kwh"].to_list() != first["forecast_gco2_per_kwh"].to_list()
+
+
+@pytest.mark.parametrize("fault,in_problem", [("500", "HTTP 500"), ("empty", "empty JSON object"), ("truncated", "invalid JSON"), ("error200", "API error")])
+def test_outage_fails_the_run_keeps_the_raw_answer_and_leaves_silver_and_gold_alone(neso_resources, instance, lake_root, fake_state, fault, in_problem):
+    assert run(neso_resources, instance, "2024-07-04").success
+    before = {t: version(lake_root, t) for t in (SILVER_I, SILVER_G, GOLD)}
+    silver_before = read(lake_root, SILVER_I)
+    fake_state.set_fault(fault)
+    fake_state.manual_revision += 1  # even with new data available, nothing unusable may land in silver
+
+    result = run(neso_resources, instance, "2024-07-04", raise_on_error=False)
+    assert not result.success
+    failed = checks_by_name(result)["bronze_neso_carbon_intensity_latest_fetch_usable"]
+    assert not failed.passed and in_problem in failed.metadata["found"].value
+    assert "/intensity/2024-07-03T23:01Z/2024-07-04T23:00Z" in failed.metadata["found"].value
+    bronze = read(lake_root, BRONZE_I).sort("fetched_at")
+    assert bronze.height == 2 and in_problem in bronze["problem"][-1]
+    assert bronze["body"][-1] != "" and bronze["attempts"][-1] == 4  # retried, and the last raw answer kept
+    assert {t: version(lake_root, t) for t in (SILVER_I, SILVER_G, GOLD)} == before
+    assert read(lake_root, SILVER_I).equals(silver_before)
+
+    fake_state.set_fault("none")  # the API recovers: the next run succeeds and silver moves on
+    assert run(neso_resources, instance, "2024-07-04").success
+    assert read(lake_root, SILVER_I)["fetched_at"][0] > silver_before["fetched_at"][0]
+
+
+def test_outage_on_the_first_ever_run_writes_no_silver_or_gold(neso_resources, instance, lake_root, fake_state):
+    fake_state.set_fault("500")
+    result = run(neso_resources, instance, "2024-07-04", raise_on_error=False)
+    assert not result.success
+    assert read(lake_root, BRONZE_I)["http_status"].to_list() == [500]
+    assert all(version(lake_root, t) is None for t in (SILVER_I, SILVER_G, GOLD))
+
+
+def test_timeouts_fail_the_run_and_record_the_failed_request(httpserver, resources, instance, lake_root):
+    def slow(request):
+        time.sleep(0.4)
+        return Response("{}")
+
+    httpserver.expect_request("/intensity/2024-07-03T23:01Z/2024-07-04T23:00Z").respond_with_handler(slow)
+    httpserver.expect_request("/generation/2024-07-03T23:01Z/2024-07-04T23:00Z").respond_with_handler(slow)
+    neso = NesoClient(http=quick_session(read_timeout_s=0.1, max_attempts=2), base_url=httpserver.url_for(""))
+    result = run({**resources, "neso": neso}, instance, "2024-07-04", raise_on_error=False)
+    assert not result.success
+    bronze = read(lake_root, BRONZE_I)
+    assert bronze["http_status"].to_list() == [None] and "timed out" in bronze["problem"][0]
+    assert version(lake_root, SILVER_I) is None
+
+
+def test_backfill_range_uses_as_few_requests_as_the_api_allows(neso_resources, instance, lake_root, fake_state):
+    result = run(neso_resources, instance, "2020-12-29", "2021-01-02")
+    assert result.success and all(e.passed for e in result.get_asset_check_evaluations())
+    assert sorted(fake_state.requests) == [
+        "/generation/2020-12-29T00:01Z/2021-01-01T00:00Z",
+        "/generation/2021-01-01T00:01Z/2021-01-03T00:00Z",
+        "/intensity/2020-12-29T00:01Z/2021-01-01T00:00Z",
+        "/intensity/2021-01-01T00:01Z/2021-01-03T00:00Z",
+    ]
+    assert read(lake_root, BRONZE_I).height == 5  # one row per day, two distinct responses
+    assert read(lake_root, SILVER_I).height == 5 * 48
+    gold = read(lake_root, GOLD)
+    assert gold.height == 5 * 48 and gold["rolling_24h_period_count"].max() == 48
+
+
+def test_gold_reads_the_previous_day_across_the_partition_boundary(neso_resources, instance, lake_root):
+    assert run(neso_resources, instance, "2024-07-03").success
+    assert run(neso_resources, instance, "2024-07-04").success
+    gold = read(lake_root, GOLD).filter(pl.col("settlement_date") == dt.date(2024, 7, 4)).sort("period_start")
+    assert gold.height == 48
+    assert gold["rolling_24h_period_count"].to_list() == [48] * 48  # full windows from the first period on
+
+
+def test_a_payload_that_reverts_to_an_earlier_version_wins_again(neso_resources, instance, lake_root, clock, fake_state):
+    clock.now = dt.datetime(2024, 7, 4, 11, 0, tzinfo=UTC)
+    assert run(neso_resources, instance, "2024-07-04").success
+    version_a = read(lake_root, SILVER_I)["forecast_gco2_per_kwh"].to_list()
+    fake_state.manual_revision += 1
+    assert run(neso_resources, instance, "2024-07-04").success
+    assert read(lake_root, SILVER_I)["forecast_gco2_per_kwh"].to_list() != version_a
+    fake_state.manual_revision -= 1  # the API goes back to what it said first
+    assert run(neso_resources, instance, "2024-07-04").success
+    assert read(lake_root, BRONZE_I).height == 2  # two distinct payloads, no duplicate
+    assert read(lake_root, SILVER_I)["forecast_gco2_per_kwh"].to_list() == version_a

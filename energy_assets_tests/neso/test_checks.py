@@ -1,0 +1,127 @@
+"""Check rules pass on good silver and fail, with the offending rows, on bad silver."""
+
+import datetime as dt
+import json
+
+import polars as pl
+import pytest
+
+from energy_assets.neso import checks, synthetic, transforms
+from energy_assets.neso.client import UTC, FetchedResponse, chunk_path
+
+D = dt.date
+LATER = dt.datetime(2030, 1, 1, tzinfo=UTC)
+DAYS = [D(2021, 3, 27), D(2021, 3, 28), D(2021, 10, 31)]  # 48, 46, 50 periods
+
+
+def silver_of(days, now=LATER) -> pl.DataFrame:
+    frames = []
+    for day in days:
+        body = synthetic.intensity_payload(synthetic.uk_day_starts(day), now)
+        resp = FetchedResponse("intensity", "http://127.0.0.1" + chunk_path("intensity", [day]), (day,), now, 200, json.dumps(body), 1, None)
+        frames.append(transforms.build_silver_intensity(transforms.parse_intensity(transforms.bronze_rows([resp]))))
+    return pl.concat(frames)
+
+
+@pytest.fixture(scope="module")
+def good():
+    return silver_of(DAYS)
+
+
+BLOCKING_RULES = [
+    checks.rule_unique_periods,
+    checks.rule_complete_days,
+    checks.rule_plausible_values,
+    checks.rule_index_allowed,
+    checks.rule_period_length,
+    checks.rule_flagged_share,
+]
+
+
+@pytest.mark.parametrize("rule", BLOCKING_RULES, ids=lambda r: r.__name__)
+def test_rules_pass_on_good_data(good, rule):
+    outcome = rule(good)
+    assert outcome.passed, outcome.found
+    result = outcome.result()
+    assert result.passed and "checked" in result.metadata and "found" in result.metadata
+
+
+def test_contiguity_holds_across_days_that_follow_each_other(good):
+    assert checks.rule_contiguous(good.filter(pl.col("settlement_date") < D(2021, 10, 1))).passed
+    assert not checks.rule_contiguous(good).passed  # March to October is a gap
+
+
+def test_duplicate_period_fails_unique(good):
+    bad = pl.concat([good, good.head(1)])
+    outcome = checks.rule_unique_periods(bad)
+    assert not outcome.passed and outcome.details["duplicate_rows"] == 2
+
+
+def test_missing_period_fails_contiguity_and_completeness(good):
+    day = good.filter(pl.col("settlement_date") == D(2021, 3, 28))
+    holed = day.filter(pl.col("settlement_period") != 10)
+    assert not checks.rule_contiguous(holed).passed
+    outcome = checks.rule_complete_days(holed)
+    assert not outcome.passed
+    assert outcome.offending.row(0, named=True)["present"] == 45 and outcome.offending.row(0, named=True)["day_periods"] == 46
+
+
+def test_the_current_day_needs_only_its_ended_periods():
+    now = dt.datetime(2024, 7, 4, 12, 10, tzinfo=UTC)
+    today = silver_of([D(2024, 7, 4)], now=now)
+    assert checks.rule_complete_days(today).passed  # forecast periods included, day not over
+    ended_missing = today.filter(pl.col("settlement_period") != 5)
+    assert not checks.rule_complete_days(ended_missing).passed
+    future_missing = today.filter(pl.col("settlement_period") != 40)
+    assert checks.rule_complete_days(future_missing).passed
+
+
+def test_values_index_and_length(good):
+    bad = good.with_columns(
+        pl.when(pl.col("settlement_period") == 3).then(1500).otherwise(pl.col("forecast_gco2_per_kwh")).cast(pl.Int32).alias("forecast_gco2_per_kwh"),
+        pl.when(pl.col("settlement_period") == 4).then(pl.lit("extreme")).otherwise(pl.col("intensity_index")).alias("intensity_index"),
+        pl.when(pl.col("settlement_period") == 5).then(pl.col("period_start") + pl.duration(minutes=60)).otherwise(pl.col("period_end")).alias("period_end"),
+    )
+    assert checks.rule_plausible_values(bad).details["implausible_rows"] == len(DAYS)
+    assert checks.rule_index_allowed(bad).details["bad_index_rows"] == len(DAYS)
+    assert checks.rule_period_length(bad).details["bad_length_rows"] == len(DAYS)
+    for rule in (checks.rule_plausible_values, checks.rule_index_allowed, checks.rule_period_length):
+        assert not rule(bad).passed
+    zero = good.with_columns(pl.lit(0).cast(pl.Int32).alias("actual_gco2_per_kwh"))
+    assert checks.rule_plausible_values(zero).passed  # actual 0 is flagged by silver, not failed here
+
+
+def test_flagged_share_fails_above_five_percent(good):
+    flagged = good.with_columns(
+        pl.when(pl.col("settlement_period") <= 10).then(pl.lit(transforms.FLAG_ACTUAL_ZERO)).otherwise(None).alias("data_quality_flag")
+    )
+    outcome = checks.rule_flagged_share(flagged)
+    assert not outcome.passed and outcome.details["flagged"] == 30
+
+
+def test_freshness_applies_to_today_only():
+    now = dt.datetime(2024, 7, 4, 12, 10, tzinfo=UTC)
+    today = silver_of([D(2024, 7, 4)], now=now)  # actuals up to the period ending 11:30
+    assert checks.rule_fresh(today, [D(2024, 7, 4)], now).passed
+    stale = checks.rule_fresh(today, [D(2024, 7, 4)], now + dt.timedelta(hours=2))
+    assert not stale.passed and stale.details["lag_minutes"] > 60
+    assert checks.rule_fresh(today, [D(2024, 7, 3)], now + dt.timedelta(hours=2)).details["applicable"] == "no"
+    assert not checks.rule_fresh(today.head(0), [D(2024, 7, 4)], now).passed
+
+
+def test_latest_fetch_usable():
+    day = D(2024, 7, 4)
+    ok = FetchedResponse("intensity", "u", (day,), LATER, 200, "{...}", 1, None)
+    bad = FetchedResponse("intensity", "u", (day,), LATER + dt.timedelta(minutes=1), 500, '{"error":{}}', 5, "GET u failed: HTTP 500")
+    assert checks.rule_latest_fetch_usable(transforms.bronze_rows([ok])).passed
+    outcome = checks.rule_latest_fetch_usable(transforms.bronze_rows([ok, bad]))
+    assert not outcome.passed and "HTTP 500" in outcome.found
+
+
+def test_a_begun_day_without_rows_fails_completeness(good):
+    march = good.filter(pl.col("settlement_date") == D(2021, 3, 27))
+    assert checks.rule_complete_days(march, [D(2021, 3, 27)]).passed
+    outcome = checks.rule_complete_days(march, [D(2021, 3, 27), D(2021, 3, 28)])
+    assert not outcome.passed and outcome.details["absent_days"] == 1
+    future = dt.date.today() + dt.timedelta(days=3)
+    assert checks.rule_complete_days(march, [D(2021, 3, 27), future]).passed

@@ -1,0 +1,177 @@
+"""Pure transforms: bronze rows, parsing, newest-fetch-wins, settlement periods, flags and gold features."""
+
+import datetime as dt
+import json
+
+import polars as pl
+import pytest
+
+from energy_assets.neso import synthetic, transforms
+from energy_assets.neso.client import INTENSITY, UTC, FetchedResponse, chunk_path
+
+D = dt.date
+LATER = dt.datetime(2030, 1, 1, tzinfo=UTC)
+
+
+def fetched(days, body, at, problem=None, status=200, endpoint=INTENSITY) -> FetchedResponse:
+    days = tuple(days)
+    text = body if isinstance(body, str) else json.dumps(body)
+    return FetchedResponse(endpoint, "http://127.0.0.1/" + chunk_path(endpoint, list(days)), days, at, status, text, 1, problem)
+
+
+def intensity_body(days, now=LATER, revision=0, **kw):
+    starts = [s for d in days for s in synthetic.uk_day_starts(d)]
+    return synthetic.intensity_payload(starts, now, revision, **kw)
+
+
+def silver_for(*responses) -> pl.DataFrame:
+    return transforms.build_silver_intensity(transforms.parse_intensity(transforms.bronze_rows(list(responses))))
+
+
+def test_bronze_has_one_row_per_response_and_day_with_the_body_verbatim():
+    body = json.dumps(intensity_body([D(2024, 7, 4), D(2024, 7, 5)]), indent=4)
+    rows = transforms.bronze_rows([fetched([D(2024, 7, 4), D(2024, 7, 5)], body, LATER)])
+    assert rows.schema == transforms.BRONZE_SCHEMA
+    assert rows["settlement_date"].to_list() == [D(2024, 7, 4), D(2024, 7, 5)]
+    assert rows["body"].to_list() == [body, body]
+    assert rows["content_hash"].n_unique() == 1 and len(rows["content_hash"][0]) == 64
+
+
+@pytest.mark.parametrize(
+    "day,periods,first_start",
+    [
+        (D(2024, 1, 15), 48, dt.datetime(2024, 1, 15, 0, 0, tzinfo=UTC)),  # GMT
+        (D(2024, 7, 4), 48, dt.datetime(2024, 7, 3, 23, 0, tzinfo=UTC)),  # BST
+        (D(2021, 3, 28), 46, dt.datetime(2021, 3, 28, 0, 0, tzinfo=UTC)),
+        (D(2021, 10, 31), 50, dt.datetime(2021, 10, 30, 23, 0, tzinfo=UTC)),
+    ],
+)
+def test_settlement_days_and_periods_follow_uk_local_time(day, periods, first_start):
+    # the response also holds the neighbouring days' periods: only this day's belong to its bronze row
+    body = intensity_body([day - dt.timedelta(days=1), day, day + dt.timedelta(days=1)])
+    silver = silver_for(fetched([day], body, LATER))
+    assert silver.schema == transforms.SILVER_INTENSITY_SCHEMA
+    assert silver.height == periods
+    assert silver["settlement_period"].to_list() == list(range(1, periods + 1))
+    assert silver["period_start"][0] == first_start
+    assert silver["settlement_date"].unique().to_list() == [day]
+
+
+def test_a_range_response_is_split_over_the_days_it_covers():
+    days = [D(2021, 3, 27), D(2021, 3, 28), D(2021, 3, 29)]
+    silver = silver_for(fetched(days, intensity_body(days), LATER))
+    counts = dict(silver.group_by("settlement_date").len().iter_rows())
+    assert counts == {D(2021, 3, 27): 48, D(2021, 3, 28): 46, D(2021, 3, 29): 48}
+
+
+def test_revisions_newest_fetch_wins_and_both_stay_in_bronze():
+    day = D(2024, 7, 4)
+    noon = dt.datetime(2024, 7, 4, 11, 0, tzinfo=UTC)  # forecasts of later periods are open and revised
+    old = fetched([day], intensity_body([day], now=noon, revision=1), noon)
+    new = fetched([day], intensity_body([day], now=noon + dt.timedelta(hours=1), revision=2), noon + dt.timedelta(hours=1))
+    bronze = transforms.bronze_rows([new, old])  # delivery order must not matter
+    assert bronze.height == 2 and bronze["content_hash"].n_unique() == 2
+    silver = transforms.build_silver_intensity(transforms.parse_intensity(bronze))
+    expected = {r["from"]: r["intensity"] for r in json.loads(new.body)["data"]}
+    assert silver.height == 48
+    assert (silver["fetched_at"] == new.fetched_at).all()
+    got = {f"{r['period_start']:%Y-%m-%dT%H:%MZ}": (r["forecast_gco2_per_kwh"], r["actual_gco2_per_kwh"]) for r in silver.iter_rows(named=True)}
+    assert got == {k: (v["forecast"], v["actual"]) for k, v in expected.items()}
+    old_forecasts = [r["intensity"]["forecast"] for r in json.loads(old.body)["data"]]
+    assert old_forecasts != silver["forecast_gco2_per_kwh"].to_list()  # the revision is visible
+
+
+def test_unusable_bronze_rows_are_ignored_by_silver():
+    day = D(2024, 7, 4)
+    good = fetched([day], intensity_body([day]), LATER)
+    bad = fetched([day], "{}", LATER + dt.timedelta(hours=1), problem="GET ...: empty JSON object {}")
+    truncated = fetched([day], '{"data":[{"fro', LATER + dt.timedelta(hours=2), problem="invalid JSON")
+    silver = silver_for(good, bad, truncated)
+    assert silver.height == 48 and (silver["fetched_at"] == good.fetched_at).all()
+    problems = transforms.latest_fetch_problems(transforms.bronze_rows([good, bad, truncated]))
+    assert problems["problem"].to_list() == ["invalid JSON"]
+    assert transforms.latest_fetch_problems(transforms.bronze_rows([bad, good.__class__(**{**good.__dict__, "fetched_at": LATER + dt.timedelta(hours=3)})])).is_empty()
+
+
+def test_flags_actual_zero_and_missing_actual_of_settled_periods():
+    day = D(2024, 7, 4)
+    body = intensity_body([day])
+    body["data"][3]["intensity"]["actual"] = 0
+    body["data"][5]["intensity"]["actual"] = None
+    at = dt.datetime(2024, 7, 4, 12, 0, tzinfo=UTC)
+    body["data"][-1]["intensity"]["actual"] = None  # future period at fetch time: not flagged
+    silver = silver_for(fetched([day], body, at))
+    flags = dict(zip(silver["settlement_period"].to_list(), silver["data_quality_flag"].to_list(), strict=True))
+    assert flags[4] == transforms.FLAG_ACTUAL_ZERO
+    assert flags[6] == transforms.FLAG_ACTUAL_MISSING
+    assert flags[48] is None
+    assert sum(f is not None for f in flags.values()) == 2
+
+
+@pytest.mark.parametrize(
+    "field,value,reason",
+    [("index", "extreme", "index not in"), ("forecast", 5000, "outside 0..1000"), ("to", "2024-07-04T00:45Z", "not 30 minutes"), ("from", "yesterday", "unparseable")],
+)
+def test_schema_violations_raise_naming_the_request(field, value, reason):
+    day = D(2024, 7, 4)
+    body = intensity_body([day])
+    target = body["data"][2] if field in ("from", "to") else body["data"][2]["intensity"]
+    target[field] = value
+    resp = fetched([day], body, LATER)
+    records = transforms.parse_intensity(transforms.bronze_rows([resp]))
+    with pytest.raises(transforms.NesoDataError, match=reason) as err:
+        transforms.build_silver_intensity(records)
+    assert resp.request_url in str(err.value)
+
+
+def test_generation_mix_one_row_per_period_and_fuel():
+    day = D(2024, 7, 4)
+    starts = synthetic.uk_day_starts(day)
+    resp = fetched([day], synthetic.generation_payload(starts), LATER, endpoint="generation")
+    mix = transforms.build_silver_mix(transforms.bronze_rows([resp]))
+    assert mix.schema == transforms.SILVER_MIX_SCHEMA
+    assert mix.height == 48 * 9
+    sums = mix.group_by("period_start").agg(pl.col("percentage").sum())["percentage"]
+    assert ((sums - 100).abs() < 0.05).all()
+
+
+def _silver_days(days, now=LATER):
+    return silver_for(fetched(days, intensity_body(days, now=now), now))
+
+
+def test_gold_rolling_window_reaches_into_the_previous_day_and_returns_only_its_days():
+    prev, day = D(2024, 7, 3), D(2024, 7, 4)
+    silver = _silver_days([prev, day])
+    starts = synthetic.uk_day_starts(day)
+    mix = transforms.build_silver_mix(transforms.bronze_rows([fetched([day], synthetic.generation_payload(starts), LATER, endpoint="generation")]))
+    gold = transforms.build_features(silver, mix, [day])
+    assert gold.height == 48 and gold["settlement_date"].unique().to_list() == [day]
+    first = gold.row(0, named=True)
+    window = silver.filter(pl.col("period_start") <= first["period_start"])  # 47 of yesterday + this one
+    assert first["rolling_24h_period_count"] == 48
+    assert first["rolling_24h_mean_gco2_per_kwh"] == pytest.approx(window["actual_gco2_per_kwh"].tail(48).mean())
+    assert first["rolling_24h_max_gco2_per_kwh"] == window["actual_gco2_per_kwh"].tail(48).max()
+    # without the previous day the window only holds the day's own periods
+    alone = transforms.build_features(silver.filter(pl.col("settlement_date") == day), mix, [day])
+    assert alone["rolling_24h_period_count"][0] == 1
+
+
+def test_gold_errors_low_carbon_share_and_calendar():
+    day = D(2024, 7, 6)  # a Saturday in BST
+    body = intensity_body([day])
+    body["data"][0]["intensity"].update(forecast=100, actual=120)
+    body["data"][1]["intensity"].update(forecast=100, actual=0)  # flagged: not trusted
+    body["data"][2]["intensity"].update(forecast=90, actual=None)
+    silver = silver_for(fetched([day], body, LATER))
+    gen = synthetic.generation_payload(synthetic.uk_day_starts(day))
+    gen["data"][0]["generationmix"] = [{"fuel": f, "perc": p} for f, p in
+                                       [("biomass", 5), ("coal", 1), ("imports", 9), ("gas", 40), ("nuclear", 15), ("other", 0), ("hydro", 2), ("solar", 3), ("wind", 25)]]
+    mix = transforms.build_silver_mix(transforms.bronze_rows([fetched([day], gen, LATER, endpoint="generation")]))
+    gold = transforms.build_features(silver, mix, [day])
+    r0, r1, r2 = gold.head(3).iter_rows(named=True)
+    assert (r0["forecast_error_gco2_per_kwh"], r0["abs_forecast_error_gco2_per_kwh"]) == (20, 20)
+    assert r0["relative_forecast_error"] == pytest.approx(20 / 120)
+    assert r0["low_carbon_share_percent"] == pytest.approx(50.0)  # 5 + 15 + 2 + 3 + 25
+    assert r1["forecast_error_gco2_per_kwh"] is None and r1["intensity_gco2_per_kwh"] == 100
+    assert r2["forecast_error_gco2_per_kwh"] is None and r2["intensity_gco2_per_kwh"] == 90
+    assert (r0["hour_local"], r0["day_of_week"], r0["is_weekend"], r0["month"], r0["settlement_period"]) == (0, 6, True, 7, 1)
