@@ -7,6 +7,7 @@ import pytest
 
 from energy_assets.electricity_maps import client as C
 from energy_assets.electricity_maps import samples
+from energy_assets.http import HttpSession
 from energy_assets_tests.electricity_maps.conftest import API_KEY, day_rows, em_resource, hour
 
 D = dt.date
@@ -86,7 +87,7 @@ def test_fetch_days_tags_each_response_with_the_partitions_it_covers(api, fast_h
 
 
 def test_replay_acts_like_a_paid_key_with_one_day_windows_and_needs_no_key(fast_http):
-    replay = fast_http.model_copy(update={"source_mode": "replay"})
+    replay = HttpSession(source_mode="replay", min_interval_s=0.0)
     em = C.ElectricityMapsResource(api_key="").api(replay)
     fetches = em.fetch_days("carbon-intensity", "GR", [D(2021, 3, 26), D(2021, 3, 27)], now=NOW)
     assert [f.request_kind for f in fetches] == ["past-range", "past-range"]
