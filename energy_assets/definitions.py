@@ -10,12 +10,14 @@ from energy_assets.jobs import build_jobs
 from energy_assets.resources import shared_resources
 from energy_assets.electricity_maps import definitions as electricity_maps_definitions
 from energy_assets.neso import definitions as neso_definitions
+from energy_assets.smart_meter import definitions as smart_meter_definitions
 
 DOMAINS: list[Definitions] = []
 # Domain definitions are appended here, one line each:
 # (keep this list explicit: a domain that fails to import must fail the code location, not vanish)
 DOMAINS.append(electricity_maps_definitions.defs)
 DOMAINS.append(neso_definitions.defs)
+DOMAINS.append(smart_meter_definitions.defs)
 
 
 def build_definitions() -> Definitions:

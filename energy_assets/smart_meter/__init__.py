@@ -1,0 +1,52 @@
+"""Smart-meter batch domain: the utility's reading files and SQLite database -> raw -> silver -> presentation.
+
+Source (see docs in `source.py`, generator in `generator.py`): `SMART_METER_READINGS_DIR` holds one JSON file
+per meterpoint (pandas split orient, naive UK-local `interval_start`), re-delivered with new versions every
+morning; `SMART_METER_DB_PATH` holds `agreement`, `product`, `meterpoint`.
+
+Partitions: every asset is on `uk_settlement_days` (a UK local day; 46/48/50 half-hours) with a single-run
+backfill policy, so a year is one run.
+
+Incremental ingestion (raw/smart_meter_readings + raw/ingestion_log, one step)
+-------------------------------------------------------------------------------
+A file covers several days and is re-delivered; a run covers a set of days W. The step:
+
+1. lists the folder once (name, size, mtime) and reads the ingestion log (small: one row per file version
+   and day ingested);
+2. a file whose (name, size, mtime) matches a logged version *is* that version (content hash and days
+   touched come from the log, the file is not opened). It is read only if one of its days in W is not yet
+   logged for that version. Files with an unknown (new or changed) version are read: hashed (SHA-256, the
+   version identity) and parsed, all in ONE DuckDB `read_json` pass over the list;
+3. every row gets a settlement day: the local date of `interval_start`; rows without a readable date (and
+   the error row of a malformed file) go to the version's home day (its last dated day, else the mtime day);
+4. the raw partitions of W are rebuilt from the rows already in the lake for W, with the rows of each
+   (file, day) that a new version touches replaced by the new version's rows (rows of other files, and of
+   days a new version does not touch, stay: a daily delivery may hold only the new days). Overwrite of
+   exactly W: idempotent; a failed run changes nothing (one Delta transaction per table);
+5. the log gets (file, hash, day) rows for the days written (insert-only, so re-runs add nothing).
+
+So a run for day D reads only files with a new version (cost grows with new data, not history: unchanged
+files are not opened, other days' partitions are not read), a changed file re-ingests exactly the days its
+rows touch, and a single run over a year reads each file once. Days of a new version outside W are read
+but not written; the sensor requests runs for them (see `sensors.py`).
+
+Silver and presentation
+-----------------------
+Silver (`transforms.silver_readings`) converts local -> UTC in Europe/London: the ambiguous autumn hour is
+resolved by occurrence in file order (first = BST, second = GMT, more = duplicates); a non-existent spring
+time is quarantined. Duplicates (same meterpoint and UTC instant) keep the first row in file order and go
+to the quarantine table as disposition `duplicate`; every other unusable row is `quarantined` with a
+reason. Raw rows = silver + duplicates + quarantined, per day (metadata and a blocking check).
+Attribution is per (meterpoint, day) against the database snapshot of that day: valid_from <= day <
+valid_to (dates are UK local days, so this is exactly half-open [valid_from, valid_to) in local time);
+overlaps pick the latest-starting agreement and are flagged; readings without agreement are kept and
+reported (presentation/readings_without_agreement and a warning check).
+
+The database tables are raw snapshots per settlement day (`snapshot_date`): the database is re-delivered
+daily, so the snapshot used for a day is recorded with it, and everything (including active_agreements)
+lives in one partitioned job that the sensor and schedule can run. Cost: a copy of three small tables per
+day processed.
+
+The presentation aggregates are DuckDB SQL over silver registered through Arrow (one step, one read of
+silver); `active_agreements` uses strict as-of bounds (SMART_METER_AS_OF_DATE, default 2021-01-01).
+"""

@@ -1,0 +1,234 @@
+"""Checks on silver (blocking) and presentation. Logic in plain functions of frames; the checks load
+their inputs lazily (only the columns needed, only the run's partitions) and report what they found."""
+
+import polars as pl
+from dagster import AssetCheckResult, AssetIn, asset_check
+
+from energy_assets.partitions import uk_settlement_days
+from energy_assets.smart_meter.assets import (
+    PER_PRODUCT_DAY,
+    QUARANTINE,
+    RAW_READINGS,
+    SILVER_READINGS,
+    TOTAL_HALF_HOUR,
+    WITHOUT_AGREEMENT,
+)
+from energy_assets.smart_meter.transforms import MAX_PLAUSIBLE_KWH
+
+WH = 0.0005  # half a Wh: totals are rounded to the Wh
+
+KEY = ["meterpoint_id", "interval_start_utc"]
+
+
+def _rows(df: pl.DataFrame, n: int = 5) -> list[dict]:
+    return [{k: str(v) for k, v in row.items()} for row in df.head(n).to_dicts()]
+
+
+# ------------------------------------------------------------------------------------------------ pure logic
+def duplicate_keys(silver: pl.LazyFrame) -> tuple[int, int, list[dict]]:
+    dup = silver.group_by(KEY).agg(pl.len().alias("rows")).filter(pl.col("rows") > 1).collect()
+    total = silver.select(pl.len()).collect().item()
+    return total, dup.height, _rows(dup)
+
+
+def off_grid(silver: pl.LazyFrame) -> tuple[int, list[dict]]:
+    ts = pl.col("interval_start_utc")
+    bad = silver.select(KEY).filter(~ts.dt.minute().is_in([0, 30]) | (ts.dt.second() != 0) | (ts.dt.microsecond() != 0)).collect()
+    return bad.height, _rows(bad)
+
+
+def implausible(silver: pl.LazyFrame) -> tuple[dict, list[dict]]:
+    kwh = pl.col("consumption_kwh")
+    bad = silver.select(*KEY, "consumption_kwh").filter(kwh.is_null() | kwh.is_nan() | (kwh < 0) | (kwh > MAX_PLAUSIBLE_KWH)).collect()
+    stats = silver.select(min_kwh=kwh.min(), max_kwh=kwh.max(), mean_kwh=kwh.mean()).collect().to_dicts()[0]
+    return {**{k: (None if v is None else float(v)) for k, v in stats.items()}, "out_of_range": bad.height}, _rows(bad)
+
+
+def misattributed(silver: pl.LazyFrame) -> tuple[int, int, list[dict]]:
+    """Readings whose agreement does not cover their day, or with more than one agreement per key."""
+    d = pl.col("settlement_date")
+    frm, to = pl.col("agreement_valid_from"), pl.col("agreement_valid_to")
+    attributed = silver.filter(pl.col("agreement_id").is_not_null())
+    outside = attributed.filter(~((frm <= d) & (to.is_null() | (d < to)))).select(*KEY, "agreement_id", "agreement_valid_from", "agreement_valid_to", "settlement_date").collect()
+    multi = attributed.group_by(KEY).agg(pl.col("agreement_id").n_unique().alias("agreements")).filter(pl.col("agreements") > 1).collect()
+    return outside.height, multi.height, _rows(outside) + _rows(multi)
+
+
+def accounting(raw: pl.LazyFrame, silver: pl.LazyFrame, quarantine: pl.LazyFrame) -> dict[str, int]:
+    counts = quarantine.group_by("disposition").len().collect()
+    by = dict(counts.iter_rows())
+    return {
+        "raw_rows": raw.select(pl.len()).collect().item(),
+        "silver_rows": silver.select(pl.len()).collect().item(),
+        "duplicates": int(by.get("duplicate", 0)),
+        "quarantined": int(by.get("quarantined", 0)),
+    }
+
+
+def reconcile(silver: pl.LazyFrame, table: pl.LazyFrame, keys_silver: list[str], keys_table: list[str], silver_filter: pl.Expr | None = None) -> tuple[int, float, float, list[dict]]:
+    """Per group, the table's total_consumption_kwh equals the silver sum to the Wh."""
+    s = silver if silver_filter is None else silver.filter(silver_filter)
+    expected = s.group_by(keys_silver).agg(expected_kwh=pl.col("consumption_kwh").sum())
+    got = table.select(*keys_table, "total_consumption_kwh").rename(dict(zip(keys_table, keys_silver, strict=True)))
+    joined = expected.join(got, on=keys_silver, how="full", coalesce=True).with_columns(
+        diff=(pl.col("expected_kwh").fill_null(0) - pl.col("total_consumption_kwh").fill_null(0)).abs()
+    ).collect()
+    bad = joined.filter(pl.col("diff") > WH + 1e-9)
+    return bad.height, float(joined["expected_kwh"].sum() or 0), float(joined["total_consumption_kwh"].sum() or 0), _rows(bad)
+
+
+def too_many_meterpoints(silver: pl.LazyFrame, table: pl.LazyFrame, keys_silver: list[str], keys_table: list[str], silver_filter: pl.Expr | None = None) -> tuple[int, list[dict]]:
+    """Groups whose meterpoint_count exceeds the distinct meterpoints with readings in silver for that group."""
+    s = silver if silver_filter is None else silver.filter(silver_filter)
+    actual = s.group_by(keys_silver).agg(meterpoints_with_readings=pl.col("meterpoint_id").n_unique())
+    got = table.select(*keys_table, "meterpoint_count").rename(dict(zip(keys_table, keys_silver, strict=True)))
+    joined = got.join(actual, on=keys_silver, how="left").with_columns(pl.col("meterpoints_with_readings").fill_null(0)).collect()
+    bad = joined.filter(pl.col("meterpoint_count") > pl.col("meterpoints_with_readings"))
+    return bad.height, _rows(bad)
+
+
+def unattributed_reported(silver: pl.LazyFrame, reported: pl.LazyFrame) -> dict:
+    no = silver.filter(pl.col("agreement_id").is_null())
+    s = no.select(n=pl.len(), kwh=pl.col("consumption_kwh").sum(), mps=pl.col("meterpoint_id").n_unique()).collect().row(0)
+    r = reported.select(rows=pl.len(), n=pl.col("reading_count").sum(), kwh=pl.col("total_consumption_kwh").sum(), mps=pl.col("meterpoint_id").n_unique()).collect().row(0)
+    return {
+        "silver_readings_without_agreement": int(s[0]),
+        "silver_kwh": float(s[1] or 0),
+        "silver_meterpoints": int(s[2]),
+        "reported_rows": int(r[0]),
+        "reported_readings": int(r[1] or 0),
+        "reported_kwh": float(r[2] or 0),
+        "reported_meterpoints": int(r[3]),
+    }
+
+
+# ------------------------------------------------------------------------------------------------ checks
+SILVER_IN = {"partitions_def": uk_settlement_days, "blocking": True}
+
+
+@asset_check(asset=SILVER_READINGS, name="unique_meterpoint_interval", description="No two silver rows share (meterpoint_id, interval_start_utc).", **SILVER_IN)
+def unique_meterpoint_interval(smart_meter_readings: pl.LazyFrame) -> AssetCheckResult:
+    total, dups, examples = duplicate_keys(smart_meter_readings)
+    return AssetCheckResult(
+        passed=dups == 0,
+        metadata={"checked": "unique (meterpoint_id, interval_start_utc)", "rows": total, "duplicated_keys": dups, "examples": examples},
+    )
+
+
+@asset_check(asset=SILVER_READINGS, name="intervals_on_half_hour", description="Every interval_start_utc is on :00 or :30 (zero seconds).", **SILVER_IN)
+def intervals_on_half_hour(smart_meter_readings: pl.LazyFrame) -> AssetCheckResult:
+    n, examples = off_grid(smart_meter_readings)
+    return AssetCheckResult(passed=n == 0, metadata={"checked": "interval_start_utc minute in {0, 30}", "off_grid_rows": n, "examples": examples})
+
+
+@asset_check(asset=SILVER_READINGS, name="consumption_plausible", description=f"consumption_kwh is a number in [0, {MAX_PLAUSIBLE_KWH}] kWh per half-hour.", **SILVER_IN)
+def consumption_plausible(smart_meter_readings: pl.LazyFrame) -> AssetCheckResult:
+    stats, examples = implausible(smart_meter_readings)
+    return AssetCheckResult(
+        passed=stats["out_of_range"] == 0,
+        metadata={"checked": f"0 <= consumption_kwh <= {MAX_PLAUSIBLE_KWH}", **stats, "examples": examples},
+    )
+
+
+@asset_check(
+    asset=SILVER_READINGS,
+    name="one_covering_agreement",
+    description="Each reading is attributed to at most one agreement, and that agreement covers its day (half-open [valid_from, valid_to)).",
+    **SILVER_IN,
+)
+def one_covering_agreement(smart_meter_readings: pl.LazyFrame) -> AssetCheckResult:
+    outside, multi, examples = misattributed(smart_meter_readings)
+    return AssetCheckResult(
+        passed=outside == 0 and multi == 0,
+        metadata={"checked": "agreement covers settlement_date; <= 1 agreement per reading", "agreement_not_covering": outside, "readings_with_several_agreements": multi, "examples": examples},
+    )
+
+
+@asset_check(
+    asset=SILVER_READINGS,
+    name="row_accounting_balances",
+    description="Raw rows = silver rows + duplicates + quarantined rows for the checked days: nothing disappears.",
+    additional_ins={"raw": AssetIn(RAW_READINGS), "quarantine": AssetIn(QUARANTINE)},
+    **SILVER_IN,
+)
+def row_accounting_balances(smart_meter_readings: pl.LazyFrame, raw: pl.LazyFrame, quarantine: pl.LazyFrame) -> AssetCheckResult:
+    c = accounting(raw, smart_meter_readings, quarantine)
+    balanced = c["raw_rows"] == c["silver_rows"] + c["duplicates"] + c["quarantined"]
+    return AssetCheckResult(passed=balanced, metadata={"checked": "raw = silver + duplicates + quarantined", **c, "difference": c["raw_rows"] - c["silver_rows"] - c["duplicates"] - c["quarantined"]})
+
+
+@asset_check(
+    asset=WITHOUT_AGREEMENT,
+    name="every_unattributed_reading_reported",
+    description=(
+        "Every silver reading no agreement covers is counted in presentation/readings_without_agreement (same readings, "
+        "kWh and meterpoints): readings without agreement are reported, never dropped. Reports how many there are."
+    ),
+    partitions_def=uk_settlement_days,
+    blocking=True,
+    additional_ins={"silver": AssetIn(SILVER_READINGS)},
+)
+def every_unattributed_reading_reported(readings_without_agreement: pl.LazyFrame, silver: pl.LazyFrame) -> AssetCheckResult:
+    found = unattributed_reported(silver, readings_without_agreement)
+    ok = found["silver_readings_without_agreement"] == found["reported_readings"] and found["silver_meterpoints"] == found["reported_meterpoints"]
+    ok = ok and abs(found["silver_kwh"] - found["reported_kwh"]) <= WH * max(found["reported_rows"], 1) + 1e-9
+    return AssetCheckResult(passed=ok, metadata={"checked": "silver readings with null agreement_id = readings_without_agreement", **found})
+
+
+PRES = {"partitions_def": uk_settlement_days, "blocking": True, "additional_ins": {"silver": AssetIn(SILVER_READINGS)}}
+HALF_HOUR = (["interval_start_utc"], ["interval_start"])
+PRODUCT_DAY = (["product_display_name", "settlement_date"], ["product_display_name", "date"])
+ATTRIBUTED = pl.col("agreement_id").is_not_null()
+
+
+@asset_check(asset=TOTAL_HALF_HOUR, name="totals_reconcile_with_silver", description="Each half-hour's total_consumption_kwh equals the silver sum to the Wh.", **PRES)
+def half_hour_totals_reconcile(total_consumption_half_hour: pl.LazyFrame, silver: pl.LazyFrame) -> AssetCheckResult:
+    bad, expected, got, examples = reconcile(silver, total_consumption_half_hour, *HALF_HOUR)
+    return AssetCheckResult(passed=bad == 0, metadata={"checked": "per half-hour |table - silver| <= 0.5 Wh", "silver_kwh": expected, "table_kwh": got, "mismatched_half_hours": bad, "examples": examples})
+
+
+@asset_check(asset=TOTAL_HALF_HOUR, name="meterpoint_counts_bounded", description="meterpoint_count never exceeds the distinct meterpoints with readings in that half-hour.", **PRES)
+def half_hour_meterpoints_bounded(total_consumption_half_hour: pl.LazyFrame, silver: pl.LazyFrame) -> AssetCheckResult:
+    bad, examples = too_many_meterpoints(silver, total_consumption_half_hour, *HALF_HOUR)
+    return AssetCheckResult(passed=bad == 0, metadata={"checked": "meterpoint_count <= meterpoints with readings", "violations": bad, "examples": examples})
+
+
+@asset_check(
+    asset=PER_PRODUCT_DAY,
+    name="totals_reconcile_with_silver",
+    description="Per product and day the total equals the silver sum to the Wh, and per-product totals plus readings without agreement equal all of silver.",
+    partitions_def=uk_settlement_days,
+    blocking=True,
+    additional_ins={"silver": AssetIn(SILVER_READINGS), "without": AssetIn(WITHOUT_AGREEMENT)},
+)
+def per_product_totals_reconcile(consumption_per_product_per_day: pl.LazyFrame, silver: pl.LazyFrame, without: pl.LazyFrame) -> AssetCheckResult:
+    bad, expected, got, examples = reconcile(silver, consumption_per_product_per_day, *PRODUCT_DAY, silver_filter=ATTRIBUTED)
+    unattributed = float(without.select(pl.col("total_consumption_kwh").sum()).collect().item() or 0)
+    all_kwh = float(silver.select(pl.col("consumption_kwh").sum()).collect().item() or 0)
+    groups = consumption_per_product_per_day.select(pl.len()).collect().item() + without.select(pl.len()).collect().item()
+    whole = abs(got + unattributed - all_kwh) <= WH * max(groups, 1) + 1e-9
+    return AssetCheckResult(
+        passed=bad == 0 and whole,
+        metadata={"checked": "per (product, day) |table - silver| <= 0.5 Wh; products + no-agreement = silver", "silver_attributed_kwh": expected,
+                  "table_kwh": got, "without_agreement_kwh": unattributed, "silver_kwh": all_kwh, "mismatched_groups": bad, "examples": examples},
+    )  # fmt: skip
+
+
+@asset_check(asset=PER_PRODUCT_DAY, name="meterpoint_counts_bounded", description="meterpoint_count never exceeds the distinct meterpoints with readings for that product and day.", **PRES)
+def per_product_meterpoints_bounded(consumption_per_product_per_day: pl.LazyFrame, silver: pl.LazyFrame) -> AssetCheckResult:
+    bad, examples = too_many_meterpoints(silver, consumption_per_product_per_day, *PRODUCT_DAY, silver_filter=ATTRIBUTED)
+    return AssetCheckResult(passed=bad == 0, metadata={"checked": "meterpoint_count <= meterpoints with readings", "violations": bad, "examples": examples})
+
+
+CHECKS = [
+    unique_meterpoint_interval,
+    intervals_on_half_hour,
+    consumption_plausible,
+    one_covering_agreement,
+    row_accounting_balances,
+    every_unattributed_reading_reported,
+    half_hour_totals_reconcile,
+    half_hour_meterpoints_bounded,
+    per_product_totals_reconcile,
+    per_product_meterpoints_bounded,
+]

@@ -1,0 +1,238 @@
+"""Reading the utility's drop: the readings folder (JSON files) and the static SQLite database.
+
+Everything here is I/O; the decisions (what to read, how rows become silver) live in `transforms.py`.
+
+- `snapshot_folder`: one `os.scandir` of the folder: name, size and modification time of every file.
+- `hash_files`: SHA-256 of the files' bytes, the identity of a file *version*.
+- `parse_reading_files`: every file of a list in ONE DuckDB `read_json` pass (parallel, no Python per
+  row). `data` is read as `VARCHAR[][]`, so every cell arrives as delivered text (numbers as their
+  JSON text, strings unquoted, JSON null as null); columns are located by name from each file's
+  `columns`, so a file with its columns in another order still parses. If the batch fails (a malformed
+  file), the files are parsed one by one to name the bad ones; each bad file becomes one error row and
+  the others parse as usual.
+- `read_static_tables`: the three SQLite tables, as polars frames with the database's text kept.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import polars as pl
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from energy_assets import settings
+
+READING_COLUMNS = ("interval_start", "consumption_delta", "meterpoint_id")
+
+FOLDER_SCHEMA = {"file_name": pl.String, "size_bytes": pl.Int64, "modified_ns": pl.Int64}
+
+PARSED_SCHEMA = {
+    "file_name": pl.String,
+    "source_row": pl.Int64,
+    "interval_start": pl.String,
+    "consumption_delta": pl.String,
+    "meterpoint_id": pl.String,
+    "file_error": pl.String,
+}
+
+_PARSE_SQL = """
+SELECT parse_filename(filename) AS file_name, i - 1 AS source_row,
+       d[its] AS interval_start, d[ic] AS consumption_delta, d[im] AS meterpoint_id,
+       (its IS NULL OR ic IS NULL OR im IS NULL) AS bad_layout
+FROM (
+  SELECT filename, its, ic, im, unnest(data) AS d, unnest(range(1, len(data) + 1)) AS i
+  FROM (
+    SELECT filename, data,
+           list_position(columns, 'interval_start') AS its,
+           list_position(columns, 'consumption_delta') AS ic,
+           list_position(columns, 'meterpoint_id') AS im
+    FROM read_json($files, columns = {'columns': 'VARCHAR[]', 'data': 'VARCHAR[][]'},
+                   format = 'auto', records = true, filename = true, maximum_object_size = 1073741824)
+  )
+)
+"""
+
+# Only for the few files that gave no rows or lack a column: what their layout is.
+_LAYOUT_SQL = """
+SELECT parse_filename(filename) AS file_name, columns, data IS NULL AS no_data
+FROM read_json($files, columns = {'columns': 'VARCHAR[]', 'data': 'VARCHAR[][]'},
+               format = 'auto', records = true, filename = true, maximum_object_size = 1073741824)
+"""
+
+
+class ReadingFileError(ValueError):
+    """A reading file that cannot be parsed as the utility's format."""
+
+
+class SmartMeterSource(ConfigurableResource):
+    """Where the utility drops its files, and the settings of the smart-meter domain."""
+
+    readings_dir: str = Field(description="Folder of `<meterpoint_id>.json` reading files (SMART_METER_READINGS_DIR).")
+    db_path: str = Field(description="SQLite database with agreement, product and meterpoint (SMART_METER_DB_PATH).")
+    as_of_date: str = Field(
+        default="2021-01-01",
+        description="As-of date of presentation/active_agreements, YYYY-MM-DD (SMART_METER_AS_OF_DATE).",
+    )
+    lake_root_uri: str = Field(
+        description=(
+            "Root of the Delta lake the IO manager writes (ENERGY_LAKE_URI): the ingestion step reads its own "
+            "log and the rows already ingested for the run's days from here."
+        )
+    )
+
+    def as_of(self) -> dt.date:
+        try:
+            return dt.date.fromisoformat(self.as_of_date)
+        except ValueError:
+            raise ValueError(f"SMART_METER_AS_OF_DATE must be YYYY-MM-DD, not {self.as_of_date!r}") from None
+
+    def folder(self) -> Path:
+        return Path(self.readings_dir)
+
+    def table_uri(self, layer: str, table: str) -> str:
+        return f"{self.lake_root_uri.rstrip('/')}/{layer}/{table}"
+
+
+def default_source() -> SmartMeterSource:
+    return SmartMeterSource(
+        readings_dir=settings.env_or_default("SMART_METER_READINGS_DIR", str(settings.DATA_DIR / "readings")),
+        db_path=settings.env_or_default("SMART_METER_DB_PATH", str(settings.DATA_DIR / "case_study.db")),
+        as_of_date=settings.env_or_default("SMART_METER_AS_OF_DATE", "2021-01-01"),
+        lake_root_uri=settings.env_or_default("ENERGY_LAKE_URI", settings.lake_uri()),
+    )
+
+
+def snapshot_folder(folder: Path) -> pl.DataFrame:
+    """Name, size and mtime (ns) of every `*.json` file in the folder (one directory listing)."""
+    if not folder.is_dir():
+        raise FileNotFoundError(f"smart-meter readings folder {folder} does not exist (SMART_METER_READINGS_DIR)")
+    entries = [(e.name, e.stat()) for e in os.scandir(folder) if e.name.endswith(".json") and e.is_file()]
+    return pl.DataFrame(
+        {
+            "file_name": [name for name, _ in entries],
+            "size_bytes": [st.st_size for _, st in entries],
+            "modified_ns": [st.st_mtime_ns for _, st in entries],
+        },
+        schema=FOLDER_SCHEMA,
+    ).sort("file_name")
+
+
+def hash_files(folder: Path, names: list[str]) -> pl.DataFrame:
+    """SHA-256 of each file's bytes: the content hash that identifies a file version."""
+    hashes = []
+    for name in names:  # per file, not per row
+        digest = hashlib.sha256()
+        with open(folder / name, "rb") as fh:
+            while chunk := fh.read(1 << 24):
+                digest.update(chunk)
+        hashes.append(digest.hexdigest())
+    return pl.DataFrame({"file_name": names, "content_hash": hashes}, schema={"file_name": pl.String, "content_hash": pl.String})
+
+
+def parse_reading_files(folder: Path, names: list[str]) -> pl.DataFrame:
+    """Rows of the files as delivered (text), with `source_row` the position in the file's `data`.
+
+    A file that is not valid split-orient JSON with the three columns yields one row with `file_error`
+    set (the parser's message naming the file) and the reading columns null.
+    """
+    if not names:
+        return pl.DataFrame(schema=PARSED_SCHEMA)
+    paths = [str(folder / n) for n in names]
+    con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
+    try:
+        try:
+            return _parse(con, paths)
+        except duckdb.Error:
+            pass  # at least one file is malformed: find which, one file at a time
+        frames = []
+        for path in paths:
+            try:
+                frames.append(_parse(con, [path]))
+            except duckdb.Error as exc:
+                frames.append(_error_row(Path(path).name, _short(str(exc), path)))
+        return pl.concat(frames, how="vertical")
+    finally:
+        con.close()
+
+
+def _parse(con: duckdb.DuckDBPyConnection, paths: list[str]) -> pl.DataFrame:
+    rows = con.sql(_PARSE_SQL, params={"files": paths}).pl()
+    names = [Path(p).name for p in paths]
+    bad_layout = set(rows.filter("bad_layout")["file_name"].unique().to_list())
+    no_rows = set(names) - set(rows["file_name"].unique().to_list())
+    suspects = sorted(bad_layout | no_rows)
+    frames = [
+        rows.filter(~pl.col("file_name").is_in(list(bad_layout)))
+        .drop("bad_layout")
+        .with_columns(file_error=pl.lit(None, pl.String))
+        .cast(PARSED_SCHEMA)  # type: ignore[arg-type]
+    ]
+    if suspects:
+        folder = Path(paths[0]).parent
+        layout = con.sql(_LAYOUT_SQL, params={"files": [str(folder / n) for n in suspects]}).pl()
+        for name, columns, no_data in layout.iter_rows():  # per suspect file
+            if no_data:
+                frames.append(_error_row(name, f"{name}: no 'data' array (expected pandas split orient)"))
+            elif name in bad_layout or not set(READING_COLUMNS) <= set(columns or []):
+                frames.append(
+                    _error_row(name, f"{name}: columns {columns} are not {list(READING_COLUMNS)} (expected pandas split orient)")
+                )
+            # else: a well-formed file with an empty data array: no rows, nothing to report
+    return pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
+
+
+def _short(message: str, path: str) -> str:
+    name = Path(path).name
+    first = message.strip().splitlines()[0] if message.strip() else "unreadable"
+    return f"{name}: malformed JSON: {first.replace(path, name)}"[:500]
+
+
+def _error_row(name: str, error: str) -> pl.DataFrame:
+    return pl.DataFrame(
+        {"file_name": [name], "source_row": [None], "interval_start": [None], "consumption_delta": [None],
+         "meterpoint_id": [None], "file_error": [error]},
+        schema=PARSED_SCHEMA,
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
+class StaticTables:
+    agreements: pl.DataFrame
+    products: pl.DataFrame
+    meterpoints: pl.DataFrame
+
+
+def read_static_tables(db_path: Path) -> StaticTables:
+    """The three tables as delivered (dates stay text here; `transforms.typed_agreements` parses them)."""
+    if not db_path.is_file():
+        raise FileNotFoundError(f"smart-meter database {db_path} does not exist (SMART_METER_DB_PATH)")
+    con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)
+    try:
+        def query(sql: str, schema: dict) -> pl.DataFrame:
+            cur = con.execute(sql)
+            names = [c[0] for c in cur.description]
+            return pl.DataFrame(cur.fetchall(), schema=names, orient="row").cast(schema)  # type: ignore[arg-type]
+
+        agreements = query(
+            "SELECT agreement_id, agreement_valid_from, agreement_valid_to, product_id, meterpoint_id, account_id FROM agreement",
+            {"agreement_id": pl.Int64, "agreement_valid_from": pl.String, "agreement_valid_to": pl.String,
+             "product_id": pl.String, "meterpoint_id": pl.String, "account_id": pl.String},
+        )  # fmt: skip
+        products = query(
+            "SELECT display_name, is_variable, id, product_id FROM product",
+            {"display_name": pl.String, "is_variable": pl.Int64, "id": pl.Int64, "product_id": pl.String},
+        )
+        meterpoints = query("SELECT region, meterpoint_id FROM meterpoint", {"region": pl.String, "meterpoint_id": pl.String})
+    except sqlite3.Error as exc:
+        raise ValueError(f"smart-meter database {db_path}: {exc}") from None
+    finally:
+        con.close()
+    return StaticTables(agreements, products, meterpoints)
