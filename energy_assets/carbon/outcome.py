@@ -1,0 +1,42 @@
+"""What a check checked and what it found, turned into an `AssetCheckResult` with metadata."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import polars as pl
+from dagster import AssetCheckResult, AssetCheckSeverity, MetadataValue
+
+
+def markdown_table(df: pl.DataFrame) -> str:
+    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * df.width]
+    lines += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in df.iter_rows()]
+    return "\n".join(lines)
+
+
+@dataclass
+class Outcome:
+    passed: bool
+    checked: str
+    found: str
+    details: dict = field(default_factory=dict)
+    offending: pl.DataFrame | None = None
+    warn_only: bool = False
+
+    def result(self) -> AssetCheckResult:
+        metadata = {"checked": MetadataValue.text(self.checked), "found": MetadataValue.text(self.found)}
+        for key, value in self.details.items():
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                metadata[key] = MetadataValue.text(str(value))
+            elif isinstance(value, int):
+                metadata[key] = MetadataValue.int(value)
+            else:
+                metadata[key] = MetadataValue.float(float(value))
+        if self.offending is not None and self.offending.height:
+            metadata["first_offending_rows"] = MetadataValue.md(markdown_table(self.offending.head(5)))
+        return AssetCheckResult(
+            passed=self.passed,
+            metadata=metadata,
+            description=self.found,
+            severity=AssetCheckSeverity.WARN if self.warn_only else AssetCheckSeverity.ERROR,
+        )

@@ -1,0 +1,196 @@
+"""What the dashboard shows, computed from the lake: plain functions of a lake root, no Streamlit.
+
+Every reader tolerates a missing table (returns None) so the page renders whatever has been materialised.
+"Recent" is relative to the newest half-hour in the lake, so the sample days (2021) show as well as live data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+from deltalake import DeltaTable
+
+from energy_assets.lake.io_manager import storage_options_from_env
+from energy_assets.serving.catalog import LakeTable, discover_tables
+
+RECENT = dt.timedelta(hours=48)
+TIME_COLUMNS = ("period_start", "interval_start_utc", "datetime", "interval_start", "fetched_at", "date", "settlement_date")
+
+
+def read_table(root: str, layer: str, name: str) -> pl.DataFrame | None:
+    """The current snapshot of `<layer>/<name>` (None when the table does not exist)."""
+    uri = f"{root.rstrip('/')}/{layer}/{name}"
+    try:
+        return pl.read_delta(uri, storage_options=storage_options_from_env() or None)
+    except Exception:  # noqa: BLE001 - a missing or unreadable table is shown as missing
+        return None
+
+
+@dataclass(frozen=True)
+class Freshness:
+    table: str
+    delta_version: int
+    last_commit_utc: dt.datetime | None
+    rows: int
+    newest_data: str
+
+
+def _newest_value(table: DeltaTable, column: str) -> str:
+    try:
+        value = pc.max(table.to_pyarrow_dataset().to_table(columns=[column])[column]).as_py()
+    except (pa.ArrowInvalid, KeyError):
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.strftime("%Y-%m-%d %H:%M UTC" if value.tzinfo else "%Y-%m-%d %H:%M")
+    return "" if value is None else str(value)
+
+
+def freshness(root: str) -> pl.DataFrame:
+    """One row per lake table: Delta version, time of its last commit, rows, and its newest data point."""
+    rows = []
+    for lake_table in discover_tables(root):
+        rows.append(_table_freshness(lake_table))
+    return pl.DataFrame(
+        [r.__dict__ for r in rows],
+        schema={"table": pl.String, "delta_version": pl.Int64, "last_commit_utc": pl.Datetime("us", "UTC"), "rows": pl.Int64, "newest_data": pl.String},
+        orient="row",
+    )
+
+
+def _table_freshness(lake_table: LakeTable) -> Freshness:
+    table = DeltaTable(lake_table.uri, storage_options=storage_options_from_env() or None)
+    history = table.history(1)
+    ts = history[0].get("timestamp") if history else None
+    committed = dt.datetime.fromtimestamp(ts / 1000, tz=dt.timezone.utc) if ts else None
+    actions = pa.table(table.get_add_actions(flatten=True))
+    rows = int(pc.sum(actions["num_records"]).as_py() or 0) if actions.num_rows else 0
+    columns = set(table.schema().to_arrow().names)
+    column = next((c for c in TIME_COLUMNS if c in columns), None)
+    newest = _newest_value(table, column) if column and rows else ""
+    return Freshness(lake_table.path, table.version(), committed, rows, newest)
+
+
+def national_recent(intensity: pl.DataFrame, window: dt.timedelta = RECENT) -> pl.DataFrame:
+    """The last `window` of national half-hours: forecast, actual and actual - forecast."""
+    if intensity.is_empty():
+        return intensity
+    newest = intensity["period_start"].max()
+    return (
+        intensity.filter(pl.col("period_start") > newest - window)
+        .sort("period_start")
+        .select(
+            "period_start",
+            "forecast_gco2_per_kwh",
+            "actual_gco2_per_kwh",
+            (pl.col("actual_gco2_per_kwh") - pl.col("forecast_gco2_per_kwh")).alias("actual_minus_forecast_gco2_per_kwh"),
+            "intensity_index",
+        )
+    )
+
+
+def national_latest(intensity: pl.DataFrame) -> dict | None:
+    """The newest half-hour, and the newest one with an actual (the 'current' numbers)."""
+    if intensity.is_empty():
+        return None
+    s = intensity.sort("period_start")
+    latest = s.row(-1, named=True)
+    with_actual = s.filter(pl.col("actual_gco2_per_kwh").is_not_null())
+    settled = with_actual.row(-1, named=True) if with_actual.height else None
+    return {"latest": latest, "settled": settled}
+
+
+def mix_latest(mix: pl.DataFrame) -> pl.DataFrame:
+    """Generation mix of the newest half-hour, largest share first."""
+    if mix.is_empty():
+        return mix
+    newest = mix["period_start"].max()
+    return mix.filter(pl.col("period_start") == newest).select("period_start", "fuel", "percentage").sort("percentage", descending=True)
+
+
+def mix_recent_wide(mix: pl.DataFrame, window: dt.timedelta = RECENT) -> pl.DataFrame:
+    """The last `window` of the mix, one column per fuel (for an area chart)."""
+    if mix.is_empty():
+        return mix
+    newest = mix["period_start"].max()
+    recent = mix.filter(pl.col("period_start") > newest - window)
+    return recent.pivot(on="fuel", index="period_start", values="percentage", aggregate_function="first").sort("period_start")
+
+
+def zones_recent(energy: pl.DataFrame, window: dt.timedelta = RECENT) -> dict[str, pl.DataFrame]:
+    """Per Electricity Maps zone, its last `window` of hourly carbon intensity and fossil-free share."""
+    if energy.is_empty() or "zone" not in energy.columns:
+        return {}
+    cols = [c for c in ("datetime", "carbon_intensity_gco2_per_kwh", "fossil_free_percentage", "renewable_percentage") if c in energy.columns]
+    out = {}
+    for zone in sorted(energy["zone"].unique().to_list()):
+        z = energy.filter(pl.col("zone") == zone).sort("datetime")
+        newest = z["datetime"].max()
+        out[zone] = z.filter(pl.col("datetime") > newest - window).select(cols)
+    return out
+
+
+def regional_latest(regional: pl.DataFrame) -> pl.DataFrame:
+    """The newest half-hour's forecast per NESO region."""
+    if regional.is_empty():
+        return regional
+    newest = regional["period_start"].max()
+    return (
+        regional.filter(pl.col("period_start") == newest)
+        .select("region_id", "region_shortname", "forecast_gco2_per_kwh", "intensity_index")
+        .sort("region_id")
+    )
+
+
+def footprint_totals(per_product: pl.DataFrame) -> dict:
+    """Overall kWh, kg CO2 and weighted intensity across the per-product table."""
+    kwh = float(per_product["total_consumption_kwh"].sum() or 0.0)
+    kg = float(per_product["total_emissions_kg_co2"].sum() or 0.0)
+    with_intensity = kwh - float(per_product["consumption_without_intensity_kwh"].sum() or 0.0)
+    return {
+        "total_consumption_kwh": kwh,
+        "total_emissions_kg_co2": kg,
+        "avg_intensity_gco2_per_kwh": (kg * 1000.0 / with_intensity) if with_intensity > 0 else None,
+        "days": per_product["date"].n_unique(),
+    }
+
+
+def per_product_totals(per_product: pl.DataFrame) -> pl.DataFrame:
+    """Across days, per product: kWh, kg CO2, weighted intensity and low-carbon share."""
+    if per_product.is_empty():
+        return per_product
+    with_intensity = pl.col("total_consumption_kwh") - pl.col("consumption_without_intensity_kwh")
+    return (
+        per_product.with_columns(
+            (with_intensity * pl.col("low_carbon_consumption_share").fill_null(0)).alias("_low_kwh"),
+            with_intensity.alias("_kwh_i"),
+        )
+        .group_by(pl.col("product_display_name").fill_null("(no agreement)"), "is_variable")
+        .agg(
+            pl.col("total_consumption_kwh").sum(),
+            pl.col("total_emissions_kg_co2").sum(),
+            (pl.col("total_emissions_kg_co2").sum() * 1000 / pl.col("_kwh_i").sum()).alias("avg_intensity_gco2_per_kwh"),
+            (pl.col("_low_kwh").sum() / pl.col("_kwh_i").sum()).alias("low_carbon_consumption_share"),
+        )
+        .sort("total_consumption_kwh", descending=True)
+    )
+
+
+def per_region_totals(per_region: pl.DataFrame) -> pl.DataFrame:
+    """Across days, per region: kWh, kg CO2 and weighted intensity."""
+    if per_region.is_empty():
+        return per_region
+    with_intensity = pl.col("total_consumption_kwh") - pl.col("consumption_without_intensity_kwh")
+    return (
+        per_region.with_columns(with_intensity.alias("_kwh_i"))
+        .group_by(pl.col("region").fill_null("(unknown)"), "neso_region_name")
+        .agg(
+            pl.col("total_consumption_kwh").sum(),
+            pl.col("total_emissions_kg_co2").sum(),
+            (pl.col("total_emissions_kg_co2").sum() * 1000 / pl.col("_kwh_i").sum()).alias("avg_intensity_gco2_per_kwh"),
+        )
+        .sort("avg_intensity_gco2_per_kwh", descending=True, nulls_last=True)
+    )

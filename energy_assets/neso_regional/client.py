@@ -1,0 +1,120 @@
+"""Client for the NESO regional carbon intensity endpoint (`/regional/intensity/{from}/{to}`).
+
+Reuses the NESO domain's knowledge of the API (`energy_assets.neso.client`): UK settlement days and their
+UTC bounds, the one-minute boundary shift, 13-day chunks that never cross 1 January, and the
+`FetchedResponse` record that bronze keeps verbatim. What is regional-specific lives here: the body check
+(each half-hour carries a `regions` list; regional data is forecast only, never `actual`).
+"""
+
+
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+
+from dagster import ConfigurableResource, ResourceDependency
+from pydantic import Field
+
+from energy_assets import settings
+from energy_assets.http import HttpError, HttpResponse, HttpSession
+from energy_assets.neso.client import (
+    DEFAULT_BASE_URL,
+    MAX_DAYS_PER_REQUEST,
+    SOURCE,
+    UTC,
+    FetchedResponse,
+    chunk_path,
+    day_chunks,
+)
+
+REGIONAL = "regional/intensity"
+
+
+def regional_path(days: Sequence[dt.date]) -> str:
+    """`/regional/intensity/{from}/{to}` covering the consecutive UK days `days` (from shifted by one minute)."""
+    return chunk_path(REGIONAL, list(days))
+
+
+def regional_usability_problem(text: str | None) -> str | None:
+    """Why a regional body cannot be used (None when it can): empty, truncated, `{}`, error object, no regions."""
+    if text is None or not text.strip():
+        return "empty body"
+    try:
+        payload = json.loads(text)
+    except json.JSONDecodeError as exc:
+        return f"invalid JSON ({exc.msg} at character {exc.pos} of {len(text)}; truncated body?)"
+    if not isinstance(payload, dict):
+        return f"JSON {type(payload).__name__} instead of an object"
+    if not payload:
+        return "empty JSON object {}"
+    if "error" in payload:
+        err = payload["error"]
+        if isinstance(err, dict):
+            return f"API error {err.get('code', '?')}: {err.get('message', '')}".strip()
+        return f"API error: {err}"
+    data = payload.get("data")
+    if data is None:
+        return "no 'data' member"
+    if not isinstance(data, list):
+        return f"'data' is a {type(data).__name__}, not a list of half-hours (postcode/region endpoint?)"
+    if not data:
+        return "'data' is an empty list"
+    first = data[0]
+    if not isinstance(first, dict) or "from" not in first or not isinstance(first.get("regions"), list):
+        return "records lack 'from'/'regions'"
+    return None
+
+
+class NesoRegionalClient(ConfigurableResource):
+    """NESO regional intensity client over the shared session: range chunking, boundary shift, outage detection."""
+
+    http: ResourceDependency[HttpSession]
+    base_url: str = Field(default=DEFAULT_BASE_URL, description="API base URL (NESO_API_BASE_URL).")
+    max_days_per_request: int = Field(default=MAX_DAYS_PER_REQUEST, description="Days per range request (API max 14).")
+
+    def _get(self, path: str, days: Sequence[dt.date]) -> FetchedResponse:
+        try:
+            resp: HttpResponse = self.http.get(
+                self.base_url, path, source=SOURCE, retry_if=lambda r: regional_usability_problem(r.text)
+            )
+        except HttpError as exc:
+            last = exc.response
+            return FetchedResponse(
+                endpoint=REGIONAL,
+                request_url=exc.url,
+                days=tuple(days),
+                fetched_at=last.fetched_at if last else dt.datetime.now(UTC),
+                http_status=last.status if last else None,
+                body=last.text if last else "",
+                attempts=last.attempts if last else 0,
+                problem=str(exc),
+            )
+        problem = regional_usability_problem(resp.text)  # replay answers are not retried: check them too
+        return FetchedResponse(
+            endpoint=REGIONAL,
+            request_url=resp.url,
+            days=tuple(days),
+            fetched_at=resp.fetched_at,
+            http_status=resp.status,
+            body=resp.text,
+            attempts=resp.attempts,
+            problem=f"GET {resp.url}: {problem}" if problem else None,
+        )
+
+    def fetch_days(self, days: Sequence[dt.date], stop_on_failure: bool = True) -> list[FetchedResponse]:
+        """Every response needed for the UK days `days`, in as few requests as the API allows.
+
+        Never raises for an API failure: a failed request comes back with `problem` set, so bronze keeps it
+        and the blocking check fails the run visibly.
+        """
+        out = []
+        for chunk in day_chunks(days, self.max_days_per_request):
+            fetched = self._get(regional_path(chunk), chunk)
+            out.append(fetched)
+            if stop_on_failure and not fetched.ok:
+                break
+        return out
+
+
+def neso_regional_client(http: HttpSession) -> NesoRegionalClient:
+    return NesoRegionalClient(http=http, base_url=settings.env_or_default("NESO_API_BASE_URL", DEFAULT_BASE_URL))

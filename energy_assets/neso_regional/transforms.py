@@ -1,0 +1,161 @@
+"""Pure polars transforms of the NESO regional endpoint: bronze rows -> one row per half-hour and region.
+
+No Dagster, no I/O. Bodies kept in bronze are decoded with `str.json_decode` against the API's schema; the
+newest usable fetch of each (half-hour, region) wins. Regional data is forecast only: there is no actual.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from energy_assets.neso.transforms import ALLOWED_INDEX, BRONZE_SCHEMA, PLAUSIBLE_GCO2_PER_KWH, bronze_rows  # noqa: F401
+
+UK_TZ = "Europe/London"
+API_TIME_FORMAT = "%Y-%m-%dT%H:%MZ"
+REGION_IDS = tuple(range(1, 19))  # 1..17 plus 18 = GB
+
+SILVER_REGIONAL_SCHEMA = pl.Schema(
+    {
+        "period_start": pl.Datetime("us", "UTC"),
+        "period_end": pl.Datetime("us", "UTC"),
+        "settlement_date": pl.Date,
+        "settlement_period": pl.Int16,
+        "region_id": pl.Int16,
+        "region_shortname": pl.String,
+        "dno_region": pl.String,
+        "forecast_gco2_per_kwh": pl.Int32,
+        "intensity_index": pl.String,
+        "fetched_at": pl.Datetime("us", "UTC"),
+        "source_request_url": pl.String,
+    }
+)
+
+_REGIONAL_BODY = pl.Struct(
+    {
+        "data": pl.List(
+            pl.Struct(
+                {
+                    "from": pl.String,
+                    "to": pl.String,
+                    "regions": pl.List(
+                        pl.Struct(
+                            {
+                                "regionid": pl.Int64,
+                                "dnoregion": pl.String,
+                                "shortname": pl.String,
+                                "intensity": pl.Struct({"forecast": pl.Int64, "index": pl.String}),
+                            }
+                        )
+                    ),
+                }
+            )
+        )
+    }
+)
+
+
+class NesoRegionalDataError(ValueError):
+    """A regional payload that parsed but holds values the silver schema does not allow."""
+
+
+def parse_regional(bronze: pl.DataFrame) -> pl.DataFrame:
+    """Every (half-hour, region) record of every usable bronze payload, with the fetch it came from.
+
+    A record belongs to the bronze rows of its own UK day (a range response is stored once per day).
+    """
+    usable = bronze.filter(pl.col("problem").is_null())
+    if usable.is_empty():
+        return pl.DataFrame(schema={"period_start": pl.Datetime("us", "UTC")})
+    records = (
+        usable.select("content_hash", "body")
+        .unique("content_hash")
+        .with_columns(pl.col("body").str.json_decode(_REGIONAL_BODY).struct.field("data").alias("record"))
+        .drop("body")
+        .explode("record")
+        .filter(pl.col("record").is_not_null())
+        .unnest("record")
+        .explode("regions")
+        .filter(pl.col("regions").is_not_null())
+        .unnest("regions")
+        .unnest("intensity")
+        .with_columns(
+            pl.col("from").str.to_datetime(API_TIME_FORMAT, time_zone="UTC", strict=False).dt.cast_time_unit("us").alias("period_start"),
+            pl.col("to").str.to_datetime(API_TIME_FORMAT, time_zone="UTC", strict=False).dt.cast_time_unit("us").alias("period_end"),
+        )
+        .with_columns(pl.col("period_start").dt.convert_time_zone(UK_TZ).dt.date().alias("settlement_date"))
+    )
+    fetches = usable.select("settlement_date", "content_hash", "fetched_at", "request_url")
+    return records.join(fetches, on=["content_hash", "settlement_date"], how="inner")
+
+
+def regional_violations(records: pl.DataFrame) -> pl.DataFrame:
+    """Records the silver schema cannot hold, each with a reason (empty when all are fine)."""
+    lo, hi = PLAUSIBLE_GCO2_PER_KWH
+    reason = (
+        pl.when(pl.col("period_start").is_null() | pl.col("period_end").is_null())
+        .then(pl.lit("unparseable from/to timestamp"))
+        .when(pl.col("period_end") - pl.col("period_start") != pl.duration(minutes=30))
+        .then(pl.lit("period is not 30 minutes long"))
+        .when(pl.col("regionid").is_null() | ~pl.col("regionid").is_in(list(REGION_IDS)))
+        .then(pl.lit("regionid not in 1..18"))
+        .when(pl.col("forecast").is_null())
+        .then(pl.lit("forecast missing"))
+        .when(pl.col("index").is_null() | ~pl.col("index").is_in(list(ALLOWED_INDEX)))
+        .then(pl.lit("index not in " + ", ".join(ALLOWED_INDEX)))
+        .when(~pl.col("forecast").is_between(lo, hi))
+        .then(pl.lit(f"forecast outside {lo}..{hi} gCO2/kWh"))
+        .otherwise(None)
+    )
+    return records.with_columns(reason.alias("reason")).filter(pl.col("reason").is_not_null())
+
+
+def build_silver_regional(records: pl.DataFrame) -> pl.DataFrame:
+    """One row per (half-hour, region), newest fetch wins; raises `NesoRegionalDataError` on bad values."""
+    if records.is_empty() or "forecast" not in records.columns:
+        return pl.DataFrame(schema=SILVER_REGIONAL_SCHEMA)
+    bad = regional_violations(records)
+    if bad.height:
+        first = bad.row(0, named=True)
+        raise NesoRegionalDataError(
+            f"{bad.height} NESO regional record(s) break the silver schema; first: {first['reason']} in the record "
+            f"from={first['from']!r} regionid={first['regionid']} forecast={first['forecast']} index={first['index']!r} "
+            f"of GET {first['request_url']} (fetched {first['fetched_at']})"
+        )
+    newest = records.sort(["fetched_at", "content_hash"]).unique(["period_start", "regionid"], keep="last", maintain_order=True)
+    local_midnight = pl.col("settlement_date").cast(pl.Datetime("us")).dt.replace_time_zone(UK_TZ).dt.convert_time_zone("UTC")
+    return (
+        newest.with_columns((((pl.col("period_start") - local_midnight).dt.total_minutes() // 30) + 1).alias("settlement_period"))
+        .select(
+            "period_start",
+            "period_end",
+            "settlement_date",
+            "settlement_period",
+            pl.col("regionid").alias("region_id"),
+            pl.col("shortname").alias("region_shortname"),
+            pl.col("dnoregion").alias("dno_region"),
+            pl.col("forecast").alias("forecast_gco2_per_kwh"),
+            pl.col("index").alias("intensity_index"),
+            "fetched_at",
+            pl.col("request_url").alias("source_request_url"),
+        )
+        .cast(dict(SILVER_REGIONAL_SCHEMA))
+        .sort("period_start", "region_id")
+    )
+
+
+def latest_fetch_problems(bronze: pl.DataFrame) -> pl.DataFrame:
+    """Per settlement day, the newest bronze row when it is unusable (what must fail the run)."""
+    latest = bronze.sort("fetched_at").group_by("settlement_date", maintain_order=True).last()
+    return latest.filter(pl.col("problem").is_not_null()).select(
+        "settlement_date", "fetched_at", "request_url", "http_status", "problem"
+    ).sort("settlement_date")
+
+
+def incomplete_periods(silver: pl.DataFrame) -> pl.DataFrame:
+    """Half-hours that do not carry all 18 regions exactly once."""
+    return (
+        silver.group_by("period_start")
+        .agg(pl.len().alias("rows"), pl.col("region_id").n_unique().alias("regions"))
+        .filter((pl.col("rows") != len(REGION_IDS)) | (pl.col("regions") != len(REGION_IDS)))
+        .sort("period_start")
+    )

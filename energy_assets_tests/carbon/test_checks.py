@@ -1,0 +1,54 @@
+import polars as pl
+
+from energy_assets.carbon import checks
+from energy_assets.carbon import transforms as tr
+from energy_assets_tests.carbon.factories import day_of_data
+from energy_assets_tests.carbon.test_transforms import fallback_case
+import datetime as dt
+
+
+def good_footprint() -> pl.DataFrame:
+    r, n, g = day_of_data(dt.date(2021, 3, 27), {"m1": "London", "m2": "Yorkshire"})
+    return tr.build_footprint(r, n, g)
+
+
+def test_unique_readings_passes_and_fails():
+    fp = good_footprint()
+    assert checks.rule_unique_readings(fp).passed
+    bad = checks.rule_unique_readings(pl.concat([fp, fp.head(2)]))
+    assert not bad.passed and bad.details["duplicate_rows"] == 4
+    assert bad.result().metadata["first_offending_rows"].value.startswith("| meterpoint_id")
+
+
+def test_emissions_arithmetic_detects_a_wrong_value_and_a_missing_source():
+    fp = good_footprint()
+    assert checks.rule_emissions_arithmetic(fp).passed
+    wrong = fp.with_columns(pl.when(pl.int_range(pl.len()) == 3).then(pl.col("emissions_gco2") + 1).otherwise(pl.col("emissions_gco2")).alias("emissions_gco2"))
+    assert checks.rule_emissions_arithmetic(wrong).details["bad_rows"] == 1
+    no_source = fp.with_columns(pl.when(pl.int_range(pl.len()) == 0).then(None).otherwise(pl.col("intensity_source")).alias("intensity_source"))
+    assert not checks.rule_emissions_arithmetic(no_source).passed
+
+
+def test_regions_mapped_warns_and_names_the_unmapped_region():
+    assert checks.rule_regions_mapped(good_footprint()).passed
+    outcome = checks.rule_regions_mapped(tr.build_footprint(*fallback_case()))
+    assert not outcome.passed and outcome.warn_only
+    assert "Atlantis" in outcome.found and outcome.details["unmapped_readings"] == 4
+    assert outcome.result().severity.value == "WARN"
+
+
+def test_intensity_coverage_counts_readings_without_any_intensity():
+    assert checks.rule_intensity_coverage(good_footprint()).passed
+    outcome = checks.rule_intensity_coverage(tr.build_footprint(*fallback_case()))
+    assert not outcome.passed and outcome.details["without_intensity"] == 1
+    assert outcome.details["source_regional_forecast"] == 1
+
+
+def test_reconciles_passes_on_the_real_summary_and_fails_when_a_row_is_lost():
+    fp = good_footprint()
+    per_product = tr.carbon_per_product_per_day(fp)
+    per_region = tr.carbon_per_region_per_day(fp)
+    assert checks.rule_reconciles(per_product, fp, "p").passed
+    assert checks.rule_reconciles(per_region, fp, "r").passed
+    lost = checks.rule_reconciles(per_region.head(1), fp, "r")
+    assert not lost.passed and lost.details["days_disagreeing"] == 1
