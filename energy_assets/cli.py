@@ -143,15 +143,18 @@ def check_plans(defs, instance) -> list[Plan]:
 
 
 def _check_line(evaluation) -> tuple[str, bool, str]:
+    """`asset:check`, passed, and "what was checked -> what was found" from the check's metadata."""
     name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"
-    severity = getattr(evaluation.severity, "value", str(evaluation.severity))
-    found = ""
     meta = evaluation.metadata or {}
-    for key in ("found", "summary", "checked"):
-        if key in meta:
-            found = str(getattr(meta[key], "value", meta[key]))
-            break
-    return name, bool(evaluation.passed), f"{severity}: {found}" if found else severity
+
+    def text(key):
+        value = meta.get(key)
+        return str(getattr(value, "value", value)) if value is not None else ""
+
+    checked = text("checked")
+    found = text("found") or (getattr(evaluation, "description", None) or "")
+    detail = " -> ".join(part for part in (checked, found) if part)
+    return name, bool(evaluation.passed), detail
 
 
 def _print_checks(outcomes: Sequence[RunOutcome], out) -> tuple[int, int]:
@@ -166,7 +169,9 @@ def _print_checks(outcomes: Sequence[RunOutcome], out) -> tuple[int, int]:
                     mark = "WARN"
                 else:
                     failed_errors += 1
-            print(f"  {mark:4}  {name}  ({outcome.label}) {detail}", file=out)
+            print(f"  {mark:4}  {name}  [{outcome.label}]", file=out)
+            if detail:
+                print(f"        {detail}", file=out)
     return failed_errors, failed_warnings
 
 
