@@ -92,7 +92,17 @@ def test_single_runs_over_two_days_of_two_zones_build_every_layer_and_pass_every
         first_of_day_two = gold.filter((pl.col("zone") == zone) & (pl.col("datetime") == hour("2024-03-06T00:00:00"))).row(0, named=True)
         last_of_day_one = energy.filter((pl.col("zone") == zone) & (pl.col("datetime") == hour("2024-03-05T23:00:00"))).row(0, named=True)
         assert first_of_day_two["lag_carbon_intensity_gco2_per_kwh_1h"] == last_of_day_one["carbon_intensity_gco2_per_kwh"]
-    assert_no_key_anywhere(lake_root, instance, *results)
+    # a single-partition run of gold alone still sees the previous day of the same zone
+    alone = materialize(
+        [*ASSETS, *CHECKS], selection=[ASSETS[3]], resources=resources, instance=instance,
+        partition_key=MultiPartitionKey({"date": "2024-03-06", "zone": "GR"}),
+    )  # fmt: skip
+    assert alone.success
+    meta = alone.asset_materializations_for_node("gold__electricity_maps_ml_features")[0].metadata
+    assert meta["input_hours_incl_previous_day"].value == 48
+    regold = read(lake_root, "gold/electricity_maps_ml_features")
+    assert regold.height == 96 and regold.sort("zone", "datetime").equals(gold.sort("zone", "datetime"))
+    assert_no_key_anywhere(lake_root, instance, *results, alone)
 
 
 def test_rerunning_is_idempotent_and_a_revision_adds_a_bronze_row_and_wins_in_silver(api, lake_root, resources, instance, httpserver):

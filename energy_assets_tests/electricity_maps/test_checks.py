@@ -105,3 +105,20 @@ def test_unexplained_null_features_are_caught():
 def test_gold_rules_are_clean_on_an_empty_frame():
     gold = gold_frame().clear()
     assert K.lag_equals_previous_hour(gold)["passed"] and K.features_null_only_without_history(gold)["passed"]
+
+
+def test_unknown_new_sources_count_towards_the_totals():
+    from energy_assets.electricity_maps import samples
+    from energy_assets_tests.electricity_maps.conftest import day_rows
+
+    rows = day_rows("power-breakdown", "GR", "2024-03-06")
+    row = rows[4]
+    row["powerProductionBreakdown"] = {**row["powerProductionBreakdown"], "hydrogen": 300}
+    row["powerProductionTotal"] += 300
+    silver = T.build_silver(*both(power_rows=rows))
+    assert K.totals_consistent(silver.energy, silver.exchanges)["passed"]
+    row["powerProductionTotal"] -= 300  # the total no longer includes the new source's 300 MW
+    silver = T.build_silver(*both(power_rows=rows))
+    outcome = K.totals_consistent(silver.energy, silver.exchanges)
+    assert not outcome["passed"] and meta(outcome, "production_hours_inconsistent") == 1
+    assert samples.KNOWN_SOURCES == T.KNOWN_SOURCES
