@@ -181,26 +181,36 @@ def rule_flagged_share(silver: pl.DataFrame, max_share: float = MAX_FLAGGED_SHAR
 
 
 def rule_fresh(silver: pl.DataFrame, days: list[dt.date], now: dt.datetime, limit: dt.timedelta = FRESHNESS_LIMIT) -> Outcome:
+    """Today's silver is fresh when it was fetched within `limit` and its latest half-hour with an actual
+    ended within `limit` (in the first hour of the day, before any actual can exist, the fetch alone counts)."""
     today = now.astimezone(UK).date()
+    checked = f"today's silver was fetched within {limit} and its latest half-hour with an actual ended within {limit}"
     if today not in days:
         return Outcome(
             passed=True,
-            checked=f"the latest half-hour with an actual value ended within {limit} (current UK day only)",
+            checked=checked,
             found=f"not applicable: the partition(s) checked do not include today ({today})",
             details={"applicable": "no"},
         )
-    ended = silver.filter(pl.col("actual_gco2_per_kwh").is_not_null() & (pl.col("settlement_date") == today))
-    latest = ended["period_end"].max() if ended.height else None
-    if latest is None:
-        yesterday = silver.filter(pl.col("actual_gco2_per_kwh").is_not_null())["period_end"].max()
-        latest = yesterday
-    lag = (now - latest) if latest is not None else None
+    rows = silver.filter(pl.col("settlement_date") == today)
+    if rows.is_empty():
+        return Outcome(False, checked, f"no silver rows for today ({today})", {"applicable": "yes"})
+    fetch_age = now - rows["fetched_at"].max()
+    latest_actual = rows.filter(pl.col("actual_gco2_per_kwh").is_not_null())["period_end"].max()
+    if latest_actual is None:
+        actual_ok = uk_day_bounds_utc(today)[0] >= now - limit  # no period of today can have an actual yet
+        actual_note = "no actual yet" + ("" if actual_ok else " although the day began over an hour ago")
+        lag_minutes = -1
+    else:
+        actual_ok = now - latest_actual <= limit
+        lag_minutes = int((now - latest_actual).total_seconds() // 60)
+        actual_note = f"latest actual for the period ending {latest_actual:%Y-%m-%d %H:%MZ}, {lag_minutes} min ago"
+    fetch_minutes = int(fetch_age.total_seconds() // 60)
     return Outcome(
-        passed=lag is not None and lag <= limit,
-        checked=f"the latest half-hour with an actual value ended within {limit} of now",
-        found=(f"latest actual for the period ending {latest:%Y-%m-%d %H:%MZ}, {lag.total_seconds() / 60:.0f} min ago" if lag is not None
-               else "no half-hour with an actual value for today"),
-        details={"applicable": "yes", "lag_minutes": int(lag.total_seconds() // 60) if lag is not None else -1},
+        passed=actual_ok and fetch_age <= limit,
+        checked=checked,
+        found=f"{actual_note}; last fetched {fetch_minutes} min ago",
+        details={"applicable": "yes", "lag_minutes": lag_minutes, "fetch_age_minutes": fetch_minutes},
     )
 
 
@@ -258,7 +268,7 @@ silver_flagged = _silver_check("flagged_values", rule_flagged_share, "Counts fla
     name="fresh_while_polling",
     partitions_def=uk_settlement_days,
     blocking=False,
-    description="For today's partition: the latest half-hour with an actual ended no more than 1 h ago (holds while the sensor runs).",
+    description="For today's partition: fetched within the last hour and the latest half-hour with an actual ended no more than 1 h ago (holds while the sensor runs).",
 )
 def silver_fresh(context: AssetCheckExecutionContext, silver_neso_carbon_intensity: pl.DataFrame) -> AssetCheckResult:
     return rule_fresh(silver_neso_carbon_intensity, _check_days(context), dt.datetime.now(UTC)).result()

@@ -7,7 +7,7 @@ from energy_assets.http import HttpSession
 from energy_assets.neso.assets import NESO_ASSETS
 from energy_assets.neso.checks import NESO_CHECKS
 from energy_assets.neso.client import DEFAULT_BASE_URL, NesoClient
-from energy_assets.neso.sensors import neso_carbon_intensity_poller
+from energy_assets.neso.sensors import neso_carbon_intensity_poller, neso_refresh_job
 from energy_assets.resources import http_session
 
 
@@ -35,6 +35,7 @@ defs = Definitions(
     assets=NESO_ASSETS,
     asset_checks=NESO_CHECKS,
     sensors=[neso_carbon_intensity_poller],
+    jobs=[neso_refresh_job],
     resources={
         "neso": NesoClient(http=http_session(), base_url=_base_url()),
         "neso_poller": NesoClient(http=poller_http_session(), base_url=_base_url()),

@@ -14,11 +14,15 @@ import json
 import polars as pl
 from dagster import (
     AssetSelection,
+    DagsterRunStatus,
     DefaultSensorStatus,
     RunRequest,
+    RunsFilter,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
+    define_asset_job,
+    in_process_executor,
     sensor,
 )
 
@@ -28,6 +32,16 @@ from energy_assets.neso.assets import NESO_ASSETS
 from energy_assets.neso.client import GENERATION, INTENSITY, NesoClient, uk_today
 
 DEFAULT_INTERVAL_SECONDS = 60
+TRIGGER_TAG = "neso/trigger"
+
+# Bronze -> silver -> gold of one UK day, run in one process: a refresh is a few seconds of work, and
+# a subprocess per step (the default executor) would spend far longer starting Python than working.
+neso_refresh_job = define_asset_job(
+    "neso_refresh_job",
+    selection=AssetSelection.assets(*NESO_ASSETS),
+    executor_def=in_process_executor,
+    description="Refresh bronze, silver and gold NESO carbon intensity for the changed UK day(s); started by the poller.",
+)
 
 
 def sensor_interval_seconds() -> int:
@@ -67,8 +81,14 @@ def read_cursor(cursor: str | None) -> dict[str, str]:
     return {str(k): str(v) for k, v in seen.items()} if isinstance(seen, dict) else {}
 
 
-def evaluate(neso: NesoClient, cursor: str | None, now: dt.datetime | None = None) -> SensorResult | SkipReason:
-    """One tick's decision (the sensor body, callable without Dagster's sensor machinery)."""
+def evaluate(
+    neso: NesoClient, cursor: str | None, now: dt.datetime | None = None, pending: frozenset[str] = frozenset()
+) -> SensorResult | SkipReason:
+    """One tick's decision (the sensor body, callable without Dagster's sensor machinery).
+
+    `pending`: days that already have a refresh run waiting to start; that run will fetch the newest data
+    when it starts, so no second run is requested for them.
+    """
     today = uk_today(now)
     days = [today - dt.timedelta(days=1), today]
     responses = {endpoint: neso.fetch_days(endpoint, days) for endpoint in (INTENSITY, GENERATION)}
@@ -81,20 +101,39 @@ def evaluate(neso: NesoClient, cursor: str | None, now: dt.datetime | None = Non
     previous = read_cursor(cursor)
     changed = [day for day in seen if previous.get(day) != seen[day]]
     new_cursor = json.dumps({"seen": seen}, sort_keys=True)
-    if not changed:
-        return SensorResult(skip_reason=SkipReason(f"no change for {', '.join(seen)}"), cursor=new_cursor)
+    to_run = [day for day in changed if day not in pending]
+    if not to_run:
+        reason = f"no change for {', '.join(seen)}" if not changed else f"changed {', '.join(changed)}: a refresh is already queued"
+        return SensorResult(skip_reason=SkipReason(reason), cursor=new_cursor)
     return SensorResult(
         run_requests=[
-            RunRequest(partition_key=day, run_key=f"neso-{day}-{seen[day][:16]}", tags={"neso/trigger": "data_changed"})
-            for day in changed
+            RunRequest(
+                partition_key=day,
+                run_key=f"neso-{day}-{seen[day][:16]}",
+                tags={TRIGGER_TAG: "data_changed", "energy_assets/api": "neso"},
+            )
+            for day in to_run
         ],
         cursor=new_cursor,
     )
 
 
+def pending_days(context: SensorEvaluationContext) -> frozenset[str]:
+    """Days with a refresh run from this sensor that has not started yet."""
+    runs = context.instance.get_runs(
+        filters=RunsFilter(
+            job_name=neso_refresh_job.name,
+            statuses=[DagsterRunStatus.QUEUED, DagsterRunStatus.NOT_STARTED],
+            tags={TRIGGER_TAG: "data_changed"},
+        ),
+        limit=20,
+    )
+    return frozenset(r.tags.get("dagster/partition", "") for r in runs)
+
+
 @sensor(
     name="neso_carbon_intensity_poller",
-    target=AssetSelection.assets(*NESO_ASSETS),
+    job=neso_refresh_job,
     minimum_interval_seconds=sensor_interval_seconds(),
     default_status=DefaultSensorStatus.STOPPED,
     description=(
@@ -104,7 +143,7 @@ def evaluate(neso: NesoClient, cursor: str | None, now: dt.datetime | None = Non
     ),
 )
 def neso_carbon_intensity_poller(context: SensorEvaluationContext, neso_poller: NesoClient):
-    outcome = evaluate(neso_poller, context.cursor)
+    outcome = evaluate(neso_poller, context.cursor, pending=pending_days(context))
     if isinstance(outcome, SkipReason):
         context.log.warning(outcome.skip_message)
     return outcome

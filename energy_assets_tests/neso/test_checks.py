@@ -101,12 +101,21 @@ def test_flagged_share_fails_above_five_percent(good):
 
 def test_freshness_applies_to_today_only():
     now = dt.datetime(2024, 7, 4, 12, 10, tzinfo=UTC)
-    today = silver_of([D(2024, 7, 4)], now=now)  # actuals up to the period ending 11:30
+    today = silver_of([D(2024, 7, 4)], now=now)  # actuals up to the period ending 11:30, fetched at 12:10
     assert checks.rule_fresh(today, [D(2024, 7, 4)], now).passed
     stale = checks.rule_fresh(today, [D(2024, 7, 4)], now + dt.timedelta(hours=2))
-    assert not stale.passed and stale.details["lag_minutes"] > 60
+    assert not stale.passed and stale.details["lag_minutes"] > 60 and stale.details["fetch_age_minutes"] == 120
     assert checks.rule_fresh(today, [D(2024, 7, 3)], now + dt.timedelta(hours=2)).details["applicable"] == "no"
     assert not checks.rule_fresh(today.head(0), [D(2024, 7, 4)], now).passed
+
+
+def test_freshness_in_the_first_hour_of_the_day_needs_only_a_fresh_fetch():
+    midnight = dt.datetime(2024, 7, 3, 23, 0, tzinfo=UTC)  # 00:00 BST on 2024-07-04
+    now = midnight + dt.timedelta(minutes=40)
+    early = silver_of([D(2024, 7, 4)], now=now)
+    assert early["actual_gco2_per_kwh"].null_count() == early.height
+    assert checks.rule_fresh(early, [D(2024, 7, 4)], now).passed
+    assert not checks.rule_fresh(early, [D(2024, 7, 4)], now + dt.timedelta(minutes=50)).passed
 
 
 def test_latest_fetch_usable():

@@ -101,3 +101,34 @@ def test_interval_setting(monkeypatch):
     monkeypatch.setenv("NESO_SENSOR_INTERVAL_SECONDS", "soon")
     with pytest.raises(ValueError, match="NESO_SENSOR_INTERVAL_SECONDS"):
         sensors.sensor_interval_seconds()
+
+
+def test_a_day_with_a_queued_refresh_gets_no_second_run(poller, instance):
+    today = uk_today().isoformat()
+    result = sensors.evaluate(poller, None, pending=frozenset({today}))
+    assert [r.partition_key for r in result.run_requests] == [(uk_today() - dt.timedelta(days=1)).isoformat()]
+    assert today in json.loads(result.cursor)["seen"]  # the queued run fetches the newest data when it starts
+
+
+def test_the_refresh_job_runs_in_one_process_and_a_sensor_run_request_refreshes_every_layer(neso_resources, instance, lake_root):
+    from dagster import Definitions
+
+    from energy_assets.neso.checks import NESO_CHECKS
+
+    assert sensors.neso_refresh_job.executor_def.name == "in_process"
+    import polars as pl
+
+    _, result = tick(neso_resources["neso"], instance)
+    defs = Definitions(assets=sensors.NESO_ASSETS, asset_checks=NESO_CHECKS, jobs=[sensors.neso_refresh_job], resources=neso_resources)
+    for request in result.run_requests:  # yesterday, then today
+        run = defs.resolve_job_def("neso_refresh_job").execute_in_process(
+            instance=instance, partition_key=request.partition_key, tags=request.tags
+        )
+        assert run.success
+        evaluations = {e.check_name: e for e in run.get_asset_check_evaluations()}
+        assert all(e.passed for e in evaluations.values()), {k: e.metadata["found"].value for k, e in evaluations.items()}
+    # today's freshness check applied (the fake's latest actual is 30-60 min old) and passed
+    assert evaluations["fresh_while_polling"].metadata["applicable"].value == "yes"
+    gold = pl.read_delta(str(lake_root / "gold" / "neso_carbon_intensity_features"))
+    assert sorted(gold["settlement_date"].unique().to_list()) == [uk_today() - dt.timedelta(days=1), uk_today()]
+    assert gold.filter(pl.col("settlement_date") == uk_today())["rolling_24h_period_count"].min() == 48
