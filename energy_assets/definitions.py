@@ -11,6 +11,9 @@ from energy_assets.resources import shared_resources
 from energy_assets.electricity_maps import definitions as electricity_maps_definitions
 from energy_assets.neso import definitions as neso_definitions
 from energy_assets.smart_meter import definitions as smart_meter_definitions
+from energy_assets.neso_regional import definitions as neso_regional_definitions
+from energy_assets.carbon import definitions as carbon_definitions
+from energy_assets.serving import definitions as serving_definitions
 
 DOMAINS: list[Definitions] = []
 # Domain definitions are appended here, one line each:
@@ -18,6 +21,9 @@ DOMAINS: list[Definitions] = []
 DOMAINS.append(electricity_maps_definitions.defs)
 DOMAINS.append(neso_definitions.defs)
 DOMAINS.append(smart_meter_definitions.defs)
+DOMAINS.append(neso_regional_definitions.defs)
+DOMAINS.append(carbon_definitions.defs)
+DOMAINS.append(serving_definitions.build_defs(DOMAINS))  # keep last: the serving database depends on every lake table above
 
 
 def build_definitions() -> Definitions:

@@ -49,8 +49,8 @@ FOOTPRINT_SCHEMA = pl.Schema(
 )
 
 _SUMMARY_VALUES = {
-    "meterpoint_count": pl.UInt32,
-    "reading_count": pl.UInt32,
+    "meterpoint_count": pl.Int64,
+    "reading_count": pl.Int64,
     "total_consumption_kwh": pl.Float64,
     "total_emissions_kg_co2": pl.Float64,
     "avg_intensity_gco2_per_kwh": pl.Float64,
@@ -164,8 +164,8 @@ def _summary_aggs() -> list[pl.Expr]:
     kwh_with_intensity = kwh.filter(has_intensity).sum()
     kwh_with_index = kwh.filter(has_index).sum()
     return [
-        pl.col("meterpoint_id").n_unique().cast(pl.UInt32).alias("meterpoint_count"),
-        pl.len().cast(pl.UInt32).alias("reading_count"),
+        pl.col("meterpoint_id").n_unique().cast(pl.Int64).alias("meterpoint_count"),
+        pl.len().cast(pl.Int64).alias("reading_count"),
         kwh.sum().alias("total_consumption_kwh"),
         (pl.col("emissions_gco2").sum() / 1000.0).alias("total_emissions_kg_co2"),
         pl.when(kwh_with_intensity > 0).then(pl.col("emissions_gco2").sum() / kwh_with_intensity).otherwise(None).alias("avg_intensity_gco2_per_kwh"),

@@ -23,14 +23,6 @@ DEFAULT_DUCKDB_PATH = str(settings.DATA_DIR / "energy.duckdb")
 # unless written in an older storage format.
 STORAGE_COMPATIBILITY_VERSION = "v1.0.0"
 
-# The tables the serving database is refreshed after (lineage and automation); it mirrors every lake table.
-DEFAULT_DEPS = (
-    AssetKey(["presentation", "carbon_per_product_per_day"]),
-    AssetKey(["presentation", "carbon_per_region_per_day"]),
-    AssetKey(["gold", "neso_carbon_intensity_features"]),
-)
-
-
 class ServingLake(ConfigurableResource):
     """Where the lake the serving database mirrors lives (the IO manager's root)."""
 
@@ -57,7 +49,7 @@ def refresh_when_any_table_changes() -> AutomationCondition:
     ).with_label("any upstream table updated since the last sync")
 
 
-def build_serving_asset(deps: Sequence[AssetKey] = DEFAULT_DEPS):
+def build_serving_asset(deps: Sequence[AssetKey]):
     @asset(
         key=["serving", "duckdb_database"],
         group_name="serving",
@@ -101,4 +93,3 @@ def build_serving_asset(deps: Sequence[AssetKey] = DEFAULT_DEPS):
     return serving_duckdb_database
 
 
-serving_duckdb_database = build_serving_asset()

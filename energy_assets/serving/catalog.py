@@ -177,7 +177,7 @@ def sync_database(
                 con.execute(f'CREATE OR REPLACE TABLE "{table.layer}"."{table.name}" AS SELECT * FROM "{source}"')
             finally:
                 con.unregister(source)
-            rows = con.execute(f'SELECT count(*) FROM "{table.layer}"."{table.name}"').fetchone()[0]
+            rows = con.execute(f'SELECT count(*) FROM "{table.layer}"."{table.name}"').fetchall()[0][0]
             con.execute(
                 f"INSERT OR REPLACE INTO {SYNC_TABLE} VALUES (?, ?, ?, ?, ?, ?)",
                 [table.layer, table.name, version, rows, now, table.uri],

@@ -63,7 +63,7 @@ def show(argv: Sequence[str] | None = None, out=None, err=None) -> int:
         sql = f"SELECT {columns} FROM t"
         if args.where:
             sql += f" WHERE {args.where}"
-        total = con.sql(f"SELECT count(*) FROM t" + (f" WHERE {args.where}" if args.where else "")).fetchone()[0]
+        total = con.execute(f"SELECT count(*) FROM t" + (f" WHERE {args.where}" if args.where else "")).fetchall()[0][0]
         if args.order_by:
             sql += f" ORDER BY {args.order_by}"
         sql += f" LIMIT {args.limit}"

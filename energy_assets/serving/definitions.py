@@ -1,14 +1,33 @@
-"""SQL serving: the DuckDB database file mirroring the lake."""
+"""SQL serving: the DuckDB database file mirroring the lake.
 
-from dagster import Definitions
+`build_defs(domains)` makes the serving asset depend on every lake table (asset keys `<layer>/<table>`) of
+the domains given, so it is refreshed after any of them changes and runs after them in the demo. In
+`energy_assets/definitions.py` its line therefore comes after every other domain's (a test checks this).
+"""
+
+from collections.abc import Sequence
+
+from dagster import AssetKey, Definitions
 
 from energy_assets import settings
-from energy_assets.serving.assets import ServingLake, serving_duckdb_database, serving_duckdb_resource
+from energy_assets.serving.assets import ServingLake, build_serving_asset, serving_duckdb_resource
+from energy_assets.serving.catalog import LAYERS
 
-defs = Definitions(
-    assets=[serving_duckdb_database],
-    resources={
-        "serving_duckdb": serving_duckdb_resource(),
-        "serving_lake": ServingLake(root_uri=settings.lake_uri()),
-    },
-)
+
+def lake_table_keys(domains: Sequence[Definitions]) -> list[AssetKey]:
+    """The asset keys of every lake table (`[layer, table]` with a lake layer) defined by `domains`."""
+    keys: set[AssetKey] = set()
+    for domain in domains:
+        for assets_def in domain.assets or []:
+            keys |= {key for key in getattr(assets_def, "keys", []) if len(key.path) == 2 and key.path[0] in LAYERS}
+    return sorted(keys, key=lambda k: k.to_user_string())
+
+
+def build_defs(domains: Sequence[Definitions]) -> Definitions:
+    return Definitions(
+        assets=[build_serving_asset(deps=lake_table_keys(domains))],
+        resources={
+            "serving_duckdb": serving_duckdb_resource(),
+            "serving_lake": ServingLake(root_uri=settings.lake_uri()),
+        },
+    )

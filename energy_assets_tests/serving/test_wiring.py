@@ -1,0 +1,17 @@
+from dagster import AssetKey
+
+from energy_assets.definitions import defs
+from energy_assets.serving.catalog import LAYERS
+
+SERVING = AssetKey(["serving", "duckdb_database"])
+
+
+def test_the_serving_database_depends_on_every_lake_table_of_the_code_location():
+    graph = defs.resolve_asset_graph()
+    lake_tables = {k for k in graph.get_all_asset_keys() if len(k.path) == 2 and k.path[0] in LAYERS}
+    assert {"gold/smart_meter_carbon_footprint", "presentation/carbon_per_product_per_day", "silver/neso_regional_intensity"} <= {
+        k.to_user_string() for k in lake_tables
+    }
+    # fails when a domain's line is added after the serving line in energy_assets/definitions.py
+    assert set(graph.get(SERVING).parent_keys) == lake_tables
+    assert graph.get(SERVING).partitions_def is None
