@@ -82,7 +82,7 @@ def _read_lake(smart_meter: SmartMeterSource, key: AssetKey, schema: dict, days:
             RAW_READINGS,
             description=(
                 "Smart-meter readings exactly as delivered in the readings folder (text cells), one row per row of "
-                "each `<meterpoint_id>.json`, with source_file, source_row, the file version's content hash and "
+                "each `<meterpoint_id>.json`, with source_file, source_row and "
                 "ingested_at. Partitioned by the UK local date of interval_start. A run reads only file versions "
                 "it has not ingested for its days (see raw/ingestion_log); a new version of a file replaces that "
                 "file's rows on the days its rows touch."
@@ -116,29 +116,30 @@ def smart_meter_ingestion(context: AssetExecutionContext, smart_meter: SmartMete
     now = dt.datetime.now(dt.UTC)
     hashes = source.hash_files(folder_path, to_read)
     parsed = source.parse_reading_files(folder_path, to_read)
-    new = transforms.raw_rows(parsed, hashes, folder, now)
-    summary = transforms.version_summary(new, folder)
+    new = transforms.raw_rows(parsed, folder, now)
+    per_day = transforms.per_file_day(new)
+    summary = transforms.version_summary(per_day, hashes, folder)
     replace = transforms.replacements(summary, log, days)
     existing = _read_lake(smart_meter, RAW_READINGS, transforms.RAW_SCHEMA, days)
-    raw = transforms.merge_raw(existing, new, replace)
-    log_new = transforms.log_rows(summary, replace, new, now)
+    raw = transforms.merge_raw(existing, new, replace, per_day, days)
+    del new, parsed
+    log_new = transforms.log_rows(summary, replace, per_day, now)
     malformed = summary.filter(pl.col("file_error").is_not_null())
+    replaced_rows = int(per_day.join(replace.select(source_file="file_name", settlement_date="settlement_date"), on=["source_file", "settlement_date"], how="semi")["rows_in_partition"].sum())
     context.log.info(
-        f"{folder.height} files in {folder_path}; read {len(to_read)} ({parsed.height} rows); "
+        f"{folder.height} files in {folder_path}; read {len(to_read)} ({replaced_rows} rows for the run's days); "
         f"{replace.height} (file, day) pairs (re)ingested for {days[0]}..{days[-1]}"
     )
     yield Output(
-        raw.sort(["settlement_date", "source_file", "source_row"]),
+        raw,
         output_name=_name(RAW_READINGS),
         metadata={
             "files_in_folder": folder.height,
             "files_read": len(to_read),
-            "files_skipped_already_ingested": folder.height - len(to_read),
-            "rows_read": parsed.height,
+            "files_not_opened_already_ingested": folder.height - len(to_read),
             "file_days_replaced": replace.height,
-            "rows_kept_from_earlier_versions": raw.height - new.join(
-                replace.select(source_file="file_name", settlement_date="settlement_date"), on=["source_file", "settlement_date"], how="semi"
-            ).height,
+            "rows_ingested": replaced_rows,
+            "rows_kept_from_earlier_ingestions": raw.height - replaced_rows,
             "malformed_files": MetadataValue.json(malformed.select("file_name", "file_error").to_dicts()),
         },
     )

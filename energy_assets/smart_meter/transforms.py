@@ -39,7 +39,6 @@ RAW_SCHEMA = {
     "consumption_delta": pl.String,
     "source_file": pl.String,
     "source_row": pl.Int64,
-    "source_content_hash": pl.String,
     "file_error": pl.String,
     "ingested_at": pl.Datetime("us", "UTC"),
     "settlement_date": pl.Date,
@@ -77,9 +76,7 @@ def files_to_read(known: pl.DataFrame, log: pl.DataFrame, days: list[dt.date]) -
     return sorted(set(unknown) | set(pending["file_name"].to_list()))
 
 
-def raw_rows(
-    parsed: pl.DataFrame, hashes: pl.DataFrame, folder: pl.DataFrame, ingested_at: dt.datetime
-) -> pl.DataFrame:
+def raw_rows(parsed: pl.DataFrame, folder: pl.DataFrame, ingested_at: dt.datetime) -> pl.DataFrame:
     """Parsed rows as raw rows, each with its settlement day.
 
     The day of a row is the date of its `interval_start` (a UK local time). A row whose date cannot be
@@ -88,7 +85,7 @@ def raw_rows(
     UK local date of the file's modification time. The rule depends only on the version, so every run
     places such rows on the same day.
     """
-    rows = parsed.join(hashes, on="file_name", how="left").join(folder.select("file_name", "modified_ns"), on="file_name", how="left")
+    rows = parsed.join(folder.select("file_name", "modified_ns"), on="file_name", how="left")
     day = pl.col("interval_start").str.slice(0, 10).str.strptime(pl.Date, "%Y-%m-%d", strict=False)
     mtime_day = (
         pl.from_epoch(pl.col("modified_ns"), time_unit="ns").dt.replace_time_zone("UTC").dt.convert_time_zone(UK_TZ).dt.date()
@@ -102,26 +99,36 @@ def raw_rows(
         "consumption_delta",
         source_file=pl.col("file_name"),
         source_row="source_row",
-        source_content_hash=pl.col("content_hash"),
         file_error="file_error",
         ingested_at=pl.lit(ingested_at, pl.Datetime("us", "UTC")),
         settlement_date="settlement_date",
     ).cast(RAW_SCHEMA)  # type: ignore[arg-type]
 
 
-def version_summary(raw: pl.DataFrame, folder: pl.DataFrame) -> pl.DataFrame:
+def per_file_day(raw: pl.DataFrame) -> pl.DataFrame:
+    """One pass over the new rows: per (file, settlement day) the rows, first/last interval and error."""
+    return raw.group_by(["source_file", "settlement_date"]).agg(
+        rows_in_partition=pl.len(),
+        first_interval_local=pl.col("interval_start").min(),
+        last_interval_local=pl.col("interval_start").max(),
+        file_error=pl.col("file_error").drop_nulls().first(),
+        data_rows=pl.col("source_row").count(),
+    )
+
+
+def version_summary(per_day: pl.DataFrame, hashes: pl.DataFrame, folder: pl.DataFrame) -> pl.DataFrame:
     """One row per file version read: hash, size, rows, first/last interval, days touched, error."""
     return (
-        raw.group_by("source_file")
+        per_day.group_by("source_file")
         .agg(
-            content_hash=pl.col("source_content_hash").first(),
-            rows_in_file=pl.col("source_row").count(),
-            first_interval_local=pl.col("interval_start").min(),
-            last_interval_local=pl.col("interval_start").max(),
+            rows_in_file=pl.col("data_rows").sum(),
+            first_interval_local=pl.col("first_interval_local").min(),
+            last_interval_local=pl.col("last_interval_local").max(),
             settlement_dates_touched=pl.col("settlement_date").unique().sort(),
             file_error=pl.col("file_error").drop_nulls().first(),
         )
         .rename({"source_file": "file_name"})
+        .join(hashes, on="file_name", how="left")
         .join(folder, on="file_name", how="left")
     )
 
@@ -138,21 +145,26 @@ def replacements(summary: pl.DataFrame, log: pl.DataFrame, days: list[dt.date]) 
     )
 
 
-def merge_raw(existing: pl.DataFrame, new: pl.DataFrame, replace: pl.DataFrame) -> pl.DataFrame:
+def merge_raw(existing: pl.DataFrame, new: pl.DataFrame, replace: pl.DataFrame, per_day: pl.DataFrame, days: list[dt.date]) -> pl.DataFrame:
     """The run's raw partitions: rows already ingested, with those of each replaced (file, day) swapped
     for the new version's rows. Rows of other files, and of days a new version does not touch, stay."""
     keys = replace.select(source_file="file_name", settlement_date="settlement_date")
-    kept = existing.join(keys, on=["source_file", "settlement_date"], how="anti")
-    added = new.join(keys, on=["source_file", "settlement_date"], how="semi")
+    kept = existing.join(keys, on=["source_file", "settlement_date"], how="anti") if existing.height else existing
+    in_run = new.filter(pl.col("settlement_date").is_in(days))
+    pairs_in_run = per_day.filter(pl.col("settlement_date").is_in(days)).height
+    # usual case (every new (file, day) of the run is replaced): a filter on days is enough, no key join
+    added = in_run if pairs_in_run == keys.height else in_run.join(keys, on=["source_file", "settlement_date"], how="semi")
+    if not kept.height:
+        return added.cast(RAW_SCHEMA)  # type: ignore[arg-type]
     return pl.concat([kept.cast(RAW_SCHEMA), added.cast(RAW_SCHEMA)], how="vertical")  # type: ignore[arg-type]
 
 
-def log_rows(summary: pl.DataFrame, replace: pl.DataFrame, new: pl.DataFrame, ingested_at: dt.datetime) -> pl.DataFrame:
+def log_rows(summary: pl.DataFrame, replace: pl.DataFrame, per_day: pl.DataFrame, ingested_at: dt.datetime) -> pl.DataFrame:
     """One log row per (file version, settlement day) ingested by this run."""
-    per_day = new.group_by(["source_file", "settlement_date"]).agg(rows_in_partition=pl.len()).rename({"source_file": "file_name"})
+    counts = per_day.select(file_name="source_file", settlement_date="settlement_date", rows_in_partition="rows_in_partition")
     return (
         replace.join(summary.drop("content_hash"), on="file_name", how="left")
-        .join(per_day, on=["file_name", "settlement_date"], how="left")
+        .join(counts, on=["file_name", "settlement_date"], how="left")
         .with_columns(
             rows_in_partition=pl.col("rows_in_partition").fill_null(0),
             ingested_at=pl.lit(ingested_at, pl.Datetime("us", "UTC")),
