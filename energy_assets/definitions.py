@@ -14,6 +14,7 @@ from energy_assets.smart_meter import definitions as smart_meter_definitions
 from energy_assets.neso_regional import definitions as neso_regional_definitions
 from energy_assets.carbon import definitions as carbon_definitions
 from energy_assets.serving import definitions as serving_definitions
+from energy_assets.maintenance import definitions as maintenance_definitions
 
 DOMAINS: list[Definitions] = []
 # Domain definitions are appended here, one line each:
@@ -23,6 +24,7 @@ DOMAINS.append(neso_definitions.defs)
 DOMAINS.append(smart_meter_definitions.defs)
 DOMAINS.append(neso_regional_definitions.defs)
 DOMAINS.append(carbon_definitions.defs)
+DOMAINS.append(maintenance_definitions.defs)
 DOMAINS.append(serving_definitions.build_defs(DOMAINS))  # keep last: the serving database depends on every lake table above
 
 

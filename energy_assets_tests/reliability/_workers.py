@@ -199,3 +199,29 @@ if __name__ == "__main__":
     _, command, lake_root, day, value, marker = sys.argv
     assert command == "crash"
     sys.exit(0 if run_crash_scenario(lake_root, day, int(value), marker) else 1)
+
+
+# ---------------------------------------------------------------------------------------- maintenance
+def maintenance_definitions():
+    """A code location with one bronze table and the maintenance job, configured from the environment."""
+    from dagster import Definitions, in_process_executor
+
+    from energy_assets.maintenance.definitions import lake_maintenance_job, lake_maintenance_resource
+    from energy_assets.resources import lake_io_manager
+    from energy_assets_tests.lake.test_maintenance import polls
+
+    return Definitions(
+        assets=[polls],
+        jobs=[lake_maintenance_job],
+        resources={"io_manager": lake_io_manager(), "lake_maintenance": lake_maintenance_resource()},
+        executor=in_process_executor,
+    )
+
+
+def run_maintenance_from_code_location(instance):
+    """Run `lake_maintenance_job` as a deployment does: reconstructed from its code location."""
+    from dagster import execute_job
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+    repo = ReconstructableRepository.for_module(__name__, "maintenance_definitions")
+    return execute_job(repo.get_reconstructable_job("lake_maintenance_job"), instance=instance)

@@ -128,3 +128,33 @@ def test_concurrent_runs_on_s3_all_land_without_duplicates(s3_lake, s3_pool):
     assert {d: sorted(v) for d, v in per_day.items() if d != "2024-01-10"} == {"2024-01-11": [1], "2024-01-12": [2], "2024-01-13": [3]}
     assert len(per_day["2024-01-10"]) == 1 and per_day["2024-01-10"][0] in (4, 5, 6)
     assert table.height == 4 * KEYS_PER_DAY
+
+
+def test_maintenance_job_compacts_and_vacuums_tables_on_s3(s3_lake, s3_endpoint, monkeypatch, tmp_path):
+    from energy_assets_tests.lake.test_maintenance import polls
+    from energy_assets_tests.reliability._workers import run_maintenance_from_code_location
+
+    io = lake_io_manager()
+    for poll in range(4):
+        assert materialize([polls], resources={"io_manager": io}, instance=DagsterInstance.ephemeral(), partition_key="2024-01-02", tags={"poll": str(poll)}).success
+    uri = f"{s3_lake}/bronze/polls"
+    before = read(uri).sort("poll", "reading")
+    prefix = uri.split("/", 3)[3] + "/"
+
+    def data_files() -> int:
+        return sum(k.endswith(".parquet") and "/_delta_log/" not in k for k in list_keys(s3_endpoint, prefix))
+
+    assert data_files() == 4
+    monkeypatch.setenv("LAKE_VACUUM_RETENTION_HOURS", "0")
+    monkeypatch.setenv("LAKE_VACUUM_ENFORCE_RETENTION", "false")
+    # an object-store lake is listed from the code location's asset keys
+    (tmp_path / "dagster_home").mkdir()
+    with DagsterInstance.local_temp(str(tmp_path / "dagster_home")) as instance:
+        result = run_maintenance_from_code_location(instance)
+        assert result.success
+        observed = [e for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION"]
+        assert [e.event_specific_data.asset_observation.asset_key.path for e in observed] == [["bronze", "polls"]]
+        meta = observed[0].event_specific_data.asset_observation.metadata
+        assert (meta["files_before"].value, meta["files_after"].value) == (4, 1)
+    assert data_files() == 1
+    assert read(uri).sort("poll", "reading").equals(before)
