@@ -1,0 +1,61 @@
+"""The check logic finds the violations it is there to find (and passes clean data)."""
+
+import datetime as dt
+
+import polars as pl
+
+from energy_assets.smart_meter import checks
+
+U = dt.UTC
+
+
+def silver(**over) -> pl.DataFrame:
+    base = {
+        "meterpoint_id": ["m1", "m1", "m2"],
+        "interval_start_utc": [dt.datetime(2021, 3, 27, 10, 0, tzinfo=U), dt.datetime(2021, 3, 27, 10, 30, tzinfo=U), dt.datetime(2021, 3, 27, 10, 0, tzinfo=U)],
+        "consumption_kwh": [0.5, 0.25, 1.0],
+        "agreement_id": [1, 1, None],
+        "agreement_valid_from": [dt.date(2021, 1, 1)] * 2 + [None],
+        "agreement_valid_to": [None, None, None],
+        "product_display_name": ["Fixed", "Fixed", None],
+        "settlement_date": [dt.date(2021, 3, 27)] * 3,
+    }
+    base.update(over)
+    return pl.DataFrame(base, schema_overrides={"agreement_valid_to": pl.Date, "agreement_valid_from": pl.Date})
+
+
+def test_clean_silver_passes_every_check():
+    s = silver().lazy()
+    assert checks.duplicate_keys(s)[1] == 0
+    assert checks.off_grid(s)[0] == 0
+    assert checks.implausible(s)[0]["out_of_range"] == 0
+    assert checks.misattributed(s)[:2] == (0, 0)
+
+
+def test_violations_are_found_and_shown():
+    dup = silver(interval_start_utc=[dt.datetime(2021, 3, 27, 10, 0, tzinfo=U)] * 3).lazy()
+    assert checks.duplicate_keys(dup)[1] == 1
+    off = silver(interval_start_utc=[dt.datetime(2021, 3, 27, 10, 15, tzinfo=U), dt.datetime(2021, 3, 27, 10, 30, tzinfo=U), dt.datetime(2021, 3, 27, 10, 0, 1, tzinfo=U)]).lazy()
+    n, examples = checks.off_grid(off)
+    assert n == 2 and examples[0]["meterpoint_id"] == "m1"
+    assert checks.implausible(silver(consumption_kwh=[-0.1, 99.0, 1.0]).lazy())[0]["out_of_range"] == 2
+    outside = silver(agreement_valid_to=[dt.date(2021, 3, 27), None, None]).lazy()  # ends on the reading's day: half-open
+    assert checks.misattributed(outside)[0] == 1
+
+
+def test_accounting_reconciliation_and_counts():
+    s = silver().lazy()
+    q = pl.DataFrame({"disposition": ["duplicate", "quarantined"]}).lazy()
+    raw = pl.DataFrame({"x": range(5)}).lazy()
+    assert checks.accounting(raw, s, q) == {"raw_rows": 5, "silver_rows": 3, "duplicates": 1, "quarantined": 1}
+
+    total = pl.DataFrame({"interval_start": [dt.datetime(2021, 3, 27, 10, 0, tzinfo=U), dt.datetime(2021, 3, 27, 10, 30, tzinfo=U)], "total_consumption_kwh": [1.5, 0.25], "meterpoint_count": [2, 1]}).lazy()
+    assert checks.reconcile(s, total, ["interval_start_utc"], ["interval_start"])[0] == 0
+    assert checks.too_many_meterpoints(s, total, ["interval_start_utc"], ["interval_start"])[0] == 0
+    wrong = total.with_columns(total_consumption_kwh=pl.Series([1.502, 0.25]), meterpoint_count=pl.Series([3, 1]))
+    assert checks.reconcile(s, wrong, ["interval_start_utc"], ["interval_start"])[0] == 1  # off by 2 Wh
+    assert checks.too_many_meterpoints(s, wrong, ["interval_start_utc"], ["interval_start"])[0] == 1
+
+    reported = pl.DataFrame({"meterpoint_id": ["m2"], "reading_count": [1], "total_consumption_kwh": [1.0]}).lazy()
+    found = checks.unattributed_reported(s, reported)
+    assert found["silver_readings_without_agreement"] == found["reported_readings"] == 1

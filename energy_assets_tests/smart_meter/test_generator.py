@@ -1,0 +1,81 @@
+"""The generator writes the utility's exact format, with every trap the pipeline must handle."""
+
+import json
+import sqlite3
+
+import polars as pl
+
+from energy_assets.smart_meter import generator
+
+
+def load(folder) -> pl.DataFrame:
+    frames = []
+    for path in sorted(folder.glob("*.json")):
+        doc = json.loads(path.read_text())
+        assert list(doc) == ["columns", "data"]  # split orient, no index
+        assert doc["columns"] == ["interval_start", "consumption_delta", "meterpoint_id"]
+        frames.append(pl.DataFrame(doc["data"], schema=["interval_start", "kwh", "meterpoint_id"], orient="row").with_columns(file=pl.lit(path.stem), pos=pl.int_range(pl.len())))
+    return pl.concat(frames)
+
+
+def test_generator_is_deterministic_and_writes_the_source_format(tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert generator.main(["--meterpoints", "30", "--days", "4", "--start", "2021-03-26", "--seed", "5", "--out", str(a)]) == 0
+    generator.main(["--meterpoints", "30", "--days", "4", "--start", "2021-03-26", "--seed", "5", "--out", str(b)])
+    names = sorted(p.name for p in (a / "readings").iterdir())
+    assert len(names) == 30 and all(len(n) == len("0123456789.json") for n in names)
+    assert all((a / "readings" / n).read_bytes() == (b / "readings" / n).read_bytes() for n in names)
+
+    rows = load(a / "readings")
+    assert (rows["file"] == rows["meterpoint_id"]).all()
+    assert rows["interval_start"].str.contains(r"^\d{4}-\d\d-\d\d \d\d:(00|30):00$").all()
+    assert not rows["interval_start"].str.starts_with("2021-03-28 01:").any()  # the spring hour does not exist
+    per_mp_day = rows.unique(["meterpoint_id", "interval_start"]).group_by("meterpoint_id").len()["len"]
+    assert (per_mp_day == 48 * 3 + 46).all()
+    assert rows.select(["meterpoint_id", "interval_start"]).is_duplicated().any()  # some duplicates
+    assert (rows["kwh"] == 0).mean() > 0.05  # zeros are common
+    assert not rows.sort("pos").group_by("file", maintain_order=True).agg(pl.col("interval_start").is_sorted()).to_series(1).all()  # shuffled
+
+    con = sqlite3.connect(a / "case_study.db")
+    cols = {t: [r[1] for r in con.execute(f"PRAGMA table_info({t})")] for t in ("agreement", "product", "meterpoint")}
+    assert cols == {
+        "agreement": ["agreement_id", "agreement_valid_from", "agreement_valid_to", "product_id", "meterpoint_id", "account_id"],
+        "product": ["display_name", "is_variable", "id", "product_id"],
+        "meterpoint": ["region", "meterpoint_id"],
+    }
+    names_count = con.execute("SELECT count(*) - count(DISTINCT display_name) FROM product").fetchone()[0]
+    assert names_count > 0  # display names are not unique
+    assert con.execute("SELECT count(*) FROM agreement WHERE agreement_valid_from = agreement_valid_to").fetchone()[0] >= 0
+    switches = con.execute("SELECT count(*) FROM agreement WHERE agreement_valid_from = '2021-03-28'").fetchone()[0]
+    assert switches > 0  # product switch in the middle of the data
+    known = {r[0] for r in con.execute("SELECT meterpoint_id FROM meterpoint")}
+    assert len(known) < 30  # reading files of meterpoints the database does not know
+
+
+def test_autumn_clock_change_repeats_the_hour_bst_first(tmp_path):
+    generator.main(["--meterpoints", "3", "--days", "1", "--start", "2021-10-31", "--seed", "1", "--out", str(tmp_path)])
+    rows = load(tmp_path / "readings")
+    amb = rows.filter(pl.col("interval_start").is_in(["2021-10-31 01:00:00", "2021-10-31 01:30:00"]))
+    assert amb.group_by("meterpoint_id", "interval_start").len()["len"].to_list() == [2] * 6
+    assert rows.unique(["meterpoint_id", "interval_start"]).height + 6 <= rows.height
+    assert rows.group_by("meterpoint_id").len()["len"].min() >= 50
+
+
+def test_large_mix_has_every_agreement_shape(tmp_path):
+    generator.write_database(tmp_path / "db.sqlite", generator.meterpoint_ids(400, 2), __import__("datetime").date(2021, 3, 1), 30, 2)
+    con = sqlite3.connect(tmp_path / "db.sqlite")
+    q = lambda sql: con.execute(sql).fetchone()[0]  # noqa: E731
+    assert q("SELECT count(*) FROM agreement WHERE agreement_valid_from = agreement_valid_to") > 0  # zero-length
+    assert q("SELECT count(*) FROM agreement WHERE agreement_valid_to = '2021-01-01' OR agreement_valid_from = '2021-01-01'") > 0
+    assert q("SELECT count(DISTINCT region) FROM meterpoint") == 13
+    overlapping = q(
+        """SELECT count(*) FROM agreement a JOIN agreement b ON a.meterpoint_id = b.meterpoint_id AND a.agreement_id < b.agreement_id
+           WHERE a.agreement_valid_from < coalesce(b.agreement_valid_to, '9999-12-31') AND b.agreement_valid_from < coalesce(a.agreement_valid_to, '9999-12-31')
+             AND a.agreement_valid_from < coalesce(a.agreement_valid_to, '9999-12-31') AND b.agreement_valid_from < coalesce(b.agreement_valid_to, '9999-12-31')"""
+    )
+    assert overlapping > 0
+    uncovered = q(
+        """SELECT count(*) FROM meterpoint m WHERE NOT EXISTS (SELECT 1 FROM agreement a WHERE a.meterpoint_id = m.meterpoint_id
+           AND a.agreement_valid_from <= '2021-03-01' AND coalesce(a.agreement_valid_to, '9999-12-31') > '2021-03-30')"""
+    )
+    assert uncovered > 0
