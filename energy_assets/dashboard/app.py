@@ -70,7 +70,7 @@ def mix_section(root: str) -> None:
     left.caption(f"Newest half-hour: {_time(latest['period_start'][0])}")
     left.bar_chart(_pd(latest), x="fuel", y="percentage", y_label="% of generation", horizontal=True)
     right.caption("Last 48 h, % of generation by fuel")
-    right.area_chart(_pd(data.mix_recent_wide(mix)), x="period_start", y_label="%")
+    right.area_chart(_pd(data.mix_recent_wide(mix)), x="period_start", y_label="%", stack=True)
 
 
 def regional_section(root: str) -> None:
@@ -117,7 +117,9 @@ def footprint_section(root: str) -> None:
             {"total_consumption_kwh": "{:,.1f}", "total_emissions_kg_co2": "{:,.2f}", "avg_intensity_gco2_per_kwh": "{:,.1f}", "low_carbon_consumption_share": "{:.1%}"}
         )
     )
-    daily = per_product.with_columns(pl.col("product_display_name").fill_null("(no agreement)")).pivot(
+    daily = per_product.with_columns(
+        pl.col("product_display_name").fill_null("(no agreement)"), pl.col("date").cast(pl.String)
+    ).pivot(
         on="product_display_name", index="date", values="total_emissions_kg_co2", aggregate_function="sum"
     ).sort("date")
     left.bar_chart(_pd(daily), x="date", y_label="kg CO2 per day")

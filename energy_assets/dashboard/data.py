@@ -35,6 +35,7 @@ class Freshness:
     table: str
     delta_version: int
     last_commit_utc: dt.datetime | None
+    minutes_since_commit: int | None
     rows: int
     newest_data: str
 
@@ -49,29 +50,37 @@ def _newest_value(table: DeltaTable, column: str) -> str:
     return "" if value is None else str(value)
 
 
-def freshness(root: str) -> pl.DataFrame:
-    """One row per lake table: Delta version, time of its last commit, rows, and its newest data point."""
-    rows = []
-    for lake_table in discover_tables(root):
-        rows.append(_table_freshness(lake_table))
+def freshness(root: str, now: dt.datetime | None = None) -> pl.DataFrame:
+    """One row per lake table: Delta version, time of (and minutes since) its last commit, rows, newest data point."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    rows = [_table_freshness(lake_table, now) for lake_table in discover_tables(root)]
     return pl.DataFrame(
         [r.__dict__ for r in rows],
-        schema={"table": pl.String, "delta_version": pl.Int64, "last_commit_utc": pl.Datetime("us", "UTC"), "rows": pl.Int64, "newest_data": pl.String},
+        schema={
+            "table": pl.String,
+            "delta_version": pl.Int64,
+            "last_commit_utc": pl.Datetime("us", "UTC"),
+            "minutes_since_commit": pl.Int64,
+            "rows": pl.Int64,
+            "newest_data": pl.String,
+        },
         orient="row",
     )
 
 
-def _table_freshness(lake_table: LakeTable) -> Freshness:
+def _table_freshness(lake_table: LakeTable, now: dt.datetime) -> Freshness:
     table = DeltaTable(lake_table.uri, storage_options=storage_options_from_env() or None)
     history = table.history(1)
     ts = history[0].get("timestamp") if history else None
     committed = dt.datetime.fromtimestamp(ts / 1000, tz=dt.timezone.utc) if ts else None
     actions = pa.table(table.get_add_actions(flatten=True))
     rows = int(pc.sum(actions["num_records"]).as_py() or 0) if actions.num_rows else 0
-    columns = set(table.schema().to_arrow().names)
-    column = next((c for c in TIME_COLUMNS if c in columns), None)
+    arrow_schema = pa.schema(table.schema().to_arrow())
+    temporal = {f.name for f in arrow_schema if pa.types.is_timestamp(f.type) or pa.types.is_date(f.type)}
+    column = next((c for c in TIME_COLUMNS if c in temporal), None)
     newest = _newest_value(table, column) if column and rows else ""
-    return Freshness(lake_table.path, table.version(), committed, rows, newest)
+    age = int((now - committed).total_seconds() // 60) if committed else None
+    return Freshness(lake_table.path, table.version(), committed, age, rows, newest)
 
 
 def national_recent(intensity: pl.DataFrame, window: dt.timedelta = RECENT) -> pl.DataFrame:
