@@ -12,6 +12,7 @@ from dagster import AssetKey, Definitions
 from energy_assets import settings
 from energy_assets.serving.assets import ServingLake, build_serving_asset, serving_duckdb_resource
 from energy_assets.serving.catalog import LAYERS
+from energy_assets.serving.sensors import serving_automation_sensor
 
 
 def lake_table_keys(domains: Sequence[Definitions]) -> list[AssetKey]:
@@ -26,6 +27,7 @@ def lake_table_keys(domains: Sequence[Definitions]) -> list[AssetKey]:
 def build_defs(domains: Sequence[Definitions]) -> Definitions:
     return Definitions(
         assets=[build_serving_asset(deps=lake_table_keys(domains))],
+        sensors=[serving_automation_sensor],
         resources={
             "serving_duckdb": serving_duckdb_resource(),
             "serving_lake": ServingLake(root_uri=settings.lake_uri()),

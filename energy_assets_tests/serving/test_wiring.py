@@ -15,3 +15,19 @@ def test_the_serving_database_depends_on_every_lake_table_of_the_code_location()
     # fails when a domain's line is added after the serving line in energy_assets/definitions.py
     assert set(graph.get(SERVING).parent_keys) == lake_tables
     assert graph.get(SERVING).partitions_def is None
+
+
+def test_automation_sensors_cover_the_carbon_and_serving_assets_and_run_by_default():
+    from dagster import DefaultSensorStatus
+
+    sensors = {s.name: s for s in defs.resolve_all_sensor_defs()} if hasattr(defs, "resolve_all_sensor_defs") else {s.name: s for s in defs.sensors}
+    graph = defs.resolve_asset_graph()
+    carbon = sensors["carbon_automation"]
+    serving = sensors["serving_automation"]
+    assert carbon.default_status == serving.default_status == DefaultSensorStatus.RUNNING
+    assert carbon.asset_selection.resolve(graph) == {
+        AssetKey(["gold", "smart_meter_carbon_footprint"]),
+        AssetKey(["presentation", "carbon_per_product_per_day"]),
+        AssetKey(["presentation", "carbon_per_region_per_day"]),
+    }
+    assert serving.asset_selection.resolve(graph) == {SERVING}
