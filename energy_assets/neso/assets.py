@@ -10,10 +10,13 @@ import polars as pl
 from dagster import (
     AssetExecutionContext,
     AssetIn,
+    AssetKey,
+    AssetOut,
     BackfillPolicy,
     MetadataValue,
     TimeWindowPartitionMapping,
     asset,
+    multi_asset,
 )
 
 from energy_assets.neso import transforms
@@ -95,34 +98,70 @@ def bronze_neso_generation_mix(context: AssetExecutionContext, neso: NesoClient)
     return _fetch_to_bronze(context, neso, GENERATION)
 
 
-@asset(
-    key_prefix="silver",
-    name="neso_carbon_intensity",
+SILVER_INTENSITY_KEY = AssetKey(["silver", "neso_carbon_intensity"])
+QUARANTINE_KEY = AssetKey(["silver", "neso_carbon_intensity_quarantine"])
+
+
+@multi_asset(
+    name="silver_neso_carbon_intensity",
     ins={"bronze": AssetIn(key=["bronze", "neso_carbon_intensity"])},
-    metadata=PARTITION_META,
-    description=(
-        "National carbon intensity per half-hour (UTC period_start/period_end, UK settlement_date and "
-        "settlement_period 1..46/48/50), forecast and actual gCO2/kWh, index, the fetched_at of the version kept "
-        "(newest fetch wins) and a data_quality_flag (actual_zero, actual_missing_for_settled_period). Rebuilt from "
-        "every usable bronze payload of the partition; unique on period_start."
-    ),
-    **COMMON,
+    outs={
+        "silver": AssetOut(
+            key=SILVER_INTENSITY_KEY,
+            metadata=PARTITION_META,
+            kinds=KINDS,
+            description=(
+                "National carbon intensity per half-hour (UTC period_start/period_end, UK settlement_date and "
+                "settlement_period 1..46/48/50), forecast and actual gCO2/kWh, index, the fetched_at of the version "
+                "kept (newest fetch wins) and a data_quality_flag (actual_zero, actual_missing_for_settled_period). "
+                "Rebuilt from every usable bronze payload of the partition; unique on period_start; records that "
+                "break the schema go to silver/neso_carbon_intensity_quarantine instead."
+            ),
+        ),
+        "quarantine": AssetOut(
+            key=QUARANTINE_KEY,
+            metadata=PARTITION_META,
+            kinds=KINDS,
+            description=(
+                "Intensity records of usable bronze payloads that silver cannot hold (unparseable time, not 30 "
+                "minutes, forecast missing, index outside the five values, value outside 0..1000 gCO2/kWh), each "
+                "with the request it came from and the reason. Rebuilt with silver; empty when all is well."
+            ),
+        ),
+    },
+    **{k: v for k, v in COMMON.items() if k != "kinds"},
 )
-def silver_neso_carbon_intensity(context: AssetExecutionContext, bronze: pl.DataFrame) -> pl.DataFrame:
+def silver_neso_carbon_intensity(context: AssetExecutionContext, bronze: pl.DataFrame):
     records = transforms.parse_intensity(bronze)
-    silver = transforms.build_silver_intensity(records)
+    valid, quarantine = transforms.split_intensity(records)
+    silver = transforms.build_silver_intensity(valid)
     flags = silver.group_by("data_quality_flag").len().drop_nulls()
     context.add_output_metadata(
         {
             "bronze_rows": MetadataValue.int(bronze.height),
             "bronze_rows_unusable": MetadataValue.int(bronze.filter(pl.col("problem").is_not_null()).height),
             "records_parsed": MetadataValue.int(records.height),
-            "superseded_versions": MetadataValue.int(records.height - silver.height),
+            "records_quarantined": MetadataValue.int(quarantine.height),
+            "superseded_versions": MetadataValue.int(valid.height - silver.height),
             "flagged": MetadataValue.int(int(flags["len"].sum()) if flags.height else 0),
             **{f"flag_{row['data_quality_flag']}": MetadataValue.int(row["len"]) for row in flags.iter_rows(named=True)},
-        }
+        },
+        output_name="silver",
     )
-    return silver
+    if quarantine.height:
+        first = quarantine.row(0, named=True)
+        context.log.warning(
+            f"{quarantine.height} NESO intensity record(s) quarantined; first: {first['reason']} "
+            f"(from={first['record_from']!r}) in GET {first['request_url']}"
+        )
+    context.add_output_metadata(
+        {
+            "records_quarantined": MetadataValue.int(quarantine.height),
+            "reasons": MetadataValue.json(dict(quarantine.group_by("reason").len().iter_rows()) if quarantine.height else {}),
+        },
+        output_name="quarantine",
+    )
+    return silver, quarantine
 
 
 @asset(

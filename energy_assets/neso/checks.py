@@ -13,9 +13,10 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, MetadataValue,
 
 from energy_assets.neso import transforms
 from energy_assets.neso.assets import (
+    QUARANTINE_KEY,
+    SILVER_INTENSITY_KEY,
     bronze_neso_carbon_intensity,
     bronze_neso_generation_mix,
-    silver_neso_carbon_intensity,
 )
 from energy_assets.neso.client import UK, UTC, periods_in_uk_day, uk_day_bounds_utc
 from energy_assets.partitions import uk_settlement_days
@@ -214,6 +215,17 @@ def rule_fresh(silver: pl.DataFrame, days: list[dt.date], now: dt.datetime, limi
     )
 
 
+def rule_quarantine_empty(quarantine: pl.DataFrame) -> Outcome:
+    reasons = dict(quarantine.group_by("reason").len().iter_rows()) if quarantine.height else {}
+    return Outcome(
+        passed=quarantine.is_empty(),
+        checked="no intensity record of a usable payload was quarantined",
+        found=f"{quarantine.height} record(s) quarantined" + (f": {reasons}" if reasons else ""),
+        details={"quarantined": quarantine.height},
+        offending=quarantine.select("settlement_date", "record_from", "reason", "request_url"),
+    )
+
+
 # ------------------------------------------------------------------------------------------- checks
 def _check_days(context: AssetCheckExecutionContext) -> list[dt.date]:
     op = context.op_execution_context
@@ -235,7 +247,7 @@ def bronze_neso_generation_mix_latest_fetch_usable(bronze_neso_generation_mix: p
 
 
 def _silver_check(name: str, rule, description: str, blocking: bool = True):
-    @asset_check(asset=silver_neso_carbon_intensity, name=name, partitions_def=uk_settlement_days, blocking=blocking, description=description)
+    @asset_check(asset=SILVER_INTENSITY_KEY, name=name, partitions_def=uk_settlement_days, blocking=blocking, description=description)
     def _check(silver_neso_carbon_intensity: pl.DataFrame) -> AssetCheckResult:
         return rule(silver_neso_carbon_intensity).result()
 
@@ -247,7 +259,7 @@ silver_contiguous = _silver_check("contiguous_half_hours", rule_contiguous, "Hal
 
 
 @asset_check(
-    asset=silver_neso_carbon_intensity,
+    asset=SILVER_INTENSITY_KEY,
     name="complete_days",
     partitions_def=uk_settlement_days,
     blocking=True,
@@ -264,7 +276,7 @@ silver_flagged = _silver_check("flagged_values", rule_flagged_share, "Counts fla
 
 
 @asset_check(
-    asset=silver_neso_carbon_intensity,
+    asset=SILVER_INTENSITY_KEY,
     name="fresh_while_polling",
     partitions_def=uk_settlement_days,
     blocking=False,
@@ -274,7 +286,19 @@ def silver_fresh(context: AssetCheckExecutionContext, silver_neso_carbon_intensi
     return rule_fresh(silver_neso_carbon_intensity, _check_days(context), dt.datetime.now(UTC)).result()
 
 
+@asset_check(
+    asset=QUARANTINE_KEY,
+    name="no_quarantined_records",
+    partitions_def=uk_settlement_days,
+    blocking=False,
+    description="Counts quarantined intensity records (with their reasons); fails when there are any. The gap they leave in silver fails its blocking completeness check.",
+)
+def quarantine_empty(silver_neso_carbon_intensity_quarantine: pl.DataFrame) -> AssetCheckResult:
+    return rule_quarantine_empty(silver_neso_carbon_intensity_quarantine).result()
+
+
 NESO_CHECKS = [
+    quarantine_empty,
     bronze_neso_carbon_intensity_latest_fetch_usable,
     bronze_neso_generation_mix_latest_fetch_usable,
     silver_unique_periods,

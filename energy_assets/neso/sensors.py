@@ -57,7 +57,8 @@ def sensor_interval_seconds() -> int:
 
 def day_fingerprints(intensity_bronze: pl.DataFrame, generation_bronze: pl.DataFrame, days: list[dt.date]) -> dict[str, str]:
     """SHA-256 per UK day of its half-hour values (intensity and mix), independent of fetch time and URL."""
-    intensity = transforms.build_silver_intensity(transforms.parse_intensity(intensity_bronze)).select(
+    valid, _ = transforms.split_intensity(transforms.parse_intensity(intensity_bronze))
+    intensity = transforms.build_silver_intensity(valid).select(
         "settlement_date", "period_start", "forecast_gco2_per_kwh", "actual_gco2_per_kwh", "intensity_index"
     )
     mix = transforms.build_silver_mix(generation_bronze).select("settlement_date", "period_start", "fuel", "percentage")

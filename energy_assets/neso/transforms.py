@@ -168,10 +168,9 @@ def parse_intensity(bronze: pl.DataFrame) -> pl.DataFrame:
     return _attach_fetches(decoded, bronze)
 
 
-def intensity_violations(records: pl.DataFrame) -> pl.DataFrame:
-    """Records the silver schema cannot hold, each with a reason (empty when all are fine)."""
+def _violation_reason() -> pl.Expr:
     lo, hi = PLAUSIBLE_GCO2_PER_KWH
-    reason = (
+    return (
         pl.when(pl.col("period_start").is_null() | pl.col("period_end").is_null())
         .then(pl.lit("unparseable from/to timestamp"))
         .when(pl.col("period_end") - pl.col("period_start") != pl.duration(minutes=30))
@@ -184,13 +183,50 @@ def intensity_violations(records: pl.DataFrame) -> pl.DataFrame:
         .then(pl.lit(f"forecast/actual outside {lo}..{hi} gCO2/kWh"))
         .otherwise(None)
     )
-    return records.with_columns(reason.alias("reason")).filter(pl.col("reason").is_not_null())
+
+
+def intensity_violations(records: pl.DataFrame) -> pl.DataFrame:
+    """Records the silver schema cannot hold, each with a reason (empty when all are fine)."""
+    return records.with_columns(_violation_reason().alias("reason")).filter(pl.col("reason").is_not_null())
+
+
+QUARANTINE_SCHEMA = pl.Schema(
+    {
+        "settlement_date": pl.Date,
+        "request_url": pl.String,
+        "fetched_at": pl.Datetime("us", "UTC"),
+        "content_hash": pl.String,
+        "record_from": pl.String,
+        "record_to": pl.String,
+        "forecast": pl.Int64,
+        "actual": pl.Int64,
+        "index": pl.String,
+        "reason": pl.String,
+    }
+)
+
+
+def split_intensity(records: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(valid records, quarantine): every record lands in exactly one, a quarantined one with its reason."""
+    if records.is_empty() or "forecast" not in records.columns:
+        return records, pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    checked = records.with_columns(_violation_reason().alias("reason"))
+    bad = checked.filter(pl.col("reason").is_not_null())
+    quarantine = (
+        bad.rename({"from": "record_from", "to": "record_to"})
+        .select(list(QUARANTINE_SCHEMA))
+        .cast(dict(QUARANTINE_SCHEMA))
+        .unique(["settlement_date", "content_hash", "record_from", "record_to", "reason"], keep="last")
+        .sort("settlement_date", "fetched_at", "record_from")
+    )
+    return checked.filter(pl.col("reason").is_null()).drop("reason"), quarantine
 
 
 def build_silver_intensity(records: pl.DataFrame) -> pl.DataFrame:
     """One row per half-hour (newest fetch wins) with settlement period and data-quality flag.
 
-    Raise `NesoDataError` on values the schema does not allow (see `intensity_violations`).
+    Expects valid records (`split_intensity`); raises `NesoDataError` naming the request if given any
+    value the schema does not allow.
     """
     if records.is_empty() or "forecast" not in records.columns:
         return pl.DataFrame(schema=SILVER_INTENSITY_SCHEMA)

@@ -18,7 +18,8 @@ from energy_assets_tests.neso.conftest import quick_session
 
 BRONZE_I, BRONZE_G = "bronze/neso_carbon_intensity", "bronze/neso_generation_mix"
 SILVER_I, SILVER_G, GOLD = "silver/neso_carbon_intensity", "silver/neso_generation_mix", "gold/neso_carbon_intensity_features"
-TABLES = (BRONZE_I, BRONZE_G, SILVER_I, SILVER_G, GOLD)
+QUARANTINE = "silver/neso_carbon_intensity_quarantine"
+TABLES = (BRONZE_I, BRONZE_G, SILVER_I, SILVER_G, GOLD, QUARANTINE)
 
 
 def run(resources, instance, start, end=None, raise_on_error=True):
@@ -166,3 +167,26 @@ def test_a_payload_that_reverts_to_an_earlier_version_wins_again(neso_resources,
     assert run(neso_resources, instance, "2024-07-04").success
     assert read(lake_root, BRONZE_I).height == 2  # two distinct payloads, no duplicate
     assert read(lake_root, SILVER_I)["forecast_gco2_per_kwh"].to_list() == version_a
+
+
+def test_bad_records_are_quarantined_and_the_hole_they_leave_blocks_gold(httpserver, resources, instance, lake_root, fast_http):
+    from energy_assets.neso import synthetic
+
+    day = dt.date(2024, 7, 4)
+    starts = synthetic.uk_day_starts(day)
+    body = synthetic.intensity_payload(starts, dt.datetime(2030, 1, 1, tzinfo=UTC))
+    body["data"][7]["intensity"]["index"] = "apocalyptic"
+    httpserver.expect_request("/intensity/2024-07-03T23:01Z/2024-07-04T23:00Z").respond_with_json(body)
+    httpserver.expect_request("/generation/2024-07-03T23:01Z/2024-07-04T23:00Z").respond_with_json(synthetic.generation_payload(starts))
+    neso = NesoClient(http=fast_http, base_url=httpserver.url_for(""))
+
+    result = run({**resources, "neso": neso}, instance, "2024-07-04", raise_on_error=False)
+    assert not result.success
+    evaluations = checks_by_name(result)
+    assert not evaluations["complete_days"].passed and not evaluations["contiguous_half_hours"].passed
+    assert not evaluations["no_quarantined_records"].passed
+    quarantine = read(lake_root, QUARANTINE)
+    assert quarantine.height == 1 and quarantine["index"][0] == "apocalyptic" and "index not in" in quarantine["reason"][0]
+    assert quarantine["request_url"][0].endswith("/intensity/2024-07-03T23:01Z/2024-07-04T23:00Z")
+    assert read(lake_root, SILVER_I).height == 47  # 47 + 1 quarantined = every record of the payload
+    assert version(lake_root, GOLD) is None

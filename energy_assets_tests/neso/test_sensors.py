@@ -89,6 +89,7 @@ def test_sensor_is_stopped_by_default_and_targets_all_three_layers():
         "bronze/neso_carbon_intensity",
         "bronze/neso_generation_mix",
         "silver/neso_carbon_intensity",
+        "silver/neso_carbon_intensity_quarantine",
         "silver/neso_generation_mix",
         "gold/neso_carbon_intensity_features",
     }

@@ -122,6 +122,15 @@ def test_schema_violations_raise_naming_the_request(field, value, reason):
     with pytest.raises(transforms.NesoDataError, match=reason) as err:
         transforms.build_silver_intensity(records)
     assert resp.request_url in str(err.value)
+    # the asset path: the record is quarantined with its reason and request, the rest goes on
+    valid, quarantine = transforms.split_intensity(records)
+    assert valid.height == 47 and quarantine.height == 1
+    assert valid.height + quarantine.height == records.height  # every record accounted for
+    row = quarantine.row(0, named=True)
+    assert row["reason"].startswith(reason.split(" ")[0]) or reason in row["reason"]
+    assert row["request_url"] == resp.request_url and row["settlement_date"] == day
+    assert quarantine.schema == transforms.QUARANTINE_SCHEMA
+    assert transforms.build_silver_intensity(valid).height == 47
 
 
 def test_generation_mix_one_row_per_period_and_fuel():
