@@ -156,3 +156,32 @@ def test_sql_against_the_serving_file_and_errors(lake, tmp_path):
     assert code == 1 and "missing" in err
     code, out, _ = run(cli.sql, ["select * from range(250)", "--lake", str(lake)])
     assert code == 0 and out.startswith("(250 rows, showing 100;")
+
+
+def test_the_serving_database_is_resynced_after_any_upstream_partition_changes_despite_missing_history(lake_root, tmp_path):
+    from dagster import BackfillPolicy, Definitions, asset, evaluate_automation_conditions
+
+    from energy_assets.partitions import uk_settlement_days
+
+    @asset(key=["silver", "days"], partitions_def=uk_settlement_days, backfill_policy=BackfillPolicy.single_run(), metadata={"partition_expr": "day"})
+    def days(context):
+        return pl.DataFrame({"day": [context.partition_time_window.start.date()], "value": [1]})
+
+    from energy_assets.lake.io_manager import DeltaLakeIOManager
+
+    serving = build_serving_asset(deps=[days.key])
+    resources = {
+        "io_manager": DeltaLakeIOManager(root_uri=str(lake_root)),
+        "serving_duckdb": DuckDBResource(database=str(tmp_path / "e.duckdb")),
+        "serving_lake": ServingLake(root_uri=str(lake_root)),
+    }
+    defs = Definitions(assets=[days, serving], resources=resources)
+    instance = DagsterInstance.ephemeral()
+    # one day of thousands exists: every other partition of the dependency is missing
+    assert materialize([days, serving], resources=resources, instance=instance, partition_key="2021-03-28", selection=[days]).success
+    assert materialize([days, serving], resources=resources, instance=instance, selection=[serving]).success
+    first = evaluate_automation_conditions(defs=defs, instance=instance)
+    assert first.get_num_requested(serving.key) == 0
+    assert materialize([days, serving], resources=resources, instance=instance, partition_key="2019-01-01", selection=[days]).success
+    second = evaluate_automation_conditions(defs=defs, instance=instance, cursor=first.cursor)
+    assert second.get_num_requested(serving.key) == 1
