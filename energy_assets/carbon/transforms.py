@@ -20,6 +20,7 @@ from __future__ import annotations
 import polars as pl
 
 from energy_assets.carbon.regions import SMART_METER_REGION_TO_NESO, region_map_frame
+from energy_assets.neso.transforms import FLAG_ACTUAL_ZERO  # the NESO silver flag for an untrustworthy actual of 0
 
 UK_TZ = "Europe/London"
 REGIONAL_FORECAST = "regional_forecast"
@@ -27,7 +28,6 @@ NATIONAL_ACTUAL = "national_actual"
 NATIONAL_FORECAST = "national_forecast"
 INTENSITY_SOURCES = (REGIONAL_FORECAST, NATIONAL_ACTUAL, NATIONAL_FORECAST)
 LOW_CARBON_INDEX = ("very low", "low")
-FLAG_ACTUAL_ZERO = "actual_zero"  # the NESO silver table's flag for an untrustworthy actual of 0
 UTC_TS = pl.Datetime("us", "UTC")
 
 FOOTPRINT_SCHEMA = pl.Schema(
