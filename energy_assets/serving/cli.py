@@ -35,7 +35,6 @@ def _print(df: pl.DataFrame, fmt: str, out, max_rows: int | None = None) -> None
             print(df, file=out)
 
 
-
 def show(argv: Sequence[str] | None = None, out=None, err=None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     parser = argparse.ArgumentParser(prog="energy-assets show", description="Print rows of one lake table.")
@@ -63,7 +62,7 @@ def show(argv: Sequence[str] | None = None, out=None, err=None) -> int:
         sql = f"SELECT {columns} FROM t"
         if args.where:
             sql += f" WHERE {args.where}"
-        total = con.execute(f"SELECT count(*) FROM t" + (f" WHERE {args.where}" if args.where else "")).fetchall()[0][0]
+        total = con.execute("SELECT count(*) FROM t" + (f" WHERE {args.where}" if args.where else "")).fetchall()[0][0]
         if args.order_by:
             sql += f" ORDER BY {args.order_by}"
         sql += f" LIMIT {args.limit}"
