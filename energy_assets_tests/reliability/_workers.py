@@ -225,3 +225,44 @@ def run_maintenance_from_code_location(instance):
 
     repo = ReconstructableRepository.for_module(__name__, "maintenance_definitions")
     return execute_job(repo.get_reconstructable_job("lake_maintenance_job"), instance=instance)
+
+
+# ------------------------------------------------------------------------------------- pooled steps
+def pooled_asset(pool: str | None, markers: str, expected: int, window_s: float):
+    """An 'API call' step: marks itself inside, waits until `expected` steps are inside (or the window
+    closes), and reports the most it saw inside at once."""
+
+    @asset(name="api_readings", key_prefix="bronze", partitions_def=DAYS, metadata={"partition_expr": "day"}, pool=pool)
+    def api_readings(context: AssetExecutionContext) -> pl.DataFrame:
+        mine = Path(markers) / f"{os.getpid()}-{context.partition_key}"
+        mine.touch()
+        most = 0
+        try:
+            deadline = time.monotonic() + window_s
+            while True:
+                most = max(most, len(os.listdir(markers)))
+                if most >= expected or time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+        finally:
+            mine.unlink()
+        return pl.DataFrame({"day": [dt.date.fromisoformat(context.partition_key)], "most_inside": [most]})
+
+    return api_readings
+
+
+def materialize_pooled(env: dict, dagster_home: str, lake_root: str, day: str, pool: str | None, markers: str, expected: int, window_s: float, barrier=None) -> dict:
+    os.environ.update(env)
+    from energy_assets.lake.io_manager import DeltaLakeIOManager
+
+    with DagsterInstance.from_config(dagster_home) as instance:
+        if barrier is not None:
+            barrier.wait(timeout=60)
+        result = materialize(
+            [pooled_asset(pool, markers, expected, window_s)],
+            partition_key=day,
+            resources={"io_manager": DeltaLakeIOManager(root_uri=lake_root)},
+            instance=instance,
+            raise_on_error=False,
+        )
+        return {"success": result.success, "run_id": result.run_id}
