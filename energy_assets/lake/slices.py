@@ -52,8 +52,10 @@ class SliceCondition:
     end: dt.date | dt.datetime | None = None
     values: tuple[str, ...] | None = None
 
-    def sql(self) -> str:
+    def sql(self, alias: str | None = None) -> str:
         col = check_identifier(self.column)
+        if alias:
+            col = f"{check_identifier(alias)}.{col}"
         if self.values is not None:
             if not self.values:
                 return "FALSE"
@@ -119,15 +121,9 @@ def slice_conditions(
 def conditions_sql(conditions: Sequence[SliceCondition], alias: str | None = None) -> str | None:
     if not conditions:
         return None
-    parts = [c.sql() for c in conditions]
-    if alias:
-        parts = [_qualify(p, c.column, alias) for p, c in zip(parts, conditions, strict=True)]
-    return " AND ".join(f"({p})" for p in parts)
-
-
-def _qualify(sql: str, column: str, alias: str) -> str:
-    # Only the leading column references are qualified; literals are quoted and never start a token.
-    return re.sub(rf"(?<![\w.']){re.escape(column)}(?=\s*(>=|<|IN))", f"{alias}.{column}", sql)
+    # The alias is part of the column reference as it is built: nothing is ever rewritten inside the SQL
+    # text, so a partition value that looks like SQL ("x zone IN (") stays an untouched literal.
+    return " AND ".join(f"({c.sql(alias)})" for c in conditions)
 
 
 def conditions_expr(conditions: Sequence[SliceCondition]) -> pl.Expr | None:
