@@ -4,6 +4,7 @@ Thin: load, call a transform, return, attach metadata. The design is in the pack
 """
 
 import datetime as dt
+from concurrent.futures import ThreadPoolExecutor
 
 import polars as pl
 from dagster import (
@@ -114,11 +115,13 @@ def smart_meter_ingestion(context: AssetExecutionContext, smart_meter: SmartMete
     known = transforms.known_versions(folder, log)
     to_read = transforms.files_to_read(known, log, days)
     now = dt.datetime.now(dt.UTC)
-    hashes = source.hash_files(folder_path, to_read)
-    parsed = source.parse_reading_files(folder_path, to_read)
+    with ThreadPoolExecutor(max_workers=1) as pool:  # hashing (GIL released) overlaps the DuckDB parse
+        hashing = pool.submit(source.hash_files, folder_path, to_read)
+        parsed = source.parse_reading_files(folder_path, to_read)
+        hashes = hashing.result()
     new = transforms.raw_rows(parsed, folder, now)
     per_day = transforms.per_file_day(new)
-    summary = transforms.version_summary(per_day, hashes, folder)
+    summary = transforms.version_summary(per_day, hashes, folder, new)
     replace = transforms.replacements(summary, log, days)
     existing = _read_lake(smart_meter, RAW_READINGS, transforms.RAW_SCHEMA, days)
     raw = transforms.merge_raw(existing, new, replace, per_day, days)

@@ -85,14 +85,24 @@ def raw_rows(parsed: pl.DataFrame, folder: pl.DataFrame, ingested_at: dt.datetim
     UK local date of the file's modification time. The rule depends only on the version, so every run
     places such rows on the same day.
     """
-    rows = parsed.join(folder.select("file_name", "modified_ns"), on="file_name", how="left")
-    day = pl.col("interval_start").str.slice(0, 10).str.strptime(pl.Date, "%Y-%m-%d", strict=False)
-    mtime_day = (
-        pl.from_epoch(pl.col("modified_ns"), time_unit="ns").dt.replace_time_zone("UTC").dt.convert_time_zone(UK_TZ).dt.date()
+    # the date of each distinct interval_start string (a few thousand), joined back: no per-row parsing
+    dates = parsed.select("interval_start").unique().with_columns(
+        day=pl.col("interval_start").str.slice(0, 10).str.strptime(pl.Date, "%Y-%m-%d", strict=False)
     )
-    rows = rows.with_columns(day=day).with_columns(
-        settlement_date=pl.coalesce("day", pl.col("day").max().over("file_name"), mtime_day)
-    )
+    rows = parsed.join(dates, on="interval_start", how="left", nulls_equal=True)
+    if rows["day"].null_count():
+        mtime_day = (
+            pl.from_epoch(pl.col("modified_ns"), time_unit="ns").dt.replace_time_zone("UTC").dt.convert_time_zone(UK_TZ).dt.date()
+        )
+        home = (
+            rows.group_by("file_name")
+            .agg(last_day=pl.col("day").max())
+            .join(folder.select("file_name", "modified_ns"), on="file_name", how="left")
+            .select("file_name", home_day=pl.coalesce("last_day", mtime_day))
+        )
+        rows = rows.join(home, on="file_name", how="left").with_columns(settlement_date=pl.coalesce("day", "home_day"))
+    else:
+        rows = rows.rename({"day": "settlement_date"})
     return rows.select(
         "meterpoint_id",
         "interval_start",
@@ -106,27 +116,27 @@ def raw_rows(parsed: pl.DataFrame, folder: pl.DataFrame, ingested_at: dt.datetim
 
 
 def per_file_day(raw: pl.DataFrame) -> pl.DataFrame:
-    """One pass over the new rows: per (file, settlement day) the rows, first/last interval and error."""
+    """One pass over the new rows: rows per (file, settlement day) and any file error."""
     return raw.group_by(["source_file", "settlement_date"]).agg(
         rows_in_partition=pl.len(),
-        first_interval_local=pl.col("interval_start").min(),
-        last_interval_local=pl.col("interval_start").max(),
-        file_error=pl.col("file_error").drop_nulls().first(),
         data_rows=pl.col("source_row").count(),
+        file_error=pl.col("file_error").drop_nulls().first(),
     )
 
 
-def version_summary(per_day: pl.DataFrame, hashes: pl.DataFrame, folder: pl.DataFrame) -> pl.DataFrame:
+def version_summary(per_day: pl.DataFrame, hashes: pl.DataFrame, folder: pl.DataFrame, raw: pl.DataFrame) -> pl.DataFrame:
     """One row per file version read: hash, size, rows, first/last interval, days touched, error."""
+    bounds = raw.group_by("source_file").agg(
+        first_interval_local=pl.col("interval_start").min(), last_interval_local=pl.col("interval_start").max()
+    )
     return (
         per_day.group_by("source_file")
         .agg(
             rows_in_file=pl.col("data_rows").sum(),
-            first_interval_local=pl.col("first_interval_local").min(),
-            last_interval_local=pl.col("last_interval_local").max(),
             settlement_dates_touched=pl.col("settlement_date").unique().sort(),
             file_error=pl.col("file_error").drop_nulls().first(),
         )
+        .join(bounds, on="source_file", how="left")
         .rename({"source_file": "file_name"})
         .join(hashes, on="file_name", how="left")
         .join(folder, on="file_name", how="left")
@@ -248,29 +258,26 @@ def silver_readings(
       agreements overlap, the one that started last (then the highest agreement_id) wins and
       `covering_agreement_count` shows the overlap. Readings with no covering agreement stay, with
       null agreement and product columns.
+
+    Cost: timestamps are parsed and converted once per *distinct* local string (a few thousand), the
+    attribution is computed once per (meterpoint, day); each reading takes two hash joins, and only the
+    rare ambiguous or duplicated rows are sorted.
     """
-    raw = raw.with_columns(
-        __order=pl.col("source_file").rank("dense").cast(pl.Int64) * (1 << 32) + pl.col("source_row").fill_null(0)
-    )
-    local = pl.col("interval_start").str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S", strict=False)
-    kwh = pl.col("consumption_delta").str.strip_chars().cast(pl.Float64, strict=False)
-    mp_known = meterpoints.select("meterpoint_id", "snapshot_date", __known=pl.lit(True))
-    df = (
-        raw.with_columns(__local=local, __kwh=kwh)
-        .with_columns(
-            __earliest=pl.col("__local").dt.replace_time_zone(UK_TZ, ambiguous="earliest", non_existent="null"),
-        )
-        .join(mp_known, left_on=["meterpoint_id", "settlement_date"], right_on=["meterpoint_id", "snapshot_date"], how="left")
-    )
+    # integer keys: a meterpoint code (categorical) with the day or the half-hour, for cheap joins and
+    # duplicate detection on millions of rows
+    mp_code = pl.col("meterpoint_id").cast(pl.Categorical).to_physical().cast(pl.UInt64) * (1 << 32)
+    base = raw.with_row_index("__row").with_columns(
+        __mp=mp_code,
+        __kwh=pl.col("consumption_delta").str.strip_chars().cast(pl.Float64, strict=False),
+    ).with_columns(__pair=pl.col("__mp") + pl.col("settlement_date").cast(pl.Int32).cast(pl.UInt64))
+    times = _local_times(base.select("interval_start").unique())
+    pair_keys = base.select("__pair", "meterpoint_id", "settlement_date").unique("__pair")
+    pairs = _per_meterpoint_day(pair_keys, agreements, products, meterpoints).drop("meterpoint_id", "settlement_date")
     code = (
         pl.when(pl.col("file_error").is_not_null())
         .then(pl.lit("malformed_file"))
-        .when(pl.col("__local").is_null())
-        .then(pl.lit("bad_timestamp"))
-        .when(~pl.col("__local").dt.minute().is_in([0, 30]) | (pl.col("__local").dt.second() != 0))
-        .then(pl.lit("off_half_hour"))
-        .when(pl.col("__earliest").is_null())
-        .then(pl.lit("nonexistent_local_time"))
+        .when(pl.col("__time_code").is_not_null())
+        .then(pl.col("__time_code"))
         .when(pl.col("meterpoint_id").is_null())
         .then(pl.lit("missing_meterpoint"))
         .when(pl.col("__kwh").is_null() | pl.col("__kwh").is_nan())
@@ -279,50 +286,68 @@ def silver_readings(
         .then(pl.lit("negative_consumption"))
         .when(pl.col("__kwh") > MAX_PLAUSIBLE_KWH)
         .then(pl.lit("implausible_consumption"))
-        .when(pl.col("__known").is_null())
+        .when(pl.col("region").is_null())
         .then(pl.lit("unknown_meterpoint"))
     )
-    df = df.with_columns(__code=code)
-    bad = df.filter(pl.col("__code").is_not_null())
-    good = df.filter(pl.col("__code").is_null())
+    df = (
+        base.lazy()
+        .join(times.lazy(), on="interval_start", how="left")
+        .join(pairs.lazy(), on="__pair", how="left")
+        .with_columns(__code=code)
+        # only what silver needs: the raw text columns are fetched back by row for the few rows that need them
+        .select(
+            "__row", "meterpoint_id", "settlement_date", "__kwh", "__mp", "__local", "__earliest", "__latest", "__ambiguous",
+            "__code", "agreement_id", "valid_from", "valid_to", "product_id", "display_name", "is_variable", "region",
+            "covering_agreement_count",
+        )
+        .collect()
+    )  # fmt: skip
+    del base
+    indexed = raw.with_row_index("__row")
+    order = indexed.select("__row", "source_file", "source_row")
+    valid = pl.col("__code").is_null()
+    bad = indexed.join(df.filter(~valid).select("__row", "__code"), on="__row", how="inner")
 
-    # Ambiguous autumn local times (earliest != latest): occurrence in file order picks BST then GMT.
-    latest = pl.col("__local").dt.replace_time_zone(UK_TZ, ambiguous="latest", non_existent="null")
-    good = good.with_columns(__latest=latest)
-    is_amb = pl.col("__earliest") != pl.col("__latest")
-    amb = good.filter(is_amb).sort("__order").with_columns(__occ=pl.int_range(pl.len()).over(["meterpoint_id", "interval_start"]))
-    plain = good.filter(~is_amb).with_columns(__occ=pl.lit(0, pl.Int64))
-    good = pl.concat([plain, amb], how="vertical").with_columns(
-        interval_start_utc=pl.when(pl.col("__occ") == 0)
-        .then(pl.col("__earliest"))
-        .otherwise(pl.col("__latest"))
-        .dt.convert_time_zone("UTC"),
+    # Ambiguous autumn local times: occurrence in file order picks BST (earliest), then GMT (latest).
+    # Only days with such times pay for it.
+    amb = df.filter(valid & pl.col("__ambiguous"))
+    if amb.height:
+        occ = (
+            amb.join(order, on="__row").sort(["source_file", "source_row"])
+            .select("__row", __occ=pl.int_range(pl.len()).over(["meterpoint_id", "__local"]))
+        )
+        df = df.join(occ, on="__row", how="left").with_columns(pl.col("__occ").fill_null(0))
+    else:
+        df = df.with_columns(__occ=pl.lit(0, pl.Int64))
+    df = df.with_columns(__utc=pl.when(pl.col("__occ") >= 1).then(pl.col("__latest")).otherwise(pl.col("__earliest")))
+    # Duplicates: (meterpoint code, half-hour number) as one integer; only rows whose key repeats are sorted.
+    key = pl.col("__mp") + (pl.col("__utc").dt.epoch("s") // 1800).cast(pl.UInt64)
+    repeated = df.filter(valid & (pl.when(valid).then(key).is_duplicated() | (pl.col("__occ") >= 2)))
+    dups = (
+        repeated.join(order, on="__row")
+        .sort(["source_file", "source_row"])
+        .filter(~(key.is_first_distinct() & (pl.col("__occ") < 2)))
     )
-    # Duplicates: keep the first in file order (the 3rd+ occurrence of an ambiguous time is one too).
-    good = good.sort("__order")
-    first = pl.struct("meterpoint_id", "interval_start_utc").is_first_distinct() & (pl.col("__occ") < 2)
-    good = good.with_columns(__first=first)
-    dups = good.filter(~pl.col("__first"))
-    kept = good.filter(pl.col("__first"))
+    kept = valid & ~pl.col("__row").is_in(dups["__row"].implode()) if dups.height else valid
+    amb_resolved = amb.height - int(dups.filter(pl.col("__ambiguous")).height)
+    del amb, repeated
 
-    attributed = _attribute(kept, agreements, products, meterpoints)
-    readings = attributed.select(
+    readings = df.filter(kept).select(
         "meterpoint_id",
-        "interval_start_utc",
+        interval_start_utc=pl.col("__utc"),
         interval_start_local=pl.col("__local"),
         consumption_kwh=pl.col("__kwh"),
         agreement_id="agreement_id",
         agreement_valid_from="valid_from",
         agreement_valid_to="valid_to",
-        account_id="account_id",
         product_id="product_id",
         product_display_name="display_name",
-        is_variable=pl.col("is_variable").cast(pl.Boolean),
+        is_variable="is_variable",
         region="region",
         covering_agreement_count=pl.col("covering_agreement_count").fill_null(0).cast(pl.Int32),
-        source_file="source_file",
         settlement_date="settlement_date",
-    ).sort(["settlement_date", "meterpoint_id", "interval_start_utc"])
+    )
+    del df, order
 
     reason_text = pl.col("__code").replace_strict(REASONS, return_dtype=pl.String)
     quarantined = bad.select(
@@ -334,7 +359,7 @@ def silver_readings(
         .then(pl.lit("non_numeric_consumption: ") + pl.col("consumption_delta").fill_null("null"))
         .otherwise(pl.col("__code") + pl.lit(": ") + reason_text),
     )
-    duplicated = dups.select(
+    duplicated = indexed.join(dups.select("__row"), on="__row", how="inner").select(
         *_quarantine_cols(),
         disposition=pl.lit("duplicate"),
         reason=pl.lit("duplicate: an earlier row in file order has the same meterpoint_id and interval_start_utc"),
@@ -345,27 +370,43 @@ def silver_readings(
         .cast(QUARANTINE_SCHEMA)  # type: ignore[arg-type]
         .sort(["settlement_date", "source_file", "source_row"], nulls_last=True)
     )
-    by_code = bad.group_by("__code").len()
     stats = {
         "rows_in": raw.height,
         "rows_kept": readings.height,
         "duplicates": dups.height,
         "quarantined": bad.height,
-        "ambiguous_local_times_resolved": amb.filter(pl.col("__occ") < 2).height,
-        "readings_without_agreement": readings.filter(pl.col("agreement_id").is_null()).height,
-        "readings_with_overlapping_agreements": readings.filter(pl.col("covering_agreement_count") > 1).height,
-        **{f"quarantined_{c}": n for c, n in by_code.iter_rows()},
+        "ambiguous_local_times_resolved": amb_resolved,
+        "readings_without_agreement": readings.select(pl.col("agreement_id").null_count()).item(),
+        "readings_with_overlapping_agreements": readings.select((pl.col("covering_agreement_count") > 1).sum()).item(),
+        **{f"quarantined_{c}": n for c, n in bad.group_by("__code").len().iter_rows()},
     }
     return SilverResult(readings, quarantine, stats)
+
+
+def _local_times(distinct: pl.DataFrame) -> pl.DataFrame:
+    """Per distinct `interval_start` string: local time, both UTC readings, ambiguity and any problem."""
+    local = pl.col("interval_start").str.strptime(pl.Datetime("us"), "%Y-%m-%d %H:%M:%S", strict=False)
+    df = distinct.with_columns(__local=local).with_columns(
+        __earliest=pl.col("__local").dt.replace_time_zone(UK_TZ, ambiguous="earliest", non_existent="null").dt.convert_time_zone("UTC"),
+        __latest=pl.col("__local").dt.replace_time_zone(UK_TZ, ambiguous="latest", non_existent="null").dt.convert_time_zone("UTC"),
+    )
+    problem = (
+        pl.when(pl.col("__local").is_null())
+        .then(pl.lit("bad_timestamp"))
+        .when(~pl.col("__local").dt.minute().is_in([0, 30]) | (pl.col("__local").dt.second() != 0))
+        .then(pl.lit("off_half_hour"))
+        .when(pl.col("__earliest").is_null())
+        .then(pl.lit("nonexistent_local_time"))
+    )
+    return df.with_columns(__time_code=problem, __ambiguous=(pl.col("__earliest") != pl.col("__latest")).fill_null(False))
 
 
 def _quarantine_cols() -> list[str]:
     return ["source_file", "source_row", "meterpoint_id", "interval_start", "consumption_delta", "ingested_at", "settlement_date"]
 
 
-def _attribute(kept: pl.DataFrame, agreements: pl.DataFrame, products: pl.DataFrame, meterpoints: pl.DataFrame) -> pl.DataFrame:
-    """Join each reading to the one agreement covering its day (per (meterpoint, day), not per reading)."""
-    pairs = kept.select("meterpoint_id", "settlement_date").unique()
+def _per_meterpoint_day(pairs: pl.DataFrame, agreements: pl.DataFrame, products: pl.DataFrame, meterpoints: pl.DataFrame) -> pl.DataFrame:
+    """Per (meterpoint, day): region (null = unknown meterpoint) and the one agreement covering the day."""
     typed = typed_agreements(agreements)
     covering = (
         pairs.join(typed, left_on=["meterpoint_id", "settlement_date"], right_on=["meterpoint_id", "snapshot_date"], how="inner")
@@ -376,15 +417,15 @@ def _attribute(kept: pl.DataFrame, agreements: pl.DataFrame, products: pl.DataFr
         .sort(["valid_from", "agreement_id"], descending=True)
         .group_by(["meterpoint_id", "settlement_date"], maintain_order=True)
         .agg(pl.all().first(), covering_agreement_count=pl.len())
-        .select("meterpoint_id", "settlement_date", "agreement_id", "valid_from", "valid_to", "account_id", "product_id", "covering_agreement_count")
+        .select("meterpoint_id", "settlement_date", "agreement_id", "valid_from", "valid_to", "product_id", "covering_agreement_count")
     )
-    prod = products.select("product_id", "display_name", "is_variable", "snapshot_date")
-    mp = meterpoints.select("meterpoint_id", "region", "snapshot_date")
-    per_pair = (
-        covering.join(prod, left_on=["product_id", "settlement_date"], right_on=["product_id", "snapshot_date"], how="left")
+    prod = products.unique(["product_id", "snapshot_date"], keep="first").select(
+        "product_id", "display_name", pl.col("is_variable").cast(pl.Boolean), "snapshot_date"
     )
+    mp = meterpoints.unique(["meterpoint_id", "snapshot_date"], keep="first").select("meterpoint_id", "region", "snapshot_date")
     return (
-        kept.join(per_pair, on=["meterpoint_id", "settlement_date"], how="left")
+        pairs.join(covering, on=["meterpoint_id", "settlement_date"], how="left")
+        .join(prod, left_on=["product_id", "settlement_date"], right_on=["product_id", "snapshot_date"], how="left")
         .join(mp, left_on=["meterpoint_id", "settlement_date"], right_on=["meterpoint_id", "snapshot_date"], how="left")
     )
 
