@@ -5,6 +5,7 @@ Thin: load, call a transform, return, attach metadata. The design is in the pack
 
 import datetime as dt
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import polars as pl
 from dagster import (
@@ -181,7 +182,7 @@ def smart_meter_ingestion(context: AssetExecutionContext, smart_meter: SmartMete
 )
 def smart_meter_database(context: AssetExecutionContext, smart_meter: SmartMeterSource):
     days = run_days(context)
-    tables = source.read_static_tables(source.Path(smart_meter.db_path))
+    tables = source.read_static_tables(Path(smart_meter.db_path))
     for key, table in ((RAW_AGREEMENTS, tables.agreements), (RAW_PRODUCTS, tables.products), (RAW_METERPOINTS, tables.meterpoints)):
         yield Output(
             transforms.snapshot(table, days),
