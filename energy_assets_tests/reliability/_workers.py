@@ -266,3 +266,85 @@ def materialize_pooled(env: dict, dagster_home: str, lake_root: str, day: str, p
             raise_on_error=False,
         )
         return {"success": result.success, "run_id": result.run_id}
+
+
+# --------------------------------------------------------------------------------- scale-out (steps)
+API_TAG = "energy_assets/api"
+
+
+def _api_step(api: str, name: str):
+    @asset(
+        name=name,
+        key_prefix="bronze",
+        partitions_def=DAYS,
+        metadata={"partition_expr": "day"},
+        op_tags={API_TAG: api},
+    )
+    def call_api(context: AssetExecutionContext) -> pl.DataFrame:
+        """Marks itself inside its run's step directory, waits (bounded) until a step of the *other* API is
+        inside too or has already finished, and records the most steps of its own API it saw at once."""
+        inside = Path(os.environ["SCALE_OUT_MARKERS"]) / context.run_id
+        inside.mkdir(parents=True, exist_ok=True)
+        mine = inside / f"{api}--{name}"
+        mine.touch()
+        most_same, met_other = 0, False
+        try:
+            deadline = time.monotonic() + 60
+            settle_until = None
+            while time.monotonic() < deadline:
+                names = os.listdir(inside)
+                running = [n for n in names if not n.startswith("done--")]
+                most_same = max(most_same, sum(n.startswith(api + "--") for n in running))
+                if any(not n.startswith(api + "--") for n in running):
+                    met_other = True
+                    settle_until = settle_until or time.monotonic() + 0.5
+                if settle_until and time.monotonic() > settle_until:
+                    break
+                if any(n.startswith("done--") and not n.startswith(f"done--{api}--") for n in names):
+                    break  # the other API's step is already over: nobody left to meet
+                time.sleep(0.02)
+        finally:
+            mine.unlink()
+            (inside / f"done--{api}--{name}").touch()
+        day = dt.date.fromisoformat(context.partition_key)
+        return pl.DataFrame({"day": [day], "api": [api], "most_same_api_inside": [most_same], "met_other_api": [met_other], "pid": [os.getpid()]})
+
+    return call_api
+
+
+def scale_out_definitions():
+    """Two NESO steps and one Electricity Maps step per partition; the multiprocess executor runs steps in
+    parallel, at most one step per API at a time (tag_concurrency_limits)."""
+    from dagster import Definitions, define_asset_job, multiprocess_executor
+
+    from energy_assets.lake.io_manager import DeltaLakeIOManager
+
+    assets = [_api_step("neso", "neso_intensity"), _api_step("neso", "neso_generation"), _api_step("electricity_maps", "em_intensity")]
+    executor = multiprocess_executor.configured(
+        {
+            "max_concurrent": 3,
+            "tag_concurrency_limits": [
+                {"key": API_TAG, "value": "neso", "limit": 1},
+                {"key": API_TAG, "value": "electricity_maps", "limit": 1},
+            ],
+        }
+    )
+    return Definitions(
+        assets=assets,
+        jobs=[define_asset_job("scale_out_job", partitions_def=DAYS, executor_def=executor)],
+        resources={"io_manager": DeltaLakeIOManager(root_uri=os.environ["SCALE_OUT_LAKE"])},
+    )
+
+
+def run_scale_out_partition(env: dict, dagster_home: str, day: str, barrier=None) -> dict:
+    from dagster import execute_job
+    from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+    os.environ.update(env)
+    # the step processes import this module again: from the project root, like a code location would
+    repo = ReconstructableRepository.for_module(__name__, "scale_out_definitions", working_directory=str(Path(__file__).resolve().parents[2]))
+    with DagsterInstance.local_temp(dagster_home) as instance:
+        if barrier is not None:
+            barrier.wait(timeout=60)
+        result = execute_job(repo.get_reconstructable_job("scale_out_job"), instance=instance, tags={"dagster/partition": day})
+        return {"success": result.success, "run_id": result.run_id}
