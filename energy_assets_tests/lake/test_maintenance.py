@@ -149,3 +149,19 @@ def test_discovery_lists_local_tables_and_known_keys_only_when_they_exist(tmp_pa
     names = [t.name for t in discover_tables(str(tmp_path), {}, known=[["gold", "missing"], ["silver", "daily"]])]
     assert names == ["bronze/polls", "silver/daily"]
     assert table_retention_hours(DeltaTable(str(tmp_path / "silver" / "daily"))) == 168
+
+
+def test_maintain_command_compacts_and_reports_every_table(tmp_path, capsys, monkeypatch):
+    from energy_assets.maintenance.cli import main
+
+    monkeypatch.delenv("LAKE_VACUUM_RETENTION_HOURS", raising=False)
+    monkeypatch.delenv("LAKE_VACUUM_ENFORCE_RETENTION", raising=False)
+    before = build_lake(tmp_path)
+    assert main(["--lake", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "2 Delta tables" in out and f"| bronze/polls | {POLLS * len(POLL_DAYS)} | {len(POLL_DAYS)} |" in out
+    after = contents(tmp_path)
+    for name, frame in before.items():
+        assert after[name].equals(frame), name
+    assert main(["--lake", str(tmp_path), "--retention-hours", "1"]) == 1  # below the tables' 168 h, enforced
+    assert "LAKE_VACUUM_ENFORCE_RETENTION" in capsys.readouterr().err
