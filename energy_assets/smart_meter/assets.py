@@ -76,6 +76,21 @@ def _read_lake(smart_meter: SmartMeterSource, key: AssetKey, schema: dict, days:
         return pl.DataFrame(schema=schema)
 
 
+def _read_log(smart_meter: SmartMeterSource, days: list[dt.date]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """From the ingestion log: every version's identity (narrow columns, no lists) and the (file, hash, day)
+    rows of the run's days (partition-pruned). Cost grows with files and versions, not with rows."""
+    schema = transforms.LOG_SCHEMA
+    versions_schema = {c: schema[c] for c in transforms.VERSION_COLUMNS}
+    logged_schema = {c: schema[c] for c in ("file_name", "content_hash", "settlement_date")}
+    try:
+        lf = pl.scan_delta(smart_meter.table_uri(*INGESTION_LOG.path), storage_options=storage_options_from_env() or None)
+        versions = lf.select(transforms.VERSION_COLUMNS).unique(["file_name", "content_hash", "size_bytes", "modified_ns"]).collect()
+        logged = lf.filter(pl.col("settlement_date").is_in(days)).select(list(logged_schema)).collect()
+        return versions.cast(versions_schema), logged.cast(logged_schema)  # type: ignore[arg-type]
+    except (TableNotFoundError, FileNotFoundError):
+        return pl.DataFrame(schema=versions_schema), pl.DataFrame(schema=logged_schema)
+
+
 # ------------------------------------------------------------------------------------------------ raw
 @multi_asset(
     name="smart_meter_ingestion",
@@ -112,9 +127,9 @@ def smart_meter_ingestion(context: AssetExecutionContext, smart_meter: SmartMete
     days = run_days(context)
     folder_path = smart_meter.folder()
     folder = source.snapshot_folder(folder_path)
-    log = _read_lake(smart_meter, INGESTION_LOG, transforms.LOG_SCHEMA, None)
-    known = transforms.known_versions(folder, log)
-    to_read = transforms.files_to_read(known, log, days)
+    versions, logged = _read_log(smart_meter, days)
+    known = transforms.known_versions(folder, versions)
+    to_read = transforms.files_to_read(known, logged, days)
     now = dt.datetime.now(dt.UTC)
     with ThreadPoolExecutor(max_workers=1) as pool:  # hashing (GIL released) overlaps the DuckDB parse
         hashing = pool.submit(source.hash_files, folder_path, to_read)
@@ -123,7 +138,7 @@ def smart_meter_ingestion(context: AssetExecutionContext, smart_meter: SmartMete
     new = transforms.raw_rows(parsed, folder, now)
     per_day = transforms.per_file_day(new)
     summary = transforms.version_summary(per_day, hashes, folder, new)
-    replace = transforms.replacements(summary, log, days)
+    replace = transforms.replacements(summary, logged, days)
     existing = _read_lake(smart_meter, RAW_READINGS, transforms.RAW_SCHEMA, days)
     raw = transforms.merge_raw(existing, new, replace, per_day, days)
     del new, parsed
@@ -234,12 +249,13 @@ def smart_meter_database(context: AssetExecutionContext, smart_meter: SmartMeter
 )
 def smart_meter_silver(
     context: AssetExecutionContext,
-    raw_readings: pl.DataFrame,
+    raw_readings: pl.LazyFrame,
     agreements: pl.DataFrame,
     products: pl.DataFrame,
     meterpoints: pl.DataFrame,
 ):
-    result = transforms.silver_readings(raw_readings, agreements, products, meterpoints)
+    # loaded lazily so that the raw rows are freed as soon as the transform is done with them
+    result = transforms.silver_readings(raw_readings.collect(), agreements, products, meterpoints)
     stats = result.stats
     balance = stats["rows_in"] == stats["rows_kept"] + stats["duplicates"] + stats["quarantined"]
     if not balance:  # cannot happen by construction; refuse to write rather than lose rows

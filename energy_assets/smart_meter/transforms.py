@@ -27,6 +27,8 @@ LOG_SCHEMA = {
     "first_interval_local": pl.String,
     "last_interval_local": pl.String,
     "settlement_dates_touched": pl.List(pl.Date),
+    "first_settlement_date": pl.Date,
+    "last_settlement_date": pl.Date,
     "file_error": pl.String,
     "settlement_date": pl.Date,
     "rows_in_partition": pl.Int64,
@@ -46,32 +48,36 @@ RAW_SCHEMA = {
 
 
 # ---------------------------------------------------------------------------------------------- ingestion
-def known_versions(folder: pl.DataFrame, log: pl.DataFrame) -> pl.DataFrame:
+VERSION_COLUMNS = ["file_name", "content_hash", "size_bytes", "modified_ns", "first_settlement_date", "last_settlement_date", "ingested_at"]
+
+
+def known_versions(folder: pl.DataFrame, versions: pl.DataFrame) -> pl.DataFrame:
     """The folder's files, each with the logged version it still is (same name, size and mtime), if any.
 
-    Columns: file_name, size_bytes, modified_ns, content_hash (null: unknown version),
-    settlement_dates_touched (null when unknown).
+    `versions`: the log's VERSION_COLUMNS (no list column: planning never reads it). Columns out:
+    file_name, size_bytes, modified_ns, content_hash (null: unknown version), first/last_settlement_date.
     """
-    versions = (
-        log.sort("ingested_at")
+    latest = (
+        versions.sort("ingested_at")
         .group_by(["file_name", "size_bytes", "modified_ns"])
-        .agg(pl.col("content_hash").last(), pl.col("settlement_dates_touched").last())
+        .agg(pl.col("content_hash", "first_settlement_date", "last_settlement_date").last())
     )
-    return folder.join(versions, on=["file_name", "size_bytes", "modified_ns"], how="left")
+    return folder.join(latest, on=["file_name", "size_bytes", "modified_ns"], how="left")
 
 
-def files_to_read(known: pl.DataFrame, log: pl.DataFrame, days: list[dt.date]) -> list[str]:
+def files_to_read(known: pl.DataFrame, logged: pl.DataFrame, days: list[dt.date]) -> list[str]:
     """Files this run must read: unknown versions, and known ones with a run day not yet ingested.
 
-    A known version whose touched days within the run are all in the log is not read again.
+    `logged`: the log's (file_name, content_hash, settlement_date) rows for the run's days. A known version
+    whose days within the run (between its first and last day) are all logged is not read again.
     """
     unknown = known.filter(pl.col("content_hash").is_null())["file_name"].to_list()
+    run_days = pl.DataFrame({"settlement_date": days}, schema={"settlement_date": pl.Date})
     pending = (
         known.filter(pl.col("content_hash").is_not_null())
-        .explode("settlement_dates_touched")
-        .rename({"settlement_dates_touched": "settlement_date"})
-        .filter(pl.col("settlement_date").is_in(days))
-        .join(log.select("file_name", "content_hash", "settlement_date"), on=["file_name", "content_hash", "settlement_date"], how="anti")
+        .join(run_days, how="cross")
+        .filter(pl.col("settlement_date").is_between(pl.col("first_settlement_date"), pl.col("last_settlement_date")))
+        .join(logged.select("file_name", "content_hash", "settlement_date"), on=["file_name", "content_hash", "settlement_date"], how="anti")
     )
     return sorted(set(unknown) | set(pending["file_name"].to_list()))
 
@@ -134,6 +140,8 @@ def version_summary(per_day: pl.DataFrame, hashes: pl.DataFrame, folder: pl.Data
         .agg(
             rows_in_file=pl.col("data_rows").sum(),
             settlement_dates_touched=pl.col("settlement_date").unique().sort(),
+            first_settlement_date=pl.col("settlement_date").min(),
+            last_settlement_date=pl.col("settlement_date").max(),
             file_error=pl.col("file_error").drop_nulls().first(),
         )
         .join(bounds, on="source_file", how="left")
@@ -143,7 +151,7 @@ def version_summary(per_day: pl.DataFrame, hashes: pl.DataFrame, folder: pl.Data
     )
 
 
-def replacements(summary: pl.DataFrame, log: pl.DataFrame, days: list[dt.date]) -> pl.DataFrame:
+def replacements(summary: pl.DataFrame, logged: pl.DataFrame, days: list[dt.date]) -> pl.DataFrame:
     """(file_name, content_hash, settlement_date) whose rows this run (re)writes: a day of the run the
     version touches and that the log does not yet hold for this version."""
     return (
@@ -151,7 +159,7 @@ def replacements(summary: pl.DataFrame, log: pl.DataFrame, days: list[dt.date]) 
         .explode("settlement_dates_touched")
         .rename({"settlement_dates_touched": "settlement_date"})
         .filter(pl.col("settlement_date").is_in(days))
-        .join(log.select("file_name", "content_hash", "settlement_date"), on=["file_name", "content_hash", "settlement_date"], how="anti")
+        .join(logged.select("file_name", "content_hash", "settlement_date"), on=["file_name", "content_hash", "settlement_date"], how="anti")
     )
 
 

@@ -201,18 +201,19 @@ def test_contiguous_ranges_and_ingestion_planning():
         (D(2021, 1, 5), D(2021, 1, 5)),
     ]
     folder = pl.DataFrame({"file_name": ["a.json", "b.json", "c.json"], "size_bytes": [10, 20, 30], "modified_ns": [1, 2, 3]})
-    log = pl.DataFrame(
+    versions = pl.DataFrame(
         {
             "file_name": ["a.json", "b.json", "c.json"],
             "content_hash": ["ha", "hb", "hc"],
             "size_bytes": [10, 20, 31],  # c changed size: a new version
             "modified_ns": [1, 2, 3],
-            "settlement_dates_touched": [[D(2021, 1, 1), D(2021, 1, 2)], [D(2021, 1, 1)], [D(2021, 1, 1)]],
-            "settlement_date": [D(2021, 1, 1), D(2021, 1, 1), D(2021, 1, 1)],
+            "first_settlement_date": [D(2021, 1, 1)] * 3,
+            "last_settlement_date": [D(2021, 1, 2), D(2021, 1, 1), D(2021, 1, 1)],
             "ingested_at": [utc(2021, 1, 3)] * 3,
         }
     )
-    known = t.known_versions(folder, log)
+    logged = pl.DataFrame({"file_name": ["a.json", "b.json", "c.json"], "content_hash": ["ha", "hb", "hc"], "settlement_date": [D(2021, 1, 1)] * 3})
+    known = t.known_versions(folder, versions)
     # a: day 2 not yet ingested for this version -> read; b: all done -> not read; c: unknown version -> read
-    assert t.files_to_read(known, log, [D(2021, 1, 1), D(2021, 1, 2)]) == ["a.json", "c.json"]
-    assert t.files_to_read(known, log, [D(2021, 1, 1)]) == ["c.json"]
+    assert t.files_to_read(known, logged, [D(2021, 1, 1), D(2021, 1, 2)]) == ["a.json", "c.json"]
+    assert t.files_to_read(known, logged.filter(pl.col("settlement_date") == D(2021, 1, 1)), [D(2021, 1, 1)]) == ["c.json"]
