@@ -4,6 +4,8 @@
                             samples, no network), run every asset check, print a summary
     energy-assets check     evaluate every asset check against the current lake; exit 1 on failure
     energy-assets dev       `dagster dev` with the project's persistent instance (DAGSTER_HOME)
+    energy-assets show / sql / dashboard / maintain / generate-smart-meter / fake-neso-api ...
+                            see `energy-assets --help`
 
 Runs go to the project's Dagster instance (`DAGSTER_HOME`, default `dagster_home/` in the repository),
 so they appear in `dagster dev` afterwards.
@@ -267,17 +269,27 @@ def cmd_dev(args) -> int:
     return subprocess.call(command, cwd=settings.PROJECT_ROOT)
 
 
-def _delegate(module: str, function: str = "main") -> Callable:
+def _delegate(module: str, function: str) -> Callable:
     def run(args) -> int:
         import importlib
 
-        return int(getattr(importlib.import_module(module), function)(args.rest) or 0)
+        return int(getattr(importlib.import_module(module), function)(list(args.rest)) or 0)
 
     return run
 
 
-# Subcommands implemented by a domain: name -> (module, help). Each module has `main(argv) -> int`.
-DELEGATED: dict[str, tuple[str, str]] = {}
+# Subcommands implemented by a domain: name -> (module, function(argv) -> int, help). Their own --help works.
+DELEGATED: dict[str, tuple[str, str, str]] = {
+    "generate-smart-meter": ("energy_assets.smart_meter.generator", "main", "generate smart-meter reading files and a static database"),
+    "fake-neso-api": ("energy_assets.neso.fake_api", "main", "serve a local fake NESO Carbon Intensity API whose data changes"),
+    "neso-samples": ("energy_assets.neso.samples", "main", "regenerate the NESO replay samples under data/samples/neso"),
+    "neso-regional-samples": ("energy_assets.neso_regional.samples", "main", "regenerate the NESO regional replay samples"),
+    "electricity-maps-samples": ("energy_assets.electricity_maps.samples", "main", "regenerate the Electricity Maps replay samples"),
+    "show": ("energy_assets.serving.cli", "show_main", "print a lake table, e.g. show silver/neso_carbon_intensity --limit 20"),
+    "sql": ("energy_assets.serving.cli", "sql_main", 'run SQL over the lake, e.g. sql "select count(*) from silver.smart_meter_readings"'),
+    "dashboard": ("energy_assets.dashboard.launch", "main", "start the live dashboard (needs the [dashboard] extra)"),
+    "maintain": ("energy_assets.maintenance.cli", "main", "compact and vacuum every Delta table of the lake"),
+}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -287,10 +299,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("check", help="evaluate every asset check against the current lake").set_defaults(func=cmd_check)
     dev = sub.add_parser("dev", help="dagster dev with the project's persistent instance (other arguments go to dagster dev)")
     dev.set_defaults(func=cmd_dev, passthrough=True)
-    for name, (module, help_text) in DELEGATED.items():
+    for name, (module, function, help_text) in DELEGATED.items():
         delegated = sub.add_parser(name, help=help_text, add_help=False)
-        delegated.add_argument("rest", nargs=argparse.REMAINDER)
-        delegated.set_defaults(func=_delegate(module))
+        delegated.set_defaults(func=_delegate(module, function), passthrough=True)
     return parser
 
 
@@ -299,7 +310,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args, extra = parser.parse_known_args(argv)
     if extra and not getattr(args, "passthrough", False):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
-    args.dagster_args = extra
+    args.dagster_args = args.rest = extra
     return int(args.func(args) or 0)
 
 
