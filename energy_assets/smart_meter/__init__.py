@@ -11,12 +11,12 @@ Incremental ingestion (raw/smart_meter_readings + raw/ingestion_log, one step)
 -------------------------------------------------------------------------------
 A file covers several days and is re-delivered; a run covers a set of days W. The step:
 
-1. lists the folder once (name, size, mtime) and reads the ingestion log (small: one row per file version
-   and day ingested);
+1. lists the folder once (name, size, mtime) and reads from the ingestion log only narrow columns: each
+   version's identity and first/last day, and the (file, hash, day) rows of W (partition-pruned);
 2. a file whose (name, size, mtime) matches a logged version *is* that version (content hash and days
-   touched come from the log, the file is not opened). It is read only if one of its days in W is not yet
-   logged for that version. Files with an unknown (new or changed) version are read: hashed (SHA-256, the
-   version identity) and parsed, all in ONE DuckDB `read_json` pass over the list;
+   come from the log, the file is not opened). It is read only if one of its days in W is not yet logged
+   for that version. Files with an unknown (new or changed) version are read: hashed (SHA-256, the
+   version identity, in a thread) while ONE DuckDB `read_json` pass parses the whole list;
 3. every row gets a settlement day: the local date of `interval_start`; rows without a readable date (and
    the error row of a malformed file) go to the version's home day (its last dated day, else the mtime day);
 4. the raw partitions of W are rebuilt from the rows already in the lake for W, with the rows of each
@@ -32,7 +32,8 @@ but not written; the sensor requests runs for them (see `sensors.py`).
 
 Silver and presentation
 -----------------------
-Silver (`transforms.silver_readings`) converts local -> UTC in Europe/London: the ambiguous autumn hour is
+Silver (`transforms.silver_readings`) works on integer keys (meterpoint code + day / half-hour), parses and
+converts each distinct local time string once and attributes each (meterpoint, day) once. It converts local -> UTC in Europe/London: the ambiguous autumn hour is
 resolved by occurrence in file order (first = BST, second = GMT, more = duplicates); a non-existent spring
 time is quarantined. Duplicates (same meterpoint and UTC instant) keep the first row in file order and go
 to the quarantine table as disposition `duplicate`; every other unusable row is `quarantined` with a

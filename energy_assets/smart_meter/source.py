@@ -150,13 +150,13 @@ def parse_reading_files(folder: Path, names: list[str]) -> pl.DataFrame:
     try:
         try:
             return _parse(con, paths)
-        except duckdb.Error:
+        except (duckdb.Error, OSError):  # streamed batches raise OSError
             pass  # at least one file is malformed: find which, one file at a time
         frames = []
         for path in paths:
             try:
                 frames.append(_parse(con, [path]))
-            except duckdb.Error as exc:
+            except (duckdb.Error, OSError) as exc:
                 frames.append(_error_row(Path(path).name, _short(str(exc), path)))
         return pl.concat(frames, how="vertical")
     finally:
@@ -164,7 +164,11 @@ def parse_reading_files(folder: Path, names: list[str]) -> pl.DataFrame:
 
 
 def _parse(con: duckdb.DuckDBPyConnection, paths: list[str]) -> pl.DataFrame:
-    rows = con.sql(_PARSE_SQL, params={"files": paths}).pl()
+    # streamed in record batches: DuckDB never holds the whole result next to the polars copy
+    reader = con.sql(_PARSE_SQL, params={"files": paths}).fetch_record_batch(1 << 20)
+    batches = [pl.from_arrow(batch) for batch in reader]
+    rows = pl.concat(batches, how="vertical", rechunk=False) if batches else pl.DataFrame(schema={**PARSED_SCHEMA, "bad_layout": pl.Boolean}).drop("file_error")
+    del batches
     names = [Path(p).name for p in paths]
     bad_layout = set(rows.filter("bad_layout")["file_name"].unique().to_list())
     no_rows = set(names) - set(rows["file_name"].unique().to_list())

@@ -306,15 +306,15 @@ def silver_readings(
         .select(
             "__row", "meterpoint_id", "settlement_date", "__kwh", "__mp", "__local", "__earliest", "__latest", "__ambiguous",
             "__code", "agreement_id", "valid_from", "valid_to", "product_id", "display_name", "is_variable", "region",
-            "covering_agreement_count",
+            "covering_agreement_count", "source_file", "source_row",
         )
         .collect()
     )  # fmt: skip
-    del base
-    indexed = raw.with_row_index("__row")
-    order = indexed.select("__row", "source_file", "source_row")
+    rows_in = raw.height
+    del raw  # the text columns live on in `base` only until the few rows that need them are taken
     valid = pl.col("__code").is_null()
-    bad = indexed.join(df.filter(~valid).select("__row", "__code"), on="__row", how="inner")
+    bad = base.join(df.filter(~valid).select("__row", "__code"), on="__row", how="inner")
+    order = df.select("__row", "source_file", "source_row")
 
     # Ambiguous autumn local times: occurrence in file order picks BST (earliest), then GMT (latest).
     # Only days with such times pay for it.
@@ -338,7 +338,8 @@ def silver_readings(
     )
     kept = valid & ~pl.col("__row").is_in(dups["__row"].implode()) if dups.height else valid
     amb_resolved = amb.height - int(dups.filter(pl.col("__ambiguous")).height)
-    del amb, repeated
+    duplicated_rows = base.join(dups.select("__row"), on="__row", how="inner")
+    del amb, repeated, base, order
 
     readings = df.filter(kept).select(
         "meterpoint_id",
@@ -355,7 +356,7 @@ def silver_readings(
         covering_agreement_count=pl.col("covering_agreement_count").fill_null(0).cast(pl.Int32),
         settlement_date="settlement_date",
     )
-    del df, order
+    del df
 
     reason_text = pl.col("__code").replace_strict(REASONS, return_dtype=pl.String)
     quarantined = bad.select(
@@ -367,7 +368,7 @@ def silver_readings(
         .then(pl.lit("non_numeric_consumption: ") + pl.col("consumption_delta").fill_null("null"))
         .otherwise(pl.col("__code") + pl.lit(": ") + reason_text),
     )
-    duplicated = indexed.join(dups.select("__row"), on="__row", how="inner").select(
+    duplicated = duplicated_rows.select(
         *_quarantine_cols(),
         disposition=pl.lit("duplicate"),
         reason=pl.lit("duplicate: an earlier row in file order has the same meterpoint_id and interval_start_utc"),
@@ -379,7 +380,7 @@ def silver_readings(
         .sort(["settlement_date", "source_file", "source_row"], nulls_last=True)
     )
     stats = {
-        "rows_in": raw.height,
+        "rows_in": rows_in,
         "rows_kept": readings.height,
         "duplicates": dups.height,
         "quarantined": bad.height,
