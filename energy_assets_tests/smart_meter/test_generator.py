@@ -79,3 +79,13 @@ def test_large_mix_has_every_agreement_shape(tmp_path):
            AND a.agreement_valid_from <= '2021-03-01' AND coalesce(a.agreement_valid_to, '9999-12-31') > '2021-03-30')"""
     )
     assert uncovered > 0
+
+
+def test_committed_sample_is_exactly_what_the_generator_writes(tmp_path):
+    from energy_assets import settings
+
+    generator.main(["--meterpoints", "100", "--days", "4", "--start", settings.SAMPLE_DAYS[0], "--seed", "7", "--bad-rate", "0.002", "--out", str(tmp_path)])
+    committed = sorted(p.name for p in (settings.DATA_DIR / "readings").glob("*.json"))
+    assert committed == sorted(p.name for p in (tmp_path / "readings").glob("*.json"))
+    assert all((settings.DATA_DIR / "readings" / n).read_bytes() == (tmp_path / "readings" / n).read_bytes() for n in committed)
+    assert (settings.DATA_DIR / "case_study.db").read_bytes() == (tmp_path / "case_study.db").read_bytes()
