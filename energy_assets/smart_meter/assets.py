@@ -136,12 +136,13 @@ def smart_meter_ingestion(context: AssetExecutionContext, smart_meter: SmartMete
         parsed = source.parse_reading_files(folder_path, to_read)
         hashes = hashing.result()
     new = transforms.raw_rows(parsed, folder, now)
+    del parsed  # each copy of the rows is released as soon as the next exists
     per_day = transforms.per_file_day(new)
     summary = transforms.version_summary(per_day, hashes, folder, new)
     replace = transforms.replacements(summary, logged, days)
     existing = _read_lake(smart_meter, RAW_READINGS, transforms.RAW_SCHEMA, days)
     raw = transforms.merge_raw(existing, new, replace, per_day, days)
-    del new, parsed
+    del new, existing
     log_new = transforms.log_rows(summary, replace, per_day, now)
     malformed = summary.filter(pl.col("file_error").is_not_null())
     replaced_rows = int(per_day.join(replace.select(source_file="file_name", settlement_date="settlement_date"), on=["source_file", "settlement_date"], how="semi")["rows_in_partition"].sum())

@@ -168,8 +168,8 @@ def merge_raw(existing: pl.DataFrame, new: pl.DataFrame, replace: pl.DataFrame, 
     for the new version's rows. Rows of other files, and of days a new version does not touch, stay."""
     keys = replace.select(source_file="file_name", settlement_date="settlement_date")
     kept = existing.join(keys, on=["source_file", "settlement_date"], how="anti") if existing.height else existing
-    in_run = new.filter(pl.col("settlement_date").is_in(days))
     pairs_in_run = per_day.filter(pl.col("settlement_date").is_in(days)).height
+    in_run = new if pairs_in_run == per_day.height else new.filter(pl.col("settlement_date").is_in(days))
     # usual case (every new (file, day) of the run is replaced): a filter on days is enough, no key join
     added = in_run if pairs_in_run == keys.height else in_run.join(keys, on=["source_file", "settlement_date"], how="semi")
     if not kept.height:
