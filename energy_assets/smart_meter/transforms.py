@@ -299,7 +299,7 @@ def silver_readings(
     )
     df = (
         base.lazy()
-        .join(times.lazy(), on="interval_start", how="left")
+        .join(times.lazy(), on="interval_start", how="left", nulls_equal=True)
         .join(pairs.lazy(), on="__pair", how="left")
         .with_columns(__code=code)
         # only what silver needs: the raw text columns are fetched back by row for the few rows that need them

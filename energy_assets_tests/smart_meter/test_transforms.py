@@ -125,6 +125,7 @@ def test_spring_missing_hour_is_quarantined_and_the_day_has_46_half_hours():
     [
         (("m1.json", 0, "m1", "2021-03-27 25:00:00", "0.1"), "bad_timestamp"),
         (("m1.json", 0, "m1", "yesterday", "0.1"), "bad_timestamp"),
+        (("m1.json", 0, "m1", None, "0.1"), "bad_timestamp"),
         (("m1.json", 0, "m1", "2021-03-27 10:15:00", "0.1"), "off_half_hour"),
         (("m1.json", 0, None, "2021-03-27 10:00:00", "0.1"), "missing_meterpoint"),
         (("m1.json", 0, "m1", "2021-03-27 10:00:00", "n/a"), "non_numeric_consumption"),
