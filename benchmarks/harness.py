@@ -1,0 +1,276 @@
+"""Measurement machinery: phases, peak RSS of a process tree, machine facts, repetitions, result files.
+
+How numbers are taken (stated in every result file):
+
+- Wall time: `time.perf_counter()` around each phase inside the worker process that does the work.
+- Peak RSS: the parent samples the worker's whole process tree (the worker and every descendant: a JVM,
+  a `dagster dev` webserver/daemon/code server, run subprocesses) every `SAMPLE_INTERVAL_S` with psutil and
+  keeps the maximum of the *sum* of resident set sizes. Shared pages are counted once per process, so the
+  figure errs high. The largest single process (`ru_maxrss` of the children, exact, kernel-tracked) is
+  recorded beside it.
+- Each repetition is a fresh worker process (`python -m benchmarks _worker ...`), so no repetition inherits
+  caches, imported modules or heap from another; the OS page cache is not dropped (files read in one
+  repetition are warm for the next), which is stated as `page_cache: warm after the first repetition`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import platform
+import resource
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+SAMPLE_INTERVAL_S = 0.05
+REPO_ROOT = Path(__file__).resolve().parent.parent
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+DEFAULT_WORKDIR = Path(__file__).resolve().parent / "work"
+
+
+# --------------------------------------------------------------------------------------------- sampling
+def tree_rss(proc: psutil.Process) -> int:
+    """Sum of RSS over `proc` and all its descendants (processes that vanish mid-walk are skipped)."""
+    total = 0
+    try:
+        procs = [proc, *proc.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    for p in procs:
+        try:
+            total += p.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+class TreeSampler:
+    """Samples the RSS of a process tree in a background thread; keeps (time, bytes) for per-phase peaks."""
+
+    def __init__(self, pids: list[int] | None = None, interval_s: float = SAMPLE_INTERVAL_S):
+        self.interval_s = interval_s
+        self.samples: list[tuple[float, int]] = []
+        self._roots = [psutil.Process(pid) for pid in (pids or [])]
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
+
+    def add_root(self, pid: int) -> None:
+        try:
+            self._roots.append(psutil.Process(pid))
+        except psutil.Error:
+            pass
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            total = sum(tree_rss(p) for p in list(self._roots))
+            self.samples.append((time.time(), total))
+            self._stop.wait(self.interval_s)
+
+    def __enter__(self) -> TreeSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def peak(self, start: float | None = None, end: float | None = None) -> int:
+        values = [b for t, b in self.samples if (start is None or t >= start) and (end is None or t <= end)]
+        return max(values, default=0)
+
+
+# ---------------------------------------------------------------------------------------------- phases
+@dataclass
+class Phases:
+    """Named, timed phases of one repetition (recorded inside the worker)."""
+
+    items: list[dict[str, Any]] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @contextmanager
+    def phase(self, name: str, rows: int | None = None) -> Iterator[dict[str, Any]]:
+        record: dict[str, Any] = {"name": name, "start_epoch": time.time()}
+        began = time.perf_counter()
+        try:
+            yield record
+        finally:
+            record["wall_s"] = time.perf_counter() - began
+            record["end_epoch"] = time.time()
+            if rows is not None and "rows" not in record:
+                record["rows"] = rows
+            self.items.append(record)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"phases": self.items, **self.extra}
+
+
+# ---------------------------------------------------------------------------------------------- worker
+def run_worker(task: str, params: dict[str, Any], env: dict[str, str] | None = None, timeout_s: float = 3600) -> dict[str, Any]:
+    """Run one repetition of `task` in a fresh `python -m benchmarks _worker` process and measure its tree."""
+    out = Path(params["result_path"])
+    out.unlink(missing_ok=True)
+    cmd = [sys.executable, "-m", "benchmarks", "_worker", "--task", task, "--params", json.dumps(params)]
+    full_env = {**os.environ, **(env or {})}
+    began_epoch = time.time()
+    began = time.perf_counter()
+    with TreeSampler() as sampler:
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        sampler.add_root(proc.pid)
+        try:
+            output, _ = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            output, _ = proc.communicate()
+            raise RuntimeError(f"benchmark task {task} timed out after {timeout_s} s; output tail:\n{output[-4000:]}") from None
+    wall = time.perf_counter() - began
+    if proc.returncode != 0 or not out.exists():
+        raise RuntimeError(f"benchmark task {task} failed (exit {proc.returncode}); output tail:\n{output[-6000:]}")
+    result = json.loads(out.read_text())
+    for ph in result["phases"]:
+        ph["peak_rss_tree_bytes"] = sampler.peak(ph["start_epoch"], ph["end_epoch"])
+    _attach_step_peaks(result, sampler)
+    result["process_wall_s"] = wall
+    result["peak_rss_tree_bytes"] = sampler.peak()
+    result["rss_samples"] = len(sampler.samples)
+    result["started_at"] = dt.datetime.fromtimestamp(began_epoch, dt.UTC).isoformat(timespec="seconds")
+    # ru_maxrss of RUSAGE_CHILDREN: the largest single descendant process so far (KiB on Linux), cumulative
+    # over the parent's life, so it is recorded as "max so far", not per repetition.
+    result["max_single_process_rss_bytes_so_far"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024
+    result["load_avg_after"] = list(os.getloadavg())
+    result["output_tail"] = output[-2000:]
+    return result
+
+
+def _attach_step_peaks(node: Any, sampler: TreeSampler) -> None:
+    """Beside every `step_windows` ({step: [start, end]}) in a result, the tree's peak RSS during each step."""
+    if isinstance(node, dict):
+        windows = node.get("step_windows")
+        if isinstance(windows, dict):
+            node["step_peak_rss_bytes"] = {step: sampler.peak(a, b) for step, (a, b) in windows.items()}
+        for value in list(node.values()):
+            _attach_step_peaks(value, sampler)
+    elif isinstance(node, list):
+        for value in node:
+            _attach_step_peaks(value, sampler)
+
+
+# ------------------------------------------------------------------------------------------ statistics
+def summarise(values: list[float]) -> dict[str, Any]:
+    """Median, min, max and spread ((max - min) / median) of repetitions."""
+    if not values:
+        return {"n": 0}
+    med = statistics.median(values)
+    return {
+        "n": len(values),
+        "median": med,
+        "min": min(values),
+        "max": max(values),
+        "spread_pct": (100.0 * (max(values) - min(values)) / med) if med else None,
+        "values": values,
+    }
+
+
+def phase_summary(reps: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per phase name: wall-time and peak-RSS summaries over repetitions; rows and rows/s where known."""
+    names: list[str] = []
+    for rep in reps:
+        for ph in rep["phases"]:
+            if ph["name"] not in names:
+                names.append(ph["name"])
+    out: dict[str, Any] = {}
+    for name in names:
+        phs = [ph for rep in reps for ph in rep["phases"] if ph["name"] == name]
+        entry: dict[str, Any] = {
+            "wall_s": summarise([ph["wall_s"] for ph in phs]),
+            "peak_rss_tree_bytes": summarise([ph.get("peak_rss_tree_bytes", 0) for ph in phs]),
+        }
+        rows = [ph.get("rows") for ph in phs if ph.get("rows") is not None]
+        if rows:
+            entry["rows"] = rows[0]
+            entry["rows_per_s"] = summarise([ph["rows"] / ph["wall_s"] for ph in phs if ph.get("rows") and ph["wall_s"] > 0])
+        out[name] = entry
+    return out
+
+
+# --------------------------------------------------------------------------------------------- machine
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _version(module: str) -> str | None:
+    try:
+        from importlib.metadata import version
+
+        return version(module)
+    except Exception:
+        return None
+
+
+def _java_version() -> str | None:
+    try:
+        out = subprocess.run(["java", "-version"], capture_output=True, text=True, timeout=20)
+        return (out.stderr or out.stdout).splitlines()[0].strip()
+    except (OSError, subprocess.SubprocessError, IndexError):
+        return None
+
+
+def _git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10)
+        return out.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def machine_facts() -> dict[str, Any]:
+    vm = psutil.virtual_memory()
+    return {
+        "hostname": platform.node(),
+        "cpu_model": _cpu_model(),
+        "logical_cores": psutil.cpu_count(logical=True),
+        "physical_cores": psutil.cpu_count(logical=False),
+        "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "ram_bytes": vm.total,
+        "ram_available_bytes_at_start": vm.available,
+        "load_avg_at_start": list(os.getloadavg()),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "versions": {
+            name: _version(name)
+            for name in ("dagster", "dagster-webserver", "deltalake", "polars", "duckdb", "pyarrow", "pyspark", "psutil")
+        },
+        "java": _java_version(),
+        "git_commit": _git_commit(),
+    }
+
+
+def write_result(scenario: str, size: str, payload: dict[str, Any], results_dir: Path = RESULTS_DIR) -> Path:
+    """`results/<scenario>-<size>-<UTC timestamp>.json` and `results/<scenario>-<size>-latest.json`."""
+    results_dir.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    text = json.dumps(payload, indent=2, default=str)
+    path = results_dir / f"{scenario}-{size}-{stamp}.json"
+    path.write_text(text)
+    (results_dir / f"{scenario}-{size}-latest.json").write_text(text)
+    return path
+
+
+def mib(n: float | int | None) -> str:
+    return "-" if n is None else f"{n / 2**20:,.0f} MiB"

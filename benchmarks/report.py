@@ -1,0 +1,73 @@
+"""`python -m benchmarks report [--size full]`: a markdown table of the latest results beside their targets."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from benchmarks.harness import RESULTS_DIR
+
+ORDER = ["smart_meter_batch", "incremental_day", "freshness", "neso_backfill", "scale"]
+
+
+def _fmt(value, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "x":
+        return f"{value:.2f}x"
+    if unit == "GiB":
+        return f"{value:.2f} GiB"
+    if unit == "s":
+        return f"{value:.1f} s"
+    return f"{value:g} {unit}"
+
+
+def _spread(result: dict, target: str) -> str:
+    s = result.get("summary", {})
+    pick = {
+        "pipeline wall": s.get("pipeline_work_s"),
+        "peak RSS of the process tree": s.get("pipeline_peak_rss_tree_bytes"),
+        "new day onto": s.get("new_day_onto_history_s"),
+        "tick -> silver": s.get("tick_to_gold_commit_s"),
+        "change -> commit": s.get("change_to_commit_s"),
+        "one year into bronze + silver,": s.get("backfill_s_no_politeness_delay"),
+        "one year into bronze + silver": s.get("backfill_s"),
+        "M readings in one run": s.get("peak_rss_tree_bytes"),
+    }
+    for prefix, summary in pick.items():
+        if prefix in target and isinstance(summary, dict) and summary.get("n"):
+            return f"n={summary['n']}, spread {summary.get('spread_pct') or 0:.0f}%"
+    return ""
+
+
+def table(size: str = "full", results_dir: Path = RESULTS_DIR) -> str:
+    lines = ["| scenario | target | measured (median) | limit | met | repetitions |", "|---|---|---|---|---|---|"]
+    machine = None
+    for name in ORDER:
+        path = results_dir / f"{name}-{size}-latest.json"
+        if not path.exists():
+            lines.append(f"| {name} | (not run at size {size}) | | | | |")
+            continue
+        result = json.loads(path.read_text())
+        machine = machine or result.get("machine")
+        for t in result.get("targets", []):
+            met = {True: "yes", False: "**no**", None: "n/a"}[t["met"]]
+            lines.append(
+                f"| {name} | {t['target']} | {_fmt(t['value'], t['unit'])} | {t['op']} {t['limit']} {t['unit']} | {met} | "
+                f"{_spread(result, t['target'])} |"
+            )
+    if machine:
+        lines.append("")
+        lines.append(
+            f"Machine: {machine['cpu_model']}, {machine['usable_cores']} usable cores, {machine['ram_bytes'] / 2**30:.0f} GiB RAM, "
+            f"{machine['os']}, Python {machine['python']}, dagster {machine['versions'].get('dagster')}, "
+            f"deltalake {machine['versions'].get('deltalake')}, polars {machine['versions'].get('polars')}, "
+            f"duckdb {machine['versions'].get('duckdb')}, pyspark {machine['versions'].get('pyspark')}, {machine.get('java')}; "
+            f"commit {machine.get('git_commit')}."
+        )
+    return "\n".join(lines)
+
+
+def main(size: str) -> int:
+    print(table(size))
+    return 0

@@ -1,0 +1,362 @@
+"""The five scenarios of issue 7, run from the parent process: data, repetitions, targets, result files."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.data import SmartMeterData, ensure_smart_meter
+from benchmarks.harness import REPO_ROOT, machine_facts, phase_summary, run_worker, summarise, write_result
+
+GiB = 2**30
+
+
+@dataclass(frozen=True)
+class Options:
+    size: str = "tiny"  # tiny | full
+    repeat: int = 3
+    spark_repeat: int = 1
+    spark: bool = True
+    sensor_interval_s: int = 10  # freshness: NESO_SENSOR_INTERVAL_SECONDS
+    changes: int | None = None  # freshness: data changes to measure (default 10 full, 1 tiny)
+    workdir: Path = REPO_ROOT / "benchmarks" / "work"
+    results_dir: Path = REPO_ROOT / "benchmarks" / "results"
+    log: Callable[[str], None] = print
+
+
+def _fresh_state(options: Options, label: str) -> Path:
+    root = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=_ensure(options.workdir / "runs")))
+    (root / "dagster_home").mkdir()
+    shutil.copy(REPO_ROOT / "dagster_home" / "dagster.yaml", root / "dagster_home" / "dagster.yaml")
+    return root
+
+
+def _ensure(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _env(state: Path, **extra: str) -> dict[str, str]:
+    return {
+        "ENERGY_LAKE_URI": str(state / "lake"),
+        "DAGSTER_HOME": str(state / "dagster_home"),
+        "DAGSTER_DISABLE_TELEMETRY": "1",
+        **extra,
+    }
+
+
+def _reps(options: Options, label: str, n: int, task: str, params_for: Callable[[Path], dict], env_for: Callable[[Path], dict],
+          cleanup: bool = True) -> list[dict]:  # fmt: skip
+    reps = []
+    for i in range(n):
+        state = _fresh_state(options, label)
+        params = {**params_for(state), "result_path": str(state / "result.json")}
+        options.log(f"  {label} repetition {i + 1}/{n} ...")
+        rep = run_worker(task, params, env=env_for(state))
+        rep["repetition"] = i + 1
+        options.log(f"    {_one_line(rep)}")
+        reps.append(rep)
+        if cleanup:
+            shutil.rmtree(state, ignore_errors=True)
+    return reps
+
+
+def _one_line(rep: dict) -> str:
+    parts = [f"{ph['name']}: {ph['wall_s']:.2f} s" for ph in rep["phases"]]
+    return "; ".join(parts) + f"; peak tree RSS {rep['peak_rss_tree_bytes'] / GiB:.2f} GiB"
+
+
+def _work_s(rep: dict, names: list[str] | None = None, exclude: tuple[str, ...] = ("verify", "import and load")) -> float:
+    """Sum of the phases that are the work (not loading definitions, not verification)."""
+    return sum(
+        ph["wall_s"]
+        for ph in rep["phases"]
+        if (names is None or ph["name"] in names) and not any(ph["name"].startswith(x) for x in exclude)
+    )
+
+
+def _target(name: str, value: float | None, limit: float, op: str, unit: str) -> dict[str, Any]:
+    ok = None if value is None else (value < limit if op == "<" else value <= limit if op == "<=" else value >= limit)
+    return {"target": name, "value": value, "limit": limit, "op": op, "unit": unit, "met": ok}
+
+
+def _finish(options: Options, scenario: str, payload: dict[str, Any]) -> Path:
+    payload = {
+        "scenario": scenario,
+        "size": options.size,
+        "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine_facts(),
+        "method": {
+            "wall": "time.perf_counter around each phase inside the worker process",
+            "peak_rss": "max over 50 ms psutil samples of the SUM of RSS over the worker process tree (worker + all descendants)",
+            "repetitions": "each in a fresh worker process and a fresh lake + DAGSTER_HOME; OS page cache warm after the first",
+            "summary": "median, min, max, spread_pct = (max - min) / median",
+        },
+        **payload,
+    }
+    path = write_result(scenario, options.size, payload, options.results_dir)
+    options.log(f"  result: {path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path}")
+    for t in payload.get("targets", []):
+        mark = {True: "MET", False: "NOT MET", None: "n/a"}[t["met"]]
+        value = "-" if t["value"] is None else f"{t['value']:.3g}"
+        options.log(f"  target {t['target']}: {value} {t['unit']} ({t['op']} {t['limit']}) {mark}")
+    return path
+
+
+# ------------------------------------------------------------------------------------- 1 batch
+def batch_spec(size: str) -> SmartMeterData:
+    return SmartMeterData(2000, 90) if size == "full" else SmartMeterData(20, 3)
+
+
+def _sm_env(folder: Path) -> Callable[[Path], dict]:
+    return lambda state: _env(
+        state, SMART_METER_READINGS_DIR=str(folder / "readings"), SMART_METER_DB_PATH=str(folder / "case_study.db")
+    )
+
+
+def smart_meter_batch(options: Options) -> Path:
+    spec = batch_spec(options.size)
+    folder, facts = ensure_smart_meter(options.workdir, spec)
+    options.log(f"data: {facts['files']} files, {facts['json_bytes'] / 2**20:,.0f} MiB JSON ({spec.key()})")
+    first = spec.start
+    last = (dt.date.fromisoformat(spec.start) + dt.timedelta(days=spec.days - 1)).isoformat()
+    pipeline = _reps(
+        options, "sm_batch", options.repeat, "sm_batch",
+        lambda state: {"readings_dir": str(folder / "readings"), "db_path": str(folder / "case_study.db"), "start": first, "end": last},
+        _sm_env(folder),
+    )  # fmt: skip
+    duck = _reps(options, "duckdb", options.repeat, "duckdb", lambda state: {"readings_dir": str(folder / "readings")}, lambda s: {})
+    spark = []
+    if options.spark:
+        spark = _reps(
+            options, "spark", options.spark_repeat, "spark",
+            lambda state: {"readings_dir": str(folder / "readings"), "db_path": str(folder / "case_study.db"), "out_dir": str(state / "parquet")},
+            lambda s: {},
+        )  # fmt: skip
+    ours_work = summarise([_work_s(r) for r in pipeline])
+    ours_e2e = summarise([r["process_wall_s"] for r in pipeline])
+    ours_rss = summarise([r["peak_rss_tree_bytes"] for r in pipeline])
+    duck_work = summarise([_work_s(r) for r in duck])
+    spark_work = summarise([_work_s(r, exclude=("verify",)) for r in spark]) if spark else None
+    spark_no_jvm = summarise([_work_s(r, exclude=("verify", "spark session start")) for r in spark]) if spark else None
+    ratio = spark_work["median"] / ours_work["median"] if spark_work else None
+    targets = [
+        _target("pipeline wall (files -> every presentation table)", ours_work["median"], 20, "<", "s"),
+        _target("peak RSS of the process tree", ours_rss["median"] / GiB, 3, "<", "GiB"),
+        _target("Spark baseline / ours (median work time)", ratio, 25, ">=", "x"),
+    ]
+    return _finish(options, "smart_meter_batch", {
+        "data": facts,
+        "summary": {
+            "pipeline_work_s": ours_work,
+            "pipeline_process_wall_s": ours_e2e,
+            "pipeline_peak_rss_tree_bytes": ours_rss,
+            "pipeline_rows_per_s": summarise([_rows(r) / _work_s(r) for r in pipeline if _work_s(r)]),
+            "duckdb_reference_s": duck_work,
+            "spark_work_s": spark_work,
+            "spark_process_wall_s": summarise([r["process_wall_s"] for r in spark]) if spark else None,
+            "spark_peak_rss_tree_bytes": summarise([r["peak_rss_tree_bytes"] for r in spark]) if spark else None,
+            "spark_work_excluding_jvm_start_s": spark_no_jvm,
+            "spark_over_ours_ratio": ratio,
+            "spark_over_ours_ratio_excluding_jvm_start": spark_no_jvm["median"] / ours_work["median"] if spark_no_jvm else None,
+            "ours_over_duckdb_ratio": ours_work["median"] / duck_work["median"] if duck_work.get("median") else None,
+        },
+        "phases": {"pipeline": phase_summary(pipeline), "duckdb": phase_summary(duck), "spark": phase_summary(spark) if spark else None},
+        "targets": targets,
+        "repetitions": {"pipeline": pipeline, "duckdb": duck, "spark": spark},
+    })  # fmt: skip
+
+
+def _rows(rep: dict) -> int:
+    return int(rep.get("rows") or rep.get("silver_rows") or 0)
+
+
+# ------------------------------------------------------------------------------------- 2 incremental
+def incremental_day(options: Options) -> Path:
+    spec = batch_spec(options.size)
+    history, facts = ensure_smart_meter(options.workdir, spec)
+    new_day = (dt.date.fromisoformat(spec.start) + dt.timedelta(days=spec.days)).isoformat()
+    first_day_spec = SmartMeterData(spec.meterpoints, 1, spec.start, spec.seed)
+    first_day, _ = ensure_smart_meter(options.workdir, first_day_spec)
+    next_day, _ = ensure_smart_meter(options.workdir, SmartMeterData(spec.meterpoints, 1, new_day, spec.seed, with_db=False))
+    options.log(f"data: history {spec.key()}, first day {first_day_spec.key()}, new day {new_day}")
+
+    def env_for(state: Path, db: Path) -> dict:
+        return _env(state, SMART_METER_READINGS_DIR=str(state / "readings"), SMART_METER_DB_PATH=str(db))
+
+    # A: the first day into an empty lake, sensor -> presentation (a fresh worker process)
+    empty = _reps(
+        options, "sm_first_day", options.repeat, "sm_sensor_day",
+        lambda state: {"readings_dir": str(state / "readings"), "deliveries": [str(first_day / "readings")],
+                       "cursor_path": str(state / "cursor.json")},
+        lambda state: env_for(state, first_day / "case_study.db"),
+    )  # fmt: skip
+    # B: the history delivered and processed through the sensor by one worker (setup, not timed for the
+    # target), then the new day's files arrive and a fresh worker does sensor -> presentation
+    full, setups = [], []
+    for i in range(options.repeat):
+        state = _fresh_state(options, "sm_next_day")
+        env = env_for(state, history / "case_study.db")
+        common = {"readings_dir": str(state / "readings"), "cursor_path": str(state / "cursor.json")}
+        options.log(f"  sm_next_day repetition {i + 1}/{options.repeat}: loading {spec.days} days through the sensor (setup) ...")
+        setup = run_worker("sm_sensor_day", {**common, "deliveries": [str(history / "readings")], "phase_prefix": "history",
+                                             "result_path": str(state / "setup.json")}, env=env)  # fmt: skip
+        options.log(f"    {_one_line(setup)}")
+        rep = run_worker("sm_sensor_day", {**common, "deliveries": [str(next_day / "readings")], "result_path": str(state / "result.json")}, env=env)
+        rep["repetition"] = i + 1
+        options.log(f"    new day: {_one_line(rep)}")
+        setups.append(setup)
+        full.append(rep)
+        shutil.rmtree(state, ignore_errors=True)
+    a = summarise([_phase_sum(r, "day:") for r in empty])
+    b = summarise([_phase_sum(r, "day:") for r in full])
+    ratio = b["median"] / a["median"] if a.get("median") else None
+    return _finish(options, "incremental_day", {
+        "data": {"history": facts, "new_day": new_day},
+        "summary": {
+            "first_day_into_empty_lake_s": a,
+            "new_day_onto_history_s": b,
+            "ratio": ratio,
+            "history_load_through_sensor_s": summarise([_phase_sum(r, "history:") for r in setups]),
+            "first_day_peak_rss_tree_bytes": summarise([r["peak_rss_tree_bytes"] for r in empty]),
+            "new_day_peak_rss_tree_bytes": summarise([r["peak_rss_tree_bytes"] for r in full]),
+        },
+        "phases": {"first_day": phase_summary(empty), "new_day": phase_summary(full), "history_setup": phase_summary(setups)},
+        "targets": [_target("new day onto 90 days / first day into empty lake", ratio, 1.5, "<=", "x")],
+        "repetitions": {"first_day": empty, "new_day": full, "history_setup": setups},
+    })  # fmt: skip
+
+
+def _phase_sum(rep: dict, prefix: str) -> float:
+    return sum(ph["wall_s"] for ph in rep["phases"] if ph["name"].startswith(prefix))
+
+
+# ------------------------------------------------------------------------------------- 4 NESO backfill
+NESO_BRONZE_SILVER = ["bronze/neso_carbon_intensity", "bronze/neso_generation_mix", "silver/neso_carbon_intensity", "silver/neso_generation_mix"]
+
+
+def neso_backfill(options: Options) -> Path:
+    from benchmarks.fake_neso import FakeNeso
+
+    start, end = ("2023-01-01", "2023-12-31") if options.size == "full" else ("2023-03-20", "2023-04-02")
+    n_days = (dt.date.fromisoformat(end) - dt.date.fromisoformat(start)).days + 1
+    variants = {"as_configured": None, "no_politeness_delay": 0.0}
+    by_variant: dict[str, list[dict]] = {}
+    for variant, politeness in variants.items():
+        reps = by_variant.setdefault(variant, [])
+        for i in range(options.repeat):
+            state = _fresh_state(options, "neso_backfill")
+            with FakeNeso(state / "fake_api.log") as fake:
+                options.log(f"  neso_backfill {variant} repetition {i + 1}/{options.repeat} ({n_days} days) ...")
+                params = {"start": start, "end": end, "assets": NESO_BRONZE_SILVER, "result_path": str(state / "result.json"),
+                          "api_min_interval_s": politeness}  # fmt: skip
+                rep = run_worker("neso_backfill", params, env=_env(state, NESO_API_BASE_URL=fake.base_url))
+                rep["api_requests_served"] = len(fake.data_requests())
+                rep["api_request_lines"] = fake.data_requests()[:3]
+            rep["repetition"] = i + 1
+            rep["variant"] = variant
+            options.log(f"    {_one_line(rep)}; {rep['api_requests_served']} API requests")
+            reps.append(rep)
+            shutil.rmtree(state, ignore_errors=True)
+    reps = by_variant["as_configured"]
+    fast = by_variant["no_politeness_delay"]
+    from energy_assets.neso.client import day_chunks
+
+    days = [dt.date.fromisoformat(start) + dt.timedelta(days=k) for k in range(n_days)]
+    minimum_13 = 2 * len(day_chunks(days, 13))
+    minimum_14 = 2 * len(day_chunks(days, 14))
+    work = summarise([_work_s(r) for r in reps])
+    work_fast = summarise([_work_s(r) for r in fast])
+    return _finish(options, "neso_backfill", {
+        "data": {"start": start, "end": end, "days": n_days, "endpoints": ["intensity", "generation"]},
+        "variants": {
+            "as_configured": "the shared HttpSession as the code location configures it: at least 1 s between request starts per host",
+            "no_politeness_delay": "the same, with the per-host politeness interval patched to 0 in the worker (local fake API only)",
+        },
+        "summary": {
+            "backfill_s": work,
+            "backfill_s_no_politeness_delay": work_fast,
+            "process_wall_s": summarise([r["process_wall_s"] for r in reps]),
+            "peak_rss_tree_bytes": summarise([r["peak_rss_tree_bytes"] for r in reps]),
+            "api_requests": summarise([r["api_requests_served"] for r in reps]),
+            "fewest_requests_13_day_chunks": minimum_13,
+            "fewest_requests_14_day_chunks": minimum_14,
+        },
+        "phases": {"as_configured": phase_summary(reps), "no_politeness_delay": phase_summary(fast)},
+        "targets": [
+            _target("one year into bronze + silver", work["median"], 60, "<", "s"),
+            _target("one year into bronze + silver, politeness delay off for the local fake", work_fast["median"], 60, "<", "s"),
+            _target("API requests (13-day chunks never crossing 1 January)", statistics.median([r["api_requests_served"] for r in reps]),
+                    minimum_13, "<=", "requests"),
+        ],
+        "repetitions": by_variant,
+    })  # fmt: skip
+
+
+# ------------------------------------------------------------------------------------- 5 scale
+def scale_spec(size: str) -> SmartMeterData:
+    # 2,000 meterpoints x 209 days = 20.06 M half-hours (minus the spring clock change) + ~0.5 % duplicates
+    return SmartMeterData(2000, 209) if size == "full" else SmartMeterData(20, 5)
+
+
+def scale(options: Options) -> Path:
+    spec = scale_spec(options.size)
+    folder, facts = ensure_smart_meter(options.workdir, spec)
+    options.log(f"data: {facts['files']} files, {facts['json_bytes'] / 2**20:,.0f} MiB JSON ({spec.key()})")
+    last = (dt.date.fromisoformat(spec.start) + dt.timedelta(days=spec.days - 1)).isoformat()
+    reps = _reps(
+        options, "sm_scale", options.repeat, "sm_batch",
+        lambda state: {"readings_dir": str(folder / "readings"), "db_path": str(folder / "case_study.db"), "start": spec.start, "end": last},
+        _sm_env(folder),
+    )  # fmt: skip
+    rss = summarise([r["peak_rss_tree_bytes"] for r in reps])
+    return _finish(options, "scale", {
+        "data": facts,
+        "summary": {
+            "work_s": summarise([_work_s(r) for r in reps]),
+            "peak_rss_tree_bytes": rss,
+            "rows_per_s": summarise([_rows(r) / _work_s(r) for r in reps if _work_s(r)]),
+        },
+        "phases": phase_summary(reps),
+        "targets": [_target(f"{facts['expected_readings_before_duplicates'] / 1e6:.1f} M readings in one run, peak RSS", rss["median"] / GiB, 6, "<=", "GiB")],
+        "repetitions": reps,
+    })  # fmt: skip
+
+
+SCENARIOS: dict[str, Callable[[Options], Path]] = {
+    "smart_meter_batch": smart_meter_batch,
+    "incremental_day": incremental_day,
+    "neso_backfill": neso_backfill,
+    "scale": scale,
+}
+
+
+def register(name: str):
+    def wrap(fn):
+        SCENARIOS[name] = fn
+        return fn
+
+    return wrap
+
+
+def run(name: str, options: Options) -> list[Path]:
+    from benchmarks import freshness  # noqa: F401  (registers the freshness scenario)
+
+    names = list(SCENARIOS) if name == "all" else [name]
+    unknown = [n for n in names if n not in SCENARIOS]
+    if unknown:
+        raise SystemExit(f"unknown scenario {unknown[0]!r}; choose from {sorted(SCENARIOS)} or 'all'")
+    paths = []
+    for n in names:
+        options.log(f"== scenario {n} (size {options.size}, {options.repeat} repetitions) at {time.strftime('%H:%M:%S')} "
+                    f"load {os.getloadavg()[0]:.2f}")  # fmt: skip
+        paths.append(SCENARIOS[n](options))
+    return paths
