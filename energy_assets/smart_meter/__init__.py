@@ -23,7 +23,9 @@ A file covers several days and is re-delivered; a run covers a set of days W. Th
    (file, day) that a new version touches replaced by the new version's rows (rows of other files, and of
    days a new version does not touch, stay: a daily delivery may hold only the new days). Overwrite of
    exactly W: idempotent; a failed run changes nothing (one Delta transaction per table);
-5. the log gets (file, hash, day) rows for the days written (insert-only, so re-runs add nothing).
+5. the log gets (file, hash, day) rows for the days written (insert-only, so re-runs add nothing). The raw
+   table is committed before the log: a failure in between only means the version is read again next
+   time (and replaces the same rows), never that rows are lost or doubled.
 
 So a run for day D reads only files with a new version (cost grows with new data, not history: unchanged
 files are not opened, other days' partitions are not read), a changed file re-ingests exactly the days its
