@@ -125,7 +125,14 @@ def storage_options_from_env(extra: dict[str, str] | None = None) -> dict[str, s
     """Storage options for delta-rs: `ENERGY_LAKE_STORAGE_OPTIONS` (JSON) plus explicit ones.
 
     delta-rs also reads the usual `AWS_*`, `AZURE_*` and `GOOGLE_*` variables by itself, so for most
-    object stores nothing needs to be set here.
+    object stores nothing needs to be set here (S3: `AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`,
+    `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ALLOW_HTTP` for a plain-HTTP endpoint).
+
+    Concurrent writers on S3: deltalake 1.x commits each log entry with a conditional put
+    (`If-None-Match: *`), which AWS S3, MinIO, R2 and moto honour, so no DynamoDB lock and no
+    `AWS_S3_ALLOW_UNSAFE_RENAME` are needed (1.x dropped the DynamoDB log store; measured with 1.6.6: the
+    commit PUT carries the header with or without that variable). A store without conditional puts cannot
+    make concurrent commits safe: give it a single writer (one run at a time per table).
     """
     import json
 
