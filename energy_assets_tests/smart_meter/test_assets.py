@@ -119,7 +119,7 @@ def test_rerunning_a_range_is_idempotent_and_reads_nothing_again(drop, sm_resour
     run(sm_resources, instance, "2021-03-26", "2021-03-27")
     snapshot = {
         (layer, name): table(sm_resources, layer, name)
-        for layer, name in [("raw", "smart_meter_readings"), ("raw", "ingestion_log"), ("silver", "smart_meter_readings"), ("silver", "smart_meter_quarantine"), ("presentation", "total_consumption_half_hour"), ("presentation", "consumption_per_product_per_day")]
+        for layer, name in [("raw", "smart_meter_readings"), ("raw", "ingestion_log"), ("raw", "agreements"), ("presentation", "active_agreements"), ("silver", "smart_meter_readings"), ("silver", "smart_meter_quarantine"), ("presentation", "total_consumption_half_hour"), ("presentation", "consumption_per_product_per_day")]
     }
     second = run(sm_resources, instance, "2021-03-26", "2021-03-27")
     assert meta(second, "raw/smart_meter_readings")["files_read"] == 0
