@@ -28,6 +28,7 @@ from energy_assets.maintenance.tables import (
     DEFAULT_RETENTION_HOURS,
     VacuumSettings,
     discover_tables,
+    is_local,
     maintain_table,
     report_markdown,
 )
@@ -62,11 +63,16 @@ def lake_maintenance_resource() -> LakeMaintenance:
     )
 
 
-def _known_table_keys(context: OpExecutionContext) -> list[list[str]]:
+def _known_table_keys(context: OpExecutionContext, root_uri: str) -> list[list[str]]:
+    """Asset keys `[layer, table]` of the code location running the job (how an object-store lake is listed)."""
     try:
         keys = context.repository_def.asset_graph.get_all_asset_keys()
-    except Exception:  # executed outside a code location: the file-system listing still works
-        return []
+    except Exception:  # executed in process, outside a code location
+        if is_local(root_uri):
+            return []  # the file system lists a local lake
+        from energy_assets.definitions import defs  # loaded by now: this op runs inside it
+
+        keys = defs.resolve_all_asset_keys()
     return [list(key.path) for key in keys if len(key.path) == 2]
 
 
@@ -80,7 +86,7 @@ def _known_table_keys(context: OpExecutionContext) -> list[list[str]]:
 def maintain_lake_tables(context: OpExecutionContext, lake_maintenance: LakeMaintenance) -> None:
     options = storage_options_from_env(lake_maintenance.storage_options)
     vacuum = lake_maintenance.vacuum_settings()
-    tables = discover_tables(lake_maintenance.root_uri, options, _known_table_keys(context))
+    tables = discover_tables(lake_maintenance.root_uri, options, _known_table_keys(context, lake_maintenance.root_uri))
     context.log.info(
         f"{len(tables)} Delta tables under {lake_maintenance.root_uri}; vacuum retention {vacuum.retention_hours} h "
         f"(enforced: {vacuum.enforce_retention_duration})"

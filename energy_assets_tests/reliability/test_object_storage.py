@@ -158,3 +158,48 @@ def test_maintenance_job_compacts_and_vacuums_tables_on_s3(s3_lake, s3_endpoint,
         assert (meta["files_before"].value, meta["files_after"].value) == (4, 1)
     assert data_files() == 1
     assert read(uri).sort("poll", "reading").equals(before)
+
+
+@pytest.mark.slow
+def test_the_uk_days_pipeline_runs_on_s3_idempotently_and_is_maintained(s3_lake, s3_endpoint, monkeypatch):
+    """The project's real uk_days_job (replayed sources, sample days) with the lake on S3: every check
+    passes, re-running a day changes no table, and the maintenance job finds every table through the asset
+    keys and leaves the rows as they were (bronze, which keeps every fetched response, grows by the
+    re-run's responses only)."""
+    monkeypatch.setenv("ENERGY_ASSETS_SOURCE", "replay")
+    from energy_assets import definitions
+    from energy_assets.settings import SAMPLE_DAYS
+
+    defs = definitions.build_definitions()  # resources read ENERGY_LAKE_URI now
+    instance = DagsterInstance.ephemeral()
+    tags = {"dagster/asset_partition_range_start": SAMPLE_DAYS[0], "dagster/asset_partition_range_end": SAMPLE_DAYS[-1]}
+    result = defs.get_job_def("uk_days_job").execute_in_process(instance=instance, tags=tags)
+    assert result.success
+    checks = result.get_asset_check_evaluations()
+    assert checks and all(c.passed for c in checks), [c.check_name for c in checks if not c.passed]
+
+    def row_counts() -> dict[str, int]:
+        keys = [k for k in defs.resolve_all_asset_keys() if len(k.path) == 2]
+        counts = {}
+        for key in keys:
+            uri = f"{s3_lake}/{key.path[0]}/{key.path[1]}"
+            try:
+                counts["/".join(key.path)] = pl.scan_delta(uri).select(pl.len()).collect().item()
+            except Exception:  # tables of other jobs (not materialised here)
+                continue
+        return counts
+
+    before = row_counts()
+    assert len(before) >= 5
+    day = {"dagster/asset_partition_range_start": SAMPLE_DAYS[1], "dagster/asset_partition_range_end": SAMPLE_DAYS[1]}
+    assert defs.get_job_def("uk_days_job").execute_in_process(instance=instance, tags=day).success
+    after = row_counts()
+    # bronze keeps every fetched response (append); everything derived from it is replaced, not doubled
+    assert {k: v for k, v in after.items() if not k.startswith("bronze/")} == {k: v for k, v in before.items() if not k.startswith("bronze/")}
+    before = after
+
+    maintenance = defs.get_job_def("lake_maintenance_job").execute_in_process(instance=instance)
+    assert maintenance.success
+    observed = {"/".join(e.event_specific_data.asset_observation.asset_key.path) for e in maintenance.all_events if e.event_type_value == "ASSET_OBSERVATION"}
+    assert set(before) <= observed
+    assert row_counts() == before
