@@ -52,12 +52,16 @@ import pyarrow as pa
 from dagster import (
     ConfigurableIOManagerFactory,
     InputContext,
+    MultiPartitionsDefinition,
+    PartitionKeyRange,
+    TimeWindowPartitionsDefinition,
     MetadataValue,
     OutputContext,
     TableColumn,
     TableSchema,
 )
-from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, TableSlice
+from dagster._core.definitions.partitions.utils import TimeWindow
+from dagster._core.storage.db_io_manager import DbIOManager, DbTypeHandler, TablePartitionDimension, TableSlice
 from dagster_deltalake.io_manager import DeltaLakeDbClient, TableConnection
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
@@ -416,6 +420,53 @@ class LakeDbClient(DeltaLakeDbClient):
         )
 
 
+class LakeDbIOManager(DbIOManager):
+    """DbIOManager whose multi-partition slices come from the run's keys, not from one key range.
+
+    Stock `_get_table_slice` reads `asset_partition_key_range`, which fails when a run covers several
+    zones over several days (one key range per zone). Here each dimension gets the set of its values (a
+    time window for the time dimension, which must be contiguous) and the run's keys must fill that box:
+    a set of keys that does not (say, from a hand-picked backfill) would let an overwrite reach partitions
+    outside the run, so it is refused.
+    """
+
+    def _get_table_slice(self, context, output_context):
+        pdef = context.asset_partitions_def if context.has_asset_partitions else None
+        if not isinstance(pdef, MultiPartitionsDefinition):
+            return super()._get_table_slice(context, output_context)
+        keys = list(context.asset_partition_keys)
+        values = {d.name: sorted({k.keys_by_dimension[d.name] for k in keys}) for d in pdef.partitions_defs}
+        box = 1
+        for v in values.values():
+            box *= len(v)
+        if box != len(set(keys)):
+            raise ValueError(
+                f"{context.asset_key.to_user_string()}: the run's {len(keys)} partitions are not a full "
+                f"day x zone box ({ {k: len(v) for k, v in values.items()} }); run them as separate runs"
+            )
+        meta = output_context.definition_metadata or {}
+        exprs = meta["partition_expr"]
+        dims = []
+        for d in pdef.partitions_defs:
+            if isinstance(d.partitions_def, TimeWindowPartitionsDefinition):
+                windows = [d.partitions_def.time_window_for_partition_key(k) for k in values[d.name]]
+                span = d.partitions_def.get_partition_keys_in_range(PartitionKeyRange(values[d.name][0], values[d.name][-1]))
+                if len(windows) != len(span):
+                    raise ValueError(f"{context.asset_key.to_user_string()}: the run's {d.name} partitions are not contiguous")
+                parts = TimeWindow(min(w.start for w in windows), max(w.end for w in windows))
+            else:
+                parts = values[d.name]
+            dims.append(TablePartitionDimension(partition_expr=exprs[d.name], partitions=parts))
+        path = context.asset_key.path
+        return TableSlice(
+            table=path[-1],
+            schema=meta.get("schema") or self._schema or (path[-2] if len(path) > 1 else "public"),
+            database=self._database,
+            partition_dimensions=dims,
+            columns=(context.definition_metadata or {}).get("columns"),
+        )
+
+
 class DeltaLakeIOManager(ConfigurableIOManagerFactory):
     """Delta tables at `<root_uri>/<layer>/<table>`, written and read as polars frames by delta-rs."""
 
@@ -436,7 +487,7 @@ class DeltaLakeIOManager(ConfigurableIOManagerFactory):
     )
 
     def create_io_manager(self, context) -> DbIOManager:
-        return DbIOManager(
+        return LakeDbIOManager(
             db_client=LakeDbClient(),
             database="deltalake",
             schema=None,

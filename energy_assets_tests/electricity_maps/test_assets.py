@@ -206,15 +206,12 @@ def test_replay_runs_the_sample_days_in_one_run(lake_root, instance, fast_http):
     assert gold.sort("datetime")["datetime"].diff().drop_nulls().unique().to_list() == [dt.timedelta(hours=1)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the shared IO manager (DbIOManager._get_table_slice) takes one partition key range per run; a days x "
-    "zones box is one range per zone. Proposed fix: LakeDbIOManager in energy_assets/lake/io_manager.py (see report)",
-)
 def test_one_run_over_days_of_several_zones(api, lake_root, resources, instance):
     serve_days(api)
     resources = {**resources, "electricity_maps": em_resource(api)}
     tags = {"dagster/asset_partition_range_start": "2024-03-05|DE", "dagster/asset_partition_range_end": "2024-03-06|GR"}
     result = run(resources, instance, tags=tags)
     assert result.success
-    assert read(lake_root, "silver/electricity_maps_energy").height == 96
+    silver = read(lake_root, "silver/electricity_maps_energy")
+    assert silver.height == 96
+    assert silver.group_by("zone").len().sort("zone").rows() == [("DE", 48), ("GR", 48)]

@@ -276,3 +276,33 @@ def test_partition_keys_with_quotes_are_escaped_not_interpolated(tmp_path):
     assert run([zoned], io, instance, partition_key="x') OR (1=1", tags={"v": "2"}).success
     table = read(tmp_path, "bronze", "zoned").sort("zone")
     assert dict(zip(table["zone"], table["v"], strict=True)) == {"GR": 1, "O'Brien": 1, "x') OR (1=1": 2}
+
+
+def test_one_run_over_a_days_by_zones_box_writes_exactly_that_box(tmp_path):
+    @asset(
+        key_prefix="bronze",
+        partitions_def=day_zone,
+        backfill_policy=BackfillPolicy.single_run(),
+        metadata={"partition_expr": {"date": "date", "zone": "zone"}},
+    )
+    def boxed(context: AssetExecutionContext) -> pl.DataFrame:
+        keys = [k.keys_by_dimension for k in context.partition_keys]
+        version = int(context.run.tags.get("version", "1"))
+        return pl.DataFrame(
+            {"date": [dt.date.fromisoformat(k["date"]) for k in keys], "zone": [k["zone"] for k in keys], "v": [version] * len(keys)}
+        )
+
+    io = ours(tmp_path)
+    instance = DagsterInstance.ephemeral()
+    # a multi-partition range is a box: each dimension spans its own range (zones in definition order GR, DE, FR)
+    box = {"dagster/asset_partition_range_start": "2024-01-02|DE", "dagster/asset_partition_range_end": "2024-01-03|FR"}
+    assert run([boxed], io, instance, partition_key=MultiPartitionKey({"date": "2024-01-02", "zone": "GR"})).success
+    for version in ("1", "2"):
+        assert run([boxed], io, instance, tags={**box, "version": version}).success
+    table = read(tmp_path, "bronze", "boxed").sort("date", "zone")
+    assert table.select("zone", "v").rows() == [("DE", 2), ("FR", 2), ("GR", 1), ("DE", 2), ("FR", 2)]
+    # an overlapping box {GR, DE} x {02, 03} replaces exactly its four partitions and leaves FR alone
+    other = {"dagster/asset_partition_range_start": "2024-01-02|GR", "dagster/asset_partition_range_end": "2024-01-03|DE"}
+    assert run([boxed], io, instance, tags={**other, "version": "3"}).success
+    table = read(tmp_path, "bronze", "boxed").sort("date", "zone")
+    assert table.select("zone", "v").rows() == [("DE", 3), ("FR", 2), ("GR", 3), ("DE", 3), ("FR", 2), ("GR", 3)]
