@@ -20,11 +20,25 @@ setup(
         "tzdata",
     ],
     extras_require={
+        # the live dashboard (energy-assets dashboard)
+        "dashboard": ["streamlit>=1.37"],
+        # the production instance on PostgreSQL (deploy/dagster-postgres.yaml)
+        "postgres": ["dagster-postgres==0.29.*"],
+        # benchmarks: process-tree memory sampling and the Spark baseline (needs Java 17+)
+        "bench": ["psutil>=5.9", "pyspark>=3.5"],
+        # everything the test suite exercises, so no test is skipped for a missing package
         "dev": [
             "dagster-webserver==1.13.*",
             "pytest>=8",
             "pytest-httpserver>=1.0",
             "pytest-xdist>=3.5",
+            "moto[server]>=5.0",
+            "dagster-postgres==0.29.*",
+            "streamlit>=1.37",
+            "playwright>=1.45",
+            "duckdb-cli>=1.1",
+            "psutil>=5.9",
+            "pyspark>=3.5",
         ],
     },
     entry_points={"console_scripts": ["energy-assets=energy_assets.cli:main"]},

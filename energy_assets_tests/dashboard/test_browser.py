@@ -1,7 +1,9 @@
 """The dashboard in a real headless Chromium (Debian's package, driven by Playwright) against the app on 127.0.0.1.
 
-Needs `apt-get install -y chromium` (the browser is never downloaded) and the `[dashboard]` extra
-(streamlit, playwright). If either is missing the test fails and says so: it never skips silently.
+Needs Debian's Chromium (`apt-get install -y chromium`; the browser is never downloaded) and the
+`[dashboard]` extra (streamlit, playwright), which `[dev]` includes. On a machine without Chromium the test
+is skipped with the install line; with `ENERGY_ASSETS_REQUIRE_SYSTEM_PACKAGES=1` (CI, which installs it)
+a missing browser fails the test instead.
 The screenshot is kept at `<pytest basetemp>/dashboard/dashboard.png` (and copied to
 `$ENERGY_TEST_ARTIFACTS_DIR` when set); its path is printed.
 """
@@ -74,7 +76,10 @@ def dashboard(lake_root, tmp_path):
 
 def launch_browser(playwright, user_data_dir: str):
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"no Chromium at {CHROMIUM}: install the system package ({INSTALL_HINT}); the browser test must not be skipped")
+        message = f"no Chromium at {CHROMIUM}: install the system package ({INSTALL_HINT})"
+        if os.environ.get("ENERGY_ASSETS_REQUIRE_SYSTEM_PACKAGES") == "1":
+            pytest.fail(message)
+        pytest.skip(message)
     return playwright.chromium.launch_persistent_context(
         user_data_dir, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS, viewport={"width": 1600, "height": 4200}
     )

@@ -3,7 +3,7 @@
 Uses the PostgreSQL binaries of the machine (`initdb`/`pg_ctl` on PATH or Debian's
 /usr/lib/postgresql/<version>/bin). PostgreSQL refuses to run as root, so as root the server runs as the
 `postgres` user (or `nobody`) in a directory it owns. Where no server can be started the tests are skipped
-with the reason, unless ENERGY_ASSETS_REQUIRE_POSTGRES=1 (CI) turns that into a failure.
+with the reason, unless ENERGY_ASSETS_REQUIRE_SYSTEM_PACKAGES=1 (CI) turns that into a failure.
 """
 
 import glob
@@ -43,8 +43,8 @@ class PostgresServer:
 
 
 def _unavailable(reason: str):
-    if os.environ.get("ENERGY_ASSETS_REQUIRE_POSTGRES") == "1":
-        pytest.fail(f"PostgreSQL is required (ENERGY_ASSETS_REQUIRE_POSTGRES=1) but {reason}")
+    if os.environ.get("ENERGY_ASSETS_REQUIRE_SYSTEM_PACKAGES") == "1":
+        pytest.fail(f"PostgreSQL is required (ENERGY_ASSETS_REQUIRE_SYSTEM_PACKAGES=1) but {reason}")
     pytest.skip(f"no local PostgreSQL server could be started: {reason} (CI installs it: apt-get install postgresql)")
 
 
