@@ -289,6 +289,7 @@ DELEGATED: dict[str, tuple[str, str, str]] = {
     "sql": ("energy_assets.serving.cli", "sql_main", 'run SQL over the lake, e.g. sql "select count(*) from silver.smart_meter_readings"'),
     "dashboard": ("energy_assets.dashboard.launch", "main", "start the live dashboard (needs the [dashboard] extra)"),
     "maintain": ("energy_assets.maintenance.cli", "main", "compact and vacuum every Delta table of the lake"),
+    "graph": ("energy_assets.graph", "main", "print the asset graph as a Mermaid flowchart (the README's picture)"),
 }
 
 

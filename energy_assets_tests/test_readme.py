@@ -1,0 +1,28 @@
+"""The README tells the truth: its graph is the code's graph and its commands exist."""
+
+import re
+
+from energy_assets import settings
+from energy_assets.cli import build_parser
+from energy_assets.definitions import defs
+from energy_assets.graph import mermaid
+
+README = (settings.PROJECT_ROOT / "README.md").read_text()
+
+
+def test_readme_graph_is_the_definitions_graph():
+    block = re.search(r"```mermaid\n(.*?)```", README, flags=re.S)
+    assert block, "README has no mermaid graph"
+    assert block.group(1) == mermaid(defs), "README graph is stale: paste the output of `energy-assets graph`"
+
+
+def test_every_energy_assets_command_in_the_readme_exists():
+    commands = set(re.findall(r"energy-assets ([a-z][a-z-]+)", README))
+    known = set(build_parser()._subparsers._group_actions[0].choices)
+    assert commands and commands <= known, commands - known
+
+
+def test_every_asset_is_described():
+    for key in defs.resolve_asset_graph().materializable_asset_keys:
+        spec = defs.resolve_asset_graph().get(key)
+        assert spec.description and len(spec.description) > 20, key.to_user_string()
