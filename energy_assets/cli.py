@@ -56,7 +56,7 @@ class Plan:
 
 
 def _execute(defs, instance, plan: Plan) -> RunOutcome:
-    job = defs.get_job_def(plan.job)
+    job = defs.resolve_job_def(plan.job)
     kwargs = {}
     if plan.asset_selection is not None:
         kwargs["asset_selection"] = plan.asset_selection
