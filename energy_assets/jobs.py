@@ -46,8 +46,7 @@ def build_jobs(assets: Sequence[AssetsDefinition]) -> list:
         jobs.append(
             define_asset_job(
                 f"{group}_job",
-                selection=selection,
-                partitions_def=GROUPS[group],
+                selection=selection,  # the partitioning is inferred from the selected assets
                 description=f"Materialise every {group.replace('_', ' ')} asset (and run their checks).",
             )
         )
