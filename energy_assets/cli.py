@@ -55,12 +55,14 @@ class Plan:
     asset_selection: list | None = None
 
 
-def _execute(defs, instance, plan: Plan) -> RunOutcome:
+def _execute(defs, instance, plan: Plan, verbose: bool = False) -> RunOutcome:
     job = defs.resolve_job_def(plan.job)
     kwargs = {}
     if plan.asset_selection is not None:
         kwargs["asset_selection"] = plan.asset_selection
-    result = job.execute_in_process(instance=instance, tags=plan.tags, raise_on_error=False, **kwargs)
+    # Every event is stored in the instance (and shown by `dagster dev`); the console only shows problems.
+    run_config = {"loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "WARNING"}}}}
+    result = job.execute_in_process(run_config=run_config, instance=instance, tags=plan.tags, raise_on_error=False, **kwargs)
     outcome = RunOutcome(job=plan.job, label=plan.label, success=result.success, run_id=result.run_id)
     if not result.success:
         failures = result.get_step_failure_events()
@@ -200,7 +202,7 @@ def _table_summary(defs, instance, out) -> None:
         meta = event.asset_materialization.metadata
         count = meta.get("dagster/row_count")
         uri = meta.get("dagster/uri")
-        rows.append((key.to_user_string(), str(count.value) if count else "?", str(uri.value) if uri else ""))
+        rows.append((key.to_user_string(), str(count.value) if count else "-", str(uri.value) if uri else ""))
     width = max((len(r[0]) for r in rows), default=10)
     for name, count, where in rows:
         print(f"  {name:{width}}  {count:>10}  {where}", file=out)
@@ -219,7 +221,7 @@ def cmd_demo(args) -> int:
         outcomes = []
         for plan in demo_plans(defs):
             print(f"running {plan.job} for {plan.label} ...", file=out, flush=True)
-            outcomes.append(_execute(defs, instance, plan))
+            outcomes.append(_execute(defs, instance, plan, args.verbose))
         print("\nRuns:", file=out)
         failed_runs = _print_runs(outcomes, out)
         print("\nTables (rows in the whole table):", file=out)
@@ -250,7 +252,7 @@ def cmd_check(args) -> int:
         outcomes = []
         for plan in plans:
             print(f"checking {plan.job} for {plan.label} ...", file=out, flush=True)
-            outcomes.append(_execute(defs, instance, plan))
+            outcomes.append(_execute(defs, instance, plan, args.verbose))
         print("\nAsset checks:", file=out)
         failed_checks, warned = _print_checks(outcomes, out)
         failed_runs = sum(1 for o in outcomes if not o.success and not o.checks)
@@ -296,8 +298,13 @@ DELEGATED: dict[str, tuple[str, str, str]] = {
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="energy-assets", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("demo", help="materialise every asset for the sample partitions and run every check").set_defaults(func=cmd_demo)
-    sub.add_parser("check", help="evaluate every asset check against the current lake").set_defaults(func=cmd_check)
+    for name, func, help_text in (
+        ("demo", cmd_demo, "materialise every asset for the sample partitions and run every check"),
+        ("check", cmd_check, "evaluate every asset check against the current lake"),
+    ):
+        command = sub.add_parser(name, help=help_text)
+        command.add_argument("-v", "--verbose", action="store_true", help="print every Dagster event, not only warnings")
+        command.set_defaults(func=func)
     dev = sub.add_parser("dev", help="dagster dev with the project's persistent instance (other arguments go to dagster dev)")
     dev.set_defaults(func=cmd_dev, passthrough=True)
     for name, (module, function, help_text) in DELEGATED.items():

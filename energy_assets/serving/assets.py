@@ -80,6 +80,7 @@ def build_serving_asset(deps: Sequence[AssetKey]):
         return MaterializeResult(
             metadata={
                 "database": MetadataValue.path(str(serving_duckdb.database)),
+                "dagster/uri": MetadataValue.path(str(serving_duckdb.database)),
                 "tables": MetadataValue.int(report.tables),
                 "tables_copied": MetadataValue.int(len(report.copied)),
                 "tables_unchanged": MetadataValue.int(len(report.unchanged)),
