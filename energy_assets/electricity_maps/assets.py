@@ -20,7 +20,13 @@ from dagster import (
     multi_asset,
 )
 
-from energy_assets.electricity_maps.client import ElectricityMapsResource, Fetch
+from energy_assets.electricity_maps.client import (
+    AccessDeniedError,
+    ElectricityMapsError,
+    ElectricityMapsResource,
+    Fetch,
+    InvalidApiKeyError,
+)
 from energy_assets.electricity_maps.transforms import (
     BRONZE_SCHEMA,
     FEATURE_COLUMNS,
@@ -49,8 +55,13 @@ def run_partitions(context: AssetExecutionContext) -> list[tuple[str, str]]:
     return [(k.keys_by_dimension["date"], k.keys_by_dimension["zone"]) for k in context.partition_keys]
 
 
-def bronze_rows(fetches: list[Fetch]) -> pl.DataFrame:
-    """One row per response per partition it is stored for. The key is never part of a response."""
+def bronze_rows(fetches: list[Fetch], problems: dict[int, str] | None = None) -> pl.DataFrame:
+    """One row per response per partition it is stored for. The key is never part of a response.
+
+    `problems` maps the index of an unusable fetch to why it failed; that row is kept (the raw answer) with
+    `problem` set and silver ignores it.
+    """
+    problems = problems or {}
     rows = [
         {
             "date": day,
@@ -62,33 +73,57 @@ def bronze_rows(fetches: list[Fetch]) -> pl.DataFrame:
             "body": f.response.text,
             "content_hash": f.content_hash,
             "attempts": f.response.attempts,
+            "problem": problems.get(i),
         }
-        for f in fetches
+        for i, f in enumerate(fetches)
         for day in f.dates
     ]
     return pl.DataFrame(rows, schema=BRONZE_SCHEMA)
 
 
-def _fetch_bronze(context: AssetExecutionContext, kind: str, electricity_maps: ElectricityMapsResource, http: HttpSession) -> pl.DataFrame:
+def _fetch_bronze(context: AssetExecutionContext, kind: str, electricity_maps: ElectricityMapsResource, http: HttpSession):
+    """Yields the bronze output, then raises if a request failed for good.
+
+    An unusable answer (error status, `{}`, truncated or non-JSON body, missing fields) is written to bronze
+    with `problem` set, together with the responses fetched before it, and the step then fails naming the
+    request: the raw answer is kept and nothing downstream (silver, gold) is built from an incomplete fetch.
+    A failure without any answer (refused connection, timeout, missing key) or a 401/403 (about the key, not
+    the data) fails before bronze is written.
+    """
     api = electricity_maps.api(http)
     api.require_key()
     days_by_zone: dict[str, list[dt.date]] = defaultdict(list)
     for day, zone in run_partitions(context):
         days_by_zone[zone].append(dt.date.fromisoformat(day))
     fetches: list[Fetch] = []
+    problems: dict[int, str] = {}
+    failure: ElectricityMapsError | None = None
     for zone, days in sorted(days_by_zone.items()):
-        fetches.extend(api.fetch_days(kind, zone, days))
-    frame = bronze_rows(fetches)
-    context.add_output_metadata(
-        {
-            "requests": MetadataValue.int(len(fetches)),
-            "endpoints": MetadataValue.json(sorted({f.endpoint for f in fetches})),
-            "response_bytes": MetadataValue.int(sum(len(f.response.text) for f in fetches)),
-            "retried_attempts": MetadataValue.int(sum(f.response.attempts - 1 for f in fetches)),
-            "mode": MetadataValue.text("replay" if api.replay else ("paid tier" if api.paid_tier else "free tier")),
-        }
-    )
-    return frame
+        try:
+            fetches.extend(api.fetch_days(kind, zone, days))
+        except ElectricityMapsError as exc:
+            if exc.response is None or isinstance(exc, (InvalidApiKeyError, AccessDeniedError)):
+                raise  # nothing arrived, or an answer about our credentials rather than the data: nothing to keep
+            fetches.extend(exc.fetched)
+            problems[len(fetches)] = str(exc)
+            request_kind = (exc.endpoint or "").split("?")[0].rsplit("/", 1)[-1]
+            fetches.append(Fetch(kind, zone, request_kind, exc.endpoint or "", exc.response, exc.dates))
+            failure = exc
+            break  # like a failed NESO chunk: no further requests once one has failed for good
+    frame = bronze_rows(fetches, problems)
+    metadata = {
+        "requests": MetadataValue.int(len(fetches)),
+        "endpoints": MetadataValue.json(sorted({f.endpoint for f in fetches})),
+        "response_bytes": MetadataValue.int(sum(len(f.response.text) for f in fetches)),
+        "retried_attempts": MetadataValue.int(sum(f.response.attempts - 1 for f in fetches)),
+        "mode": MetadataValue.text("replay" if api.replay else ("paid tier" if api.paid_tier else "free tier")),
+        "failed_requests": MetadataValue.int(len(problems)),
+        "first_problem": MetadataValue.text(next(iter(problems.values()), "")),
+    }
+    yield Output(frame, metadata=metadata)
+    if failure is not None:
+        context.log.error(f"unusable answer kept in bronze: {failure}")
+        raise failure
 
 
 BRONZE_METADATA = {"partition_expr": PARTITION_EXPR, "write_mode": "append", "merge_keys": BRONZE_KEYS}
@@ -116,8 +151,8 @@ def build_assets(partitions_def: MultiPartitionsDefinition = utc_day_by_zone) ->
     )
     def electricity_maps_carbon_intensity(
         context: AssetExecutionContext, electricity_maps: ElectricityMapsResource, http: HttpSession
-    ) -> pl.DataFrame:
-        return _fetch_bronze(context, "carbon-intensity", electricity_maps, http)
+    ):
+        yield from _fetch_bronze(context, "carbon-intensity", electricity_maps, http)
 
 
     @asset(
@@ -132,8 +167,8 @@ def build_assets(partitions_def: MultiPartitionsDefinition = utc_day_by_zone) ->
     )
     def electricity_maps_power_breakdown(
         context: AssetExecutionContext, electricity_maps: ElectricityMapsResource, http: HttpSession
-    ) -> pl.DataFrame:
-        return _fetch_bronze(context, "power-breakdown", electricity_maps, http)
+    ):
+        yield from _fetch_bronze(context, "power-breakdown", electricity_maps, http)
 
 
     SILVER_METADATA = {"partition_expr": PARTITION_EXPR}

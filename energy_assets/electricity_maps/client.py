@@ -18,14 +18,14 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import urlencode
 
 from dagster import ConfigurableResource
 from pydantic import Field
 
 from energy_assets import settings
-from energy_assets.http import HttpError, HttpResponse, HttpSession
+from energy_assets.http import HttpError, HttpResponse, HttpSession, safe_url
 
 SOURCE = "electricity_maps"
 API_KEY_ENV = "ELECTRICITY_MAPS_API_KEY"
@@ -43,7 +43,17 @@ HOW_TO_SET_KEY = (
 
 # ---------------------------------------------------------------------------------------------- errors
 class ElectricityMapsError(RuntimeError):
-    """A request to Electricity Maps failed for good; the message names the request and what to do."""
+    """A request to Electricity Maps failed for good; the message names the request and what to do.
+
+    `response` is the last answer (body redacted of the key) when one arrived, `endpoint` the request
+    (path and query, never the key), `dates` the days it was for and `fetched` the responses of the same
+    call that succeeded before it, so the caller can keep them all in bronze.
+    """
+
+    response: HttpResponse | None = None
+    endpoint: str | None = None
+    dates: tuple[dt.date, ...] = ()
+    fetched: tuple = ()
 
 
 class MissingApiKeyError(ElectricityMapsError):
@@ -240,10 +250,14 @@ class ElectricityMapsApi:
         now = now or dt.datetime.now(dt.timezone.utc)
         fetches = []
         for window in plan_windows(days, now, paid_tier=self.paid_tier, window_days=self.window_days):
-            if window.request_kind == "history":
-                fetch = self.history(kind, zone)
-            else:
-                fetch = self.past_range(kind, zone, window.start, window.end)
+            try:
+                if window.request_kind == "history":
+                    fetch = self.history(kind, zone)
+                else:
+                    fetch = self.past_range(kind, zone, window.start, window.end)
+            except ElectricityMapsError as exc:
+                exc.dates, exc.fetched = tuple(window.dates), tuple(fetches)
+                raise
             fetches.append(Fetch(fetch.kind, zone, fetch.request_kind, fetch.endpoint, fetch.response, window.dates))
         return fetches
 
@@ -253,20 +267,49 @@ class ElectricityMapsApi:
 
     def _get(self, path: str, params: dict[str, str], *, expect: str) -> HttpResponse:
         self.require_key()
+        arrived: list[HttpResponse] = []
+        try:
+            return self._get_checked(path, params, expect, arrived)
+        except ElectricityMapsError as exc:
+            exc.response = arrived[-1] if arrived else None
+            exc.endpoint = endpoint_of(path, params)
+            raise
+
+    def _clean(self, response: HttpResponse) -> HttpResponse:
+        """The response with the key removed from its body (a server may echo request headers back)."""
+        if self.__key and self.__key in (response.text or ""):
+            return replace(response, text=self._redact(response.text))
+        return response
+
+    def _get_checked(self, path: str, params: dict[str, str], expect: str, arrived: list) -> HttpResponse:
         headers = {"auth-token": self.__key} if self.__key else {}
-        request = f"GET {self._redact(endpoint_of(path, params))} ({self._redact(self._base_url)})"
+        request = f"GET {self._redact(endpoint_of(path, params))} ({self._redact(safe_url(self._base_url))})"
+
+        def unusable(resp: HttpResponse) -> str | None:  # 200 with a body worth asking again for
+            try:
+                body = json.loads(resp.text)
+            except ValueError:
+                return f"a body that is not JSON ({resp.content_type or 'no content type'}; truncated?)"
+            return "an empty JSON object {}" if body == {} else None
+
         try:
             response = self._http.get(
-                self._base_url, path, source=SOURCE, params=params, headers=headers, raise_for_status=False
+                self._base_url, path, source=SOURCE, params=params, headers=headers, raise_for_status=False,
+                retry_if=unusable,
             )
         except HttpError as exc:
-            if exc.status == 429:
-                raise RateLimitedError(
-                    f"Electricity Maps: {request} was rate limited (HTTP 429) on every attempt: "
-                    "lower the poll frequency (ELECTRICITY_MAPS_SENSOR_INTERVAL_S) or the number of zones, then retry"
-                ) from None
-            raise RequestFailedError(f"Electricity Maps: {self._redact(str(exc))}") from None
+            last = exc.response
+            if last is not None:
+                arrived.append(self._clean(last))
+            if last is not None and 200 <= last.status < 300:
+                response = last  # still unusable after the retries: say why below (not JSON, `{}`...)
+            else:
+                self._raise_for_http_error(exc, request)
+        response = self._clean(response)
+        if not arrived or arrived[-1] is not response:
+            arrived.append(response)
         self._raise_for_error(request, response, path, params)
+
         try:
             body = json.loads(response.text)
         except ValueError:
@@ -281,6 +324,14 @@ class ElectricityMapsApi:
                 "the API may have changed: check ELECTRICITY_MAPS_API_BASE_URL points at the v3 API"
             )
         return response
+
+    def _raise_for_http_error(self, exc: HttpError, request: str):
+        if exc.status == 429:
+            raise RateLimitedError(
+                f"Electricity Maps: {request} was rate limited (HTTP 429) on every attempt: "
+                "lower the poll frequency (ELECTRICITY_MAPS_SENSOR_INTERVAL_S) or the number of zones, then retry"
+            ) from None
+        raise RequestFailedError(f"Electricity Maps: {self._redact(str(exc))}") from None
 
     def _raise_for_error(self, request: str, response: HttpResponse, path: str, params: dict[str, str]) -> None:
         text = response.text or ""

@@ -49,6 +49,7 @@ BRONZE_SCHEMA = {
     "body": pl.String,
     "content_hash": pl.String,
     "attempts": pl.Int32,
+    "problem": pl.String,  # why the response could not be used (null when it could); such rows never reach silver
 }
 QUARANTINE_SCHEMA = {
     "date": pl.Date,
@@ -138,6 +139,8 @@ select row_id, flow, e.key as name, e.value as power_mw from (
 
 def _bronze_frame(bronze: pl.DataFrame) -> pl.DataFrame:
     cols = ["date", "zone", "fetched_at", "endpoint", "content_hash", "body"]
+    if "problem" in bronze.columns:  # unusable responses are kept in bronze as evidence, never parsed
+        bronze = bronze.filter(pl.col("problem").is_null())
     if bronze.is_empty():
         return pl.DataFrame(schema={c: BRONZE_SCHEMA[c] for c in cols})
     return bronze.select(cols)
