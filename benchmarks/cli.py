@@ -30,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--no-spark", action="store_true", help="skip the Spark baseline (pyspark is the optional [bench] extra)")
     run.add_argument("--sensor-interval", type=int, default=10, help="freshness: the NESO sensor interval in seconds")
     run.add_argument("--changes", type=int, default=None, help="freshness: data changes to measure (default 10 full, 1 tiny)")
+    run.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                     help="extra environment for every worker (a variant, e.g. DAGSTER_EMIT_PARTITION_SUBSET_IN_PLANNED_EVENTS=1)")
+    run.add_argument("--home-on-tmpfs", action="store_true", help="put DAGSTER_HOME (instance SQLite files) in /dev/shm; the lake stays on disk")
+    run.add_argument("--dagster-yaml", type=Path, default=None, help="instance config instead of the project's dagster_home/dagster.yaml")
+    run.add_argument("--label", default="", help="variant label, appended to the result file names")
     run.add_argument("--workdir", type=Path, default=None, help="generated data and throwaway lakes (default benchmarks/work)")
     run.add_argument("--results-dir", type=Path, default=None, help="where result JSON goes (default benchmarks/results)")
     sub.add_parser("list", help="list the scenarios")
@@ -69,6 +74,10 @@ def main(argv: list[str] | None = None) -> int:
         spark=not args.no_spark,
         sensor_interval_s=args.sensor_interval,
         changes=args.changes,
+        env=tuple(tuple(e.split("=", 1)) for e in args.env),
+        home_on_tmpfs=args.home_on_tmpfs,
+        label=args.label,
+        dagster_yaml=args.dagster_yaml.resolve() if args.dagster_yaml else None,
         log=lambda msg: print(msg, flush=True),
         **kwargs,
     )

@@ -34,7 +34,7 @@ from typing import Any
 
 from benchmarks.fake_neso import FakeNeso, free_port
 from benchmarks.harness import REPO_ROOT, TreeSampler, summarise
-from benchmarks.scenarios import GiB, Options, _env, _finish, _fresh_state, _target, register
+from benchmarks.scenarios import GiB, Options, _cleanup, _env, _finish, _fresh_state, _target, register
 
 SENSOR = "neso_carbon_intensity_poller"
 TABLES = {"silver": ("silver", "neso_carbon_intensity"), "gold": ("gold", "neso_carbon_intensity_features")}
@@ -237,7 +237,7 @@ def freshness(options: Options) -> Path:
     })  # fmt: skip
     if not tick_to_commit:
         raise RuntimeError(f"freshness: no change reached gold; see {dev_log}")
-    shutil.rmtree(state, ignore_errors=True)
+    _cleanup(state)
     return result
 
 

@@ -27,6 +27,10 @@ class Options:
     spark: bool = True
     sensor_interval_s: int = 10  # freshness: NESO_SENSOR_INTERVAL_SECONDS
     changes: int | None = None  # freshness: data changes to measure (default 10 full, 1 tiny)
+    env: tuple[tuple[str, str], ...] = ()  # extra environment for every worker (a variant), recorded in the result
+    home_on_tmpfs: bool = False  # DAGSTER_HOME (the instance's SQLite files) in /dev/shm; the lake stays on disk
+    dagster_yaml: Path | None = None  # instance config to use instead of the project's dagster_home/dagster.yaml
+    label: str = ""  # result file suffix for a variant: <scenario>-<size>-<label>-latest.json
     workdir: Path = REPO_ROOT / "benchmarks" / "work"
     results_dir: Path = REPO_ROOT / "benchmarks" / "results"
     log: Callable[[str], None] = print
@@ -34,9 +38,21 @@ class Options:
 
 def _fresh_state(options: Options, label: str) -> Path:
     root = Path(tempfile.mkdtemp(prefix=f"{label}-", dir=_ensure(options.workdir / "runs")))
-    (root / "dagster_home").mkdir()
-    shutil.copy(REPO_ROOT / "dagster_home" / "dagster.yaml", root / "dagster_home" / "dagster.yaml")
+    home = root / "dagster_home"
+    if options.home_on_tmpfs:
+        target = Path(tempfile.mkdtemp(prefix=f"{label}-home-", dir="/dev/shm"))
+        home.symlink_to(target, target_is_directory=True)
+    else:
+        home.mkdir()
+    shutil.copy(options.dagster_yaml or REPO_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
     return root
+
+
+def _cleanup(state: Path) -> None:
+    home = state / "dagster_home"
+    if home.is_symlink():
+        shutil.rmtree(home.resolve(), ignore_errors=True)
+    shutil.rmtree(state, ignore_errors=True)
 
 
 def _ensure(path: Path) -> Path:
@@ -44,11 +60,15 @@ def _ensure(path: Path) -> Path:
     return path
 
 
+_VARIANT_ENV: dict[str, str] = {}
+
+
 def _env(state: Path, **extra: str) -> dict[str, str]:
     return {
         "ENERGY_LAKE_URI": str(state / "lake"),
-        "DAGSTER_HOME": str(state / "dagster_home"),
+        "DAGSTER_HOME": str((state / "dagster_home").resolve()),
         "DAGSTER_DISABLE_TELEMETRY": "1",
+        **_VARIANT_ENV,
         **extra,
     }
 
@@ -65,7 +85,7 @@ def _reps(options: Options, label: str, n: int, task: str, params_for: Callable[
         options.log(f"    {_one_line(rep)}")
         reps.append(rep)
         if cleanup:
-            shutil.rmtree(state, ignore_errors=True)
+            _cleanup(state)
     return reps
 
 
@@ -94,6 +114,8 @@ def _finish(options: Options, scenario: str, payload: dict[str, Any]) -> Path:
         "size": options.size,
         "finished_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "machine": machine_facts(),
+        "variant": {"label": options.label, "env": dict(options.env), "dagster_home_on_tmpfs": options.home_on_tmpfs,
+                    "dagster_yaml": str(options.dagster_yaml or "dagster_home/dagster.yaml")},
         "method": {
             "wall": "time.perf_counter around each phase inside the worker process",
             "peak_rss": "max over 50 ms psutil samples of the SUM of RSS over the worker process tree (worker + all descendants)",
@@ -102,7 +124,7 @@ def _finish(options: Options, scenario: str, payload: dict[str, Any]) -> Path:
         },
         **payload,
     }
-    path = write_result(scenario, options.size, payload, options.results_dir)
+    path = write_result(scenario, options.size + (f"-{options.label}" if options.label else ""), payload, options.results_dir)
     options.log(f"  result: {path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path}")
     for t in payload.get("targets", []):
         mark = {True: "MET", False: "NOT MET", None: "n/a"}[t["met"]]
@@ -215,7 +237,7 @@ def incremental_day(options: Options) -> Path:
         options.log(f"    new day: {_one_line(rep)}")
         setups.append(setup)
         full.append(rep)
-        shutil.rmtree(state, ignore_errors=True)
+        _cleanup(state)
     a = summarise([_phase_sum(r, "day:") for r in empty])
     b = summarise([_phase_sum(r, "day:") for r in full])
     ratio = b["median"] / a["median"] if a.get("median") else None
@@ -265,7 +287,7 @@ def neso_backfill(options: Options) -> Path:
             rep["variant"] = variant
             options.log(f"    {_one_line(rep)}; {rep['api_requests_served']} API requests")
             reps.append(rep)
-            shutil.rmtree(state, ignore_errors=True)
+            _cleanup(state)
     reps = by_variant["as_configured"]
     fast = by_variant["no_politeness_delay"]
     from energy_assets.neso.client import day_chunks
@@ -350,6 +372,8 @@ def register(name: str):
 def run(name: str, options: Options) -> list[Path]:
     from benchmarks import freshness  # noqa: F401  (registers the freshness scenario)
 
+    _VARIANT_ENV.clear()
+    _VARIANT_ENV.update(dict(options.env))
     names = list(SCENARIOS) if name == "all" else [name]
     unknown = [n for n in names if n not in SCENARIOS]
     if unknown:
