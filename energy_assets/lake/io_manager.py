@@ -11,7 +11,11 @@ stock 0.29.27 handler with deltalake 1.6 this fixes, each with a regression test
 5. outputs report `dagster/row_count`, `dagster/column_schema`, the table URI, size and a preview;
 6. `merge` (upsert on key columns, newest version wins) and `append` (optionally insert-only on a key)
    write modes, chosen per asset with metadata;
-7. multi-dimensional partitions (day x zone) read and write the right slice.
+7. multi-dimensional partitions (day x zone) read and write the right slice;
+8. streams: an output may be a `FrameStream` (frames produced batch by batch, e.g. a chunk of days at a
+   time), written in ONE Delta transaction through an Arrow `RecordBatchReader`, each batch validated
+   against the run's slice before the commit; metadata the producer gathers while it runs is reported
+   with the output. Only one batch (plus delta-rs's open file buffers) is in memory at a time.
 
 Asset metadata understood by the handler:
 
@@ -43,8 +47,9 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import polars as pl
@@ -88,6 +93,34 @@ DEFAULT_COMMIT_BACKOFF_MAX_S = 5.0
 
 class LakeWriteError(RuntimeError):
     """An output cannot be written as asked; the table is left as it was."""
+
+
+# Rows per Arrow batch handed to delta-rs: a data frame is converted slice by slice, never whole.
+WRITE_BATCH_ROWS = 1 << 20
+
+
+@dataclass
+class FrameStream:
+    """An output produced batch by batch and written in ONE Delta transaction (write modes `overwrite` and
+    `append` without merge keys).
+
+    - `schema`: the polars schema of the output; every batch is cast to it (column order included).
+    - `batches`: a function returning an iterable of polars frames. It is called once per write attempt
+      (a commit conflict re-runs the whole write from a fresh snapshot), so it must start afresh each time.
+    - `metadata`: anything the producer records while it runs (counts, ...): reported with the output once
+      the batches are consumed (the producer should reset what it accumulates at each call of `batches`).
+
+    Each batch is checked against the run's partitions before it is handed to delta-rs; a batch outside
+    them, or an exception raised by the producer, aborts the write before the commit: the table is left as
+    it was. The producer may therefore validate a whole-output invariant after its last batch.
+    """
+
+    schema: Mapping[str, Any]
+    batches: Callable[[], Iterable[pl.DataFrame]]
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def empty(self) -> pl.DataFrame:
+        return pl.DataFrame(schema=dict(self.schema))
 
 
 class LakeCommitConflictError(LakeWriteError):
@@ -190,21 +223,23 @@ class LakePolarsTypeHandler(DbTypeHandler[pl.DataFrame | pl.LazyFrame]):
 
     @property
     def supported_types(self) -> Sequence[type[object]]:
-        return [pl.DataFrame, pl.LazyFrame]
+        return [pl.DataFrame, pl.LazyFrame, FrameStream]
 
     # ------------------------------------------------------------------ output
     def handle_output(
         self,
         context: OutputContext,
         table_slice: TableSlice,
-        obj: pl.DataFrame | pl.LazyFrame,
+        obj: pl.DataFrame | pl.LazyFrame | FrameStream,
         connection: TableConnection,
     ) -> dict[str, Any]:
-        df = obj.collect() if isinstance(obj, pl.LazyFrame) else obj
         meta = context.definition_metadata or {}
         mode = str(meta.get("write_mode", "overwrite"))
         if mode not in WRITE_MODES:
             raise LakeWriteError(f"{context.asset_key.to_user_string()}: unknown write_mode {mode!r}; use one of {WRITE_MODES}")
+        if isinstance(obj, FrameStream):
+            return self._handle_stream(context, table_slice, obj, connection, meta, mode)
+        df = obj.collect() if isinstance(obj, pl.LazyFrame) else obj
 
         conditions = slice_conditions(table_slice.partition_dimensions, df.schema)
         _validate_in_slice(df, conditions, context)
@@ -232,6 +267,46 @@ class LakePolarsTypeHandler(DbTypeHandler[pl.DataFrame | pl.LazyFrame]):
         )
         stats["commit_attempts"] = attempts
         return self._output_metadata(uri, options, conditions, df, mode, stats)
+
+    def _handle_stream(
+        self, context: OutputContext, table_slice: TableSlice, stream: FrameStream, connection: TableConnection, meta: dict, mode: str
+    ) -> dict[str, Any]:
+        name = context.asset_key.to_user_string()
+        if mode == "merge" or (mode == "append" and meta.get("merge_keys")):
+            raise LakeWriteError(f"{name}: a FrameStream output can only be written with write_mode 'overwrite' or plain 'append', not {mode!r} with merge keys")
+        empty = stream.empty()
+        conditions = slice_conditions(table_slice.partition_dimensions, empty.schema)
+        uri, options = connection.table_uri, connection.storage_options
+        partition_by = _partition_by(meta, conditions, empty.schema)
+        retry = dict(connection.table_config or {})
+        first: list[pl.DataFrame] = []
+
+        def frames() -> Iterator[pl.DataFrame]:
+            first.clear()
+            for batch in stream.batches():
+                batch = _conform(batch, empty.schema, name)
+                _validate_in_slice(batch, conditions, context)
+                if not first and batch.height:
+                    first.append(batch.head(5))
+                yield batch
+
+        def write_once() -> dict[str, Any]:
+            table = open_table(uri, options)
+            if table is None:
+                table = _create_table(uri, empty, partition_by, options)
+            return _write_frames(table, frames(), empty, mode, conditions)
+
+        stats, attempts = with_commit_retries(
+            write_once,
+            f"{name} ({describe(conditions)})",
+            max_attempts=retry.get("commit_max_attempts", DEFAULT_COMMIT_MAX_ATTEMPTS),
+            backoff_s=retry.get("commit_backoff_s", DEFAULT_COMMIT_BACKOFF_S),
+            backoff_max_s=retry.get("commit_backoff_max_s", DEFAULT_COMMIT_BACKOFF_MAX_S),
+            log=context.log.warning if context.log else None,
+        )
+        stats["commit_attempts"] = attempts
+        out = self._output_metadata(uri, options, conditions, first[0] if first else empty, mode, stats)
+        return {**out, **stream.metadata}
 
     def _output_metadata(self, uri, options, conditions, df, mode, stats) -> dict[str, Any]:
         table = DeltaTable(uri, storage_options=options or None)
@@ -286,6 +361,66 @@ def _scan(table: DeltaTable, connection: TableConnection) -> pl.LazyFrame:
     return pl.scan_delta(connection.table_uri, version=table.version(), storage_options=connection.storage_options or None)
 
 
+def _conform(batch: pl.DataFrame, schema: pl.Schema, name: str) -> pl.DataFrame:
+    """A stream's batch with exactly the stream's columns, in order and type."""
+    if not isinstance(batch, pl.DataFrame):
+        raise LakeWriteError(f"{name}: a FrameStream yielded {type(batch).__name__}, not a polars DataFrame")
+    missing = [c for c in schema if c not in batch.columns]
+    extra = [c for c in batch.columns if c not in schema]
+    if missing or extra:
+        raise LakeWriteError(f"{name}: a FrameStream batch has columns {batch.columns}, not the stream's {list(schema)} (missing {missing}, extra {extra})")
+    return batch.select(list(schema)).cast(dict(schema))  # type: ignore[arg-type]
+
+
+class _StreamAborted(Exception):
+    """Carries the producer's (or the validation's) exception through delta-rs's Arrow stream."""
+
+    def __init__(self, error: BaseException):
+        super().__init__(str(error))
+        self.error = error
+
+
+def _record_batches(frames: Iterable[pl.DataFrame], failure: list[BaseException]) -> Iterator[pa.RecordBatch]:
+    try:
+        for frame in frames:
+            for offset in range(0, frame.height, WRITE_BATCH_ROWS):
+                yield from frame.slice(offset, WRITE_BATCH_ROWS).to_arrow().to_batches()
+    except BaseException as exc:  # noqa: BLE001 - re-raised by _write_frames after delta-rs gives up
+        failure.append(exc)
+        raise
+
+
+def _write_frames(table: DeltaTable, frames: Iterable[pl.DataFrame], empty: pl.DataFrame, mode: str, conditions: list[SliceCondition]) -> dict[str, Any]:
+    """Frames streamed into one Delta transaction (overwrite of the slice, or a blind append).
+
+    Rows are counted as they pass; if the producer or a slice check raises, delta-rs aborts before the
+    commit and that exception is raised here (not delta-rs's wrapper of it)."""
+    schema = empty.to_arrow().schema
+    failure: list[BaseException] = []
+    count = [0]
+
+    def counted() -> Iterator[pa.RecordBatch]:
+        for batch in _record_batches(frames, failure):
+            count[0] += batch.num_rows
+            yield batch.cast(schema) if batch.schema != schema else batch
+
+    reader = pa.RecordBatchReader.from_batches(schema, counted())
+    try:
+        if mode == "overwrite":
+            write_deltalake(
+                table, reader, mode="overwrite", predicate=conditions_sql(conditions), partition_by=table.metadata().partition_columns or None
+            )
+        else:
+            write_deltalake(table, reader, mode="append")
+    except Exception:
+        if failure:
+            raise failure[0] from None
+        raise
+    if failure:  # delta-rs committed although the stream failed: cannot happen, but never hide it
+        raise LakeWriteError(f"stream failed after the commit: {failure[0]}") from failure[0]
+    return {"rows_written" if mode == "overwrite" else "rows_inserted": count[0]}
+
+
 def _validate_in_slice(df: pl.DataFrame, conditions: list[SliceCondition], context: OutputContext) -> None:
     expr = conditions_expr(conditions)
     if expr is None or df.is_empty():
@@ -331,6 +466,10 @@ def _create_table(uri: str, df: pl.DataFrame, partition_by: list[str] | None, op
 
 def _write(table: DeltaTable, df: pl.DataFrame, mode: str, meta: dict, conditions: list[SliceCondition]) -> dict[str, Any]:
     """One Delta transaction against the snapshot `table`; raises `CommitFailedError` on a conflict."""
+    if mode == "merge":
+        return _merge(table, df, meta, conditions, update=True)
+    if mode == "append" and meta.get("merge_keys"):
+        return _merge(table, df, meta, conditions, update=False)
     if mode == "overwrite":
         write_deltalake(
             table,
@@ -340,10 +479,6 @@ def _write(table: DeltaTable, df: pl.DataFrame, mode: str, meta: dict, condition
             partition_by=table.metadata().partition_columns or None,
         )
         return {"rows_written": df.height}
-    if mode == "merge":
-        return _merge(table, df, meta, conditions, update=True)
-    if meta.get("merge_keys"):
-        return _merge(table, df, meta, conditions, update=False)
     write_deltalake(table, df.to_arrow(), mode="append")
     return {"rows_inserted": df.height}
 

@@ -4,6 +4,7 @@ Thin: load, call a transform, return, attach metadata. The design is in the pack
 """
 
 import datetime as dt
+import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -22,7 +23,7 @@ from dagster import (
 from dagster_duckdb import DuckDBResource
 from deltalake.exceptions import TableNotFoundError
 
-from energy_assets.lake.io_manager import storage_options_from_env
+from energy_assets.lake.io_manager import FrameStream, storage_options_from_env
 from energy_assets.partitions import uk_settlement_days
 from energy_assets.smart_meter import source, transforms
 from energy_assets.smart_meter.source import SmartMeterSource
@@ -45,6 +46,11 @@ WITHOUT_AGREEMENT = AssetKey(["presentation", "readings_without_agreement"])
 
 DAY = {"partition_expr": "settlement_date"}
 SNAPSHOT = {"partition_expr": "snapshot_date"}
+# Days per chunk in silver and presentation: a chunk's rows (and their text columns) are in memory at a time,
+# not the whole range's. 15 days of 2,000 meterpoints = 1.4 M readings.
+CHUNK_DAYS = int(os.environ.get("SMART_METER_CHUNK_DAYS", "15"))
+# Reading files per chunk in ingestion: 250 files of 90 days = 1.1 M rows of text.
+INGEST_CHUNK_FILES = int(os.environ.get("SMART_METER_INGEST_CHUNK_FILES", "250"))
 COMMON = dict(partitions_def=uk_settlement_days, backfill_policy=BackfillPolicy.single_run(), group_name=GROUP)
 
 
@@ -131,38 +137,64 @@ def smart_meter_ingestion(context: AssetExecutionContext, smart_meter: SmartMete
     known = transforms.known_versions(folder, versions)
     to_read = transforms.files_to_read(known, logged, days)
     now = dt.datetime.now(dt.UTC)
-    with ThreadPoolExecutor(max_workers=1) as pool:  # hashing (GIL released) overlaps the DuckDB parse
-        hashing = pool.submit(source.hash_files, folder_path, to_read)
-        parsed = source.parse_reading_files(folder_path, to_read)
-        hashes = hashing.result()
-    new = transforms.raw_rows(parsed, folder, now)
-    del parsed  # each copy of the rows is released as soon as the next exists
-    per_day = transforms.per_file_day(new)
-    summary = transforms.version_summary(per_day, hashes, folder, new)
-    replace = transforms.replacements(summary, logged, days)
-    existing = _read_lake(smart_meter, RAW_READINGS, transforms.RAW_SCHEMA, days)
-    raw = transforms.merge_raw(existing, new, replace, per_day, days)
-    del new, existing
-    log_new = transforms.log_rows(summary, replace, per_day, now)
-    malformed = summary.filter(pl.col("file_error").is_not_null())
-    replaced_rows = int(per_day.join(replace.select(source_file="file_name", settlement_date="settlement_date"), on=["source_file", "settlement_date"], how="semi")["rows_in_partition"].sum())
-    context.log.info(
-        f"{folder.height} files in {folder_path}; read {len(to_read)} ({replaced_rows} rows for the run's days); "
-        f"{replace.height} (file, day) pairs (re)ingested for {days[0]}..{days[-1]}"
-    )
+    # The files are read a chunk at a time (parse -> raw rows -> the chunk's share of the plan) and the raw
+    # rows streamed into ONE Delta transaction, so only one chunk of text rows is in memory. Every planning
+    # frame (rows per file and day, version summary, replacements) is per file, so chunks just concatenate.
+    file_chunks = [to_read[i : i + INGEST_CHUNK_FILES] for i in range(0, len(to_read), INGEST_CHUNK_FILES)] or [[]]
+    plan: dict[str, list[pl.DataFrame]] = {"per_day": [], "summary": [], "replace": []}
+
+    def raw_batches():
+        for part in plan.values():
+            part.clear()
+        with ThreadPoolExecutor(max_workers=1) as pool:  # hashing (GIL released) overlaps the DuckDB parse
+            for names in file_chunks:
+                hashing = pool.submit(source.hash_files, folder_path, names)
+                parsed = source.parse_reading_files(folder_path, names)
+                hashes = hashing.result()
+                new = transforms.raw_rows(parsed, folder, now)
+                del parsed  # each copy of the rows is released as soon as the next exists
+                per_day = transforms.per_file_day(new)
+                summary = transforms.version_summary(per_day, hashes, folder, new)
+                replace = transforms.replacements(summary, logged, days)
+                plan["per_day"].append(per_day)
+                plan["summary"].append(summary)
+                plan["replace"].append(replace)
+                added = transforms.merge_raw(pl.DataFrame(schema=transforms.RAW_SCHEMA), new, replace, per_day, days)
+                del new
+                yield added
+        per_day, replace = pl.concat(plan["per_day"]), pl.concat(plan["replace"])
+        existing = _read_lake(smart_meter, RAW_READINGS, transforms.RAW_SCHEMA, days)
+        kept = transforms.kept_raw(existing, replace)
+        del existing
+        yield kept
+        summary = pl.concat(plan["summary"])
+        keys = replace.select(source_file="file_name", settlement_date="settlement_date")
+        replaced_rows = int(per_day.join(keys, on=["source_file", "settlement_date"], how="semi")["rows_in_partition"].sum())
+        malformed = summary.filter(pl.col("file_error").is_not_null())
+        stream.metadata.clear()
+        stream.metadata.update({
+            "file_days_replaced": replace.height,
+            "rows_ingested": replaced_rows,
+            "rows_kept_from_earlier_ingestions": kept.height,
+            "malformed_files": MetadataValue.json(malformed.select("file_name", "file_error").to_dicts()),
+        })  # fmt: skip
+
+    stream = FrameStream(schema=transforms.RAW_SCHEMA, batches=raw_batches)
     yield Output(
-        raw,
+        stream,
         output_name=_name(RAW_READINGS),
         metadata={
             "files_in_folder": folder.height,
             "files_read": len(to_read),
             "files_not_opened_already_ingested": folder.height - len(to_read),
-            "file_days_replaced": replace.height,
-            "rows_ingested": replaced_rows,
-            "rows_kept_from_earlier_ingestions": raw.height - replaced_rows,
-            "malformed_files": MetadataValue.json(malformed.select("file_name", "file_error").to_dicts()),
         },
     )
+    per_day, summary, replace = (pl.concat(plan[k]) for k in ("per_day", "summary", "replace"))
+    context.log.info(
+        f"{folder.height} files in {folder_path}; read {len(to_read)}; "
+        f"{replace.height} (file, day) pairs (re)ingested for {days[0]}..{days[-1]}"
+    )
+    log_new = transforms.log_rows(summary, replace, per_day, now)
     yield Output(log_new, output_name=_name(INGESTION_LOG), metadata={"versions_logged": log_new.height})
 
 
@@ -255,27 +287,48 @@ def smart_meter_silver(
     products: pl.DataFrame,
     meterpoints: pl.DataFrame,
 ):
-    # loaded lazily so that the raw rows are freed as soon as the transform is done with them
-    result = transforms.silver_readings(raw_readings.collect(), agreements, products, meterpoints)
-    stats = result.stats
-    balance = stats["rows_in"] == stats["rows_kept"] + stats["duplicates"] + stats["quarantined"]
-    if not balance:  # cannot happen by construction; refuse to write rather than lose rows
-        raise RuntimeError(f"smart-meter silver row accounting does not balance: {stats}")
-    accounting = {k: MetadataValue.int(v) for k, v in stats.items()}
-    accounting["row_accounting"] = MetadataValue.text(
-        f"{stats['rows_in']} rows in = {stats['rows_kept']} kept + {stats['duplicates']} duplicates + {stats['quarantined']} quarantined"
-    )
+    # Processed a chunk of days at a time and streamed into ONE Delta transaction: only one chunk's raw
+    # rows are in memory. Days are independent in silver (see transforms.day_chunks).
+    chunks = transforms.day_chunks(run_days(context), CHUNK_DAYS)
+    quarantine_parts: list[pl.DataFrame] = []
+    totals: dict[str, int] = {}
+
+    def readings():
+        quarantine_parts.clear()
+        totals.clear()
+        for chunk in chunks:
+            on_days = pl.col("snapshot_date").is_in(chunk)
+            raw = raw_readings.filter(pl.col("settlement_date").is_in(chunk)).collect()
+            part = transforms.silver_readings(raw, agreements.filter(on_days), products.filter(on_days), meterpoints.filter(on_days))
+            del raw
+            totals.update(transforms.add_stats(totals, part.stats))
+            quarantine_parts.append(part.quarantine)
+            yield part.readings
+        # after the last chunk, before the commit: a failure here leaves silver as it was
+        if totals.get("rows_in", 0) != totals.get("rows_kept", 0) + totals.get("duplicates", 0) + totals.get("quarantined", 0):
+            raise RuntimeError(f"smart-meter silver row accounting does not balance: {totals}")  # refuse rather than lose rows
+        stream.metadata.clear()
+        stream.metadata.update({k: MetadataValue.int(v) for k, v in sorted(totals.items())})
+        stream.metadata["row_accounting"] = MetadataValue.text(
+            f"{totals['rows_in']} rows in = {totals['rows_kept']} kept + {totals['duplicates']} duplicates + {totals['quarantined']} quarantined"
+        )
+
+    stream = FrameStream(schema=transforms.SILVER_SCHEMA, batches=readings)
+    yield Output(stream, output_name=_name(SILVER_READINGS))
+    stats = {k: totals.get(k, 0) for k in ("rows_in", "rows_kept", "duplicates", "quarantined", "readings_without_agreement")}
     if stats["readings_without_agreement"]:
         context.log.warning(f"{stats['readings_without_agreement']} readings have no covering agreement (kept, product columns null)")
-    yield Output(result.readings, output_name=_name(SILVER_READINGS), metadata=accounting)
+    quarantine = (
+        pl.concat(quarantine_parts, how="vertical") if quarantine_parts else pl.DataFrame(schema=transforms.QUARANTINE_SCHEMA)
+    )
     yield Output(
-        result.quarantine,
+        quarantine,
         output_name=_name(QUARANTINE),
         metadata={
             "quarantined": stats["quarantined"],
             "duplicates": stats["duplicates"],
             "reasons": MetadataValue.json(
-                result.quarantine.group_by("disposition", pl.col("reason").str.extract(r"^([a-z_]+)")).len().sort("len", descending=True).to_dicts()
+                quarantine.group_by("disposition", pl.col("reason").str.extract(r"^([a-z_]+)")).len().sort("len", descending=True).to_dicts()
             ),
         },
     )
@@ -337,14 +390,23 @@ SILVER_COLUMNS = ["meterpoint_id", "interval_start_utc", "consumption_kwh", "agr
     **COMMON,
 )
 def smart_meter_presentation(context: AssetExecutionContext, silver: pl.LazyFrame, smart_meter_duckdb: DuckDBResource):
-    rows = silver.select(SILVER_COLUMNS).collect()  # only the columns the aggregates use
+    # Every aggregate groups by settlement day, so the days are aggregated a chunk at a time (in day order,
+    # which keeps each table's ORDER BY): only one chunk of silver (the columns used) is in memory.
+    parts: dict[str, list[pl.DataFrame]] = {"total": [], "per_product": [], "avg": [], "without": []}
     with smart_meter_duckdb.get_connection() as con:
-        con.register("silver", rows.to_arrow())
-        total = _utc(con.sql(transforms.TOTAL_CONSUMPTION_HALF_HOUR_SQL).pl(), "interval_start")
-        per_product = con.sql(transforms.CONSUMPTION_PER_PRODUCT_PER_DAY_SQL).pl()
-        avg_by_product = _utc(con.sql(transforms.GOLD_AVG_HALF_HOUR_BY_PRODUCT_SQL).pl(), "interval_start")
-        without = _utc(con.sql(transforms.READINGS_WITHOUT_AGREEMENT_SQL).pl(), "first_interval_start", "last_interval_start")
-        con.unregister("silver")
+        for chunk in transforms.day_chunks(run_days(context), CHUNK_DAYS):
+            rows = silver.filter(pl.col("settlement_date").is_in(chunk)).select(SILVER_COLUMNS).collect()
+            con.register("silver", rows.to_arrow())
+            parts["total"].append(con.sql(transforms.TOTAL_CONSUMPTION_HALF_HOUR_SQL).pl())
+            parts["per_product"].append(con.sql(transforms.CONSUMPTION_PER_PRODUCT_PER_DAY_SQL).pl())
+            parts["avg"].append(con.sql(transforms.GOLD_AVG_HALF_HOUR_BY_PRODUCT_SQL).pl())
+            parts["without"].append(con.sql(transforms.READINGS_WITHOUT_AGREEMENT_SQL).pl())
+            con.unregister("silver")
+            del rows
+    total = _utc(pl.concat(parts["total"], how="vertical"), "interval_start")
+    per_product = pl.concat(parts["per_product"], how="vertical")
+    avg_by_product = _utc(pl.concat(parts["avg"], how="vertical"), "interval_start")
+    without = _utc(pl.concat(parts["without"], how="vertical"), "first_interval_start", "last_interval_start")
     yield Output(total, output_name=_name(TOTAL_HALF_HOUR), metadata={"total_consumption_kwh": float(total["total_consumption_kwh"].sum())})
     yield Output(per_product, output_name=_name(PER_PRODUCT_DAY), metadata={"products": per_product["product_display_name"].n_unique()})
     yield Output(transforms.gold_aggregate_per_half_hour(total), output_name=_name(GOLD_HALF_HOUR))

@@ -167,7 +167,7 @@ def merge_raw(existing: pl.DataFrame, new: pl.DataFrame, replace: pl.DataFrame, 
     """The run's raw partitions: rows already ingested, with those of each replaced (file, day) swapped
     for the new version's rows. Rows of other files, and of days a new version does not touch, stay."""
     keys = replace.select(source_file="file_name", settlement_date="settlement_date")
-    kept = existing.join(keys, on=["source_file", "settlement_date"], how="anti") if existing.height else existing
+    kept = kept_raw(existing, replace)
     pairs_in_run = per_day.filter(pl.col("settlement_date").is_in(days)).height
     in_run = new if pairs_in_run == per_day.height else new.filter(pl.col("settlement_date").is_in(days))
     # usual case (every new (file, day) of the run is replaced): a filter on days is enough, no key join
@@ -175,6 +175,14 @@ def merge_raw(existing: pl.DataFrame, new: pl.DataFrame, replace: pl.DataFrame, 
     if not kept.height:
         return added.cast(RAW_SCHEMA)  # type: ignore[arg-type]
     return pl.concat([kept.cast(RAW_SCHEMA), added.cast(RAW_SCHEMA)], how="vertical")  # type: ignore[arg-type]
+
+
+def kept_raw(existing: pl.DataFrame, replace: pl.DataFrame) -> pl.DataFrame:
+    """Rows already ingested that stay: all but those of the (file, day) pairs a new version replaces."""
+    if not existing.height:
+        return existing
+    keys = replace.select(source_file="file_name", settlement_date="settlement_date")
+    return existing.join(keys, on=["source_file", "settlement_date"], how="anti")
 
 
 def log_rows(summary: pl.DataFrame, replace: pl.DataFrame, per_day: pl.DataFrame, ingested_at: dt.datetime) -> pl.DataFrame:
@@ -219,6 +227,36 @@ class SilverResult:
     readings: pl.DataFrame
     quarantine: pl.DataFrame
     stats: dict[str, int]
+
+
+SILVER_SCHEMA = {
+    "meterpoint_id": pl.String,
+    "interval_start_utc": pl.Datetime("us", "UTC"),
+    "interval_start_local": pl.Datetime("us"),
+    "consumption_kwh": pl.Float64,
+    "agreement_id": pl.Int64,
+    "agreement_valid_from": pl.Date,
+    "agreement_valid_to": pl.Date,
+    "product_id": pl.String,
+    "product_display_name": pl.String,
+    "is_variable": pl.Boolean,
+    "region": pl.String,
+    "covering_agreement_count": pl.Int32,
+    "settlement_date": pl.Date,
+}
+
+
+def day_chunks(days: list[dt.date], size: int) -> list[list[dt.date]]:
+    """The run's days in consecutive chunks of at most `size` days. Silver and the presentation aggregates
+    are separable by settlement day (duplicates, the autumn ambiguity and attribution never span two UK
+    local days), so a range can be processed a chunk at a time with the same result."""
+    size = max(1, int(size))
+    return [days[i : i + size] for i in range(0, len(days), size)]
+
+
+def add_stats(total: dict[str, int], part: dict[str, int]) -> dict[str, int]:
+    """Counts of two chunks of days, added key by key."""
+    return {k: total.get(k, 0) + part.get(k, 0) for k in {**total, **part}}
 
 
 QUARANTINE_SCHEMA = {
