@@ -239,6 +239,17 @@ def _git_commit() -> str | None:
         return None
 
 
+def _git_dirty() -> list[str]:
+    """Uncommitted changes to the project's code at measurement time (the working tree is what ran)."""
+    try:
+        out = subprocess.run(
+            ["git", "status", "--short", "--", "energy_assets", "dagster_home"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=10
+        )
+        return [line.strip() for line in out.stdout.splitlines() if line.strip()]
+    except (OSError, subprocess.SubprocessError):
+        return []
+
+
 def machine_facts() -> dict[str, Any]:
     vm = psutil.virtual_memory()
     return {
@@ -258,6 +269,7 @@ def machine_facts() -> dict[str, Any]:
         },
         "java": _java_version(),
         "git_commit": _git_commit(),
+        "git_uncommitted_in_energy_assets": _git_dirty(),
     }
 
 
