@@ -38,6 +38,21 @@ log = logging.getLogger("energy_assets.http")
 RETRY_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 USER_AGENT = "energy_assets/0.1 (+https://github.com/energy-assets/energy_assets; Dagster lakehouse)"
 _SECRET_PARAM = re.compile(r"(key|token|secret|password|auth)", re.IGNORECASE)
+_SECRET_QUERY = re.compile(r"([?&/][^=&?\s/]*(?:key|token|secret|password|auth)[^=&?\s/]*)=[^&\s\"]*", re.IGNORECASE)
+
+
+class _RedactSecretQuery(logging.Filter):
+    """urllib3 logs every request line at DEBUG, query string included: mask secret-looking parameters."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = _SECRET_QUERY.sub(r"\1=***", message)
+        if redacted != message:
+            record.msg, record.args = redacted, ()
+        return True
+
+
+logging.getLogger("urllib3.connectionpool").addFilter(_RedactSecretQuery())
 
 
 @dataclass(frozen=True)
