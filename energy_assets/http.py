@@ -167,10 +167,23 @@ class HttpSession(ConfigurableResource):
     backoff_max_s: float = Field(default=30.0, description="Largest single backoff.")
     max_total_wait_s: float = Field(default=120.0, description="Upper bound on the time spent waiting between attempts.")
     min_interval_s: float = Field(default=1.0, description="Minimum time between requests to one host.")
-    source_mode: str = Field(default=settings.LIVE, description="'live' or 'replay' (ENERGY_ASSETS_SOURCE).")
-    samples_dir: str = Field(default=str(settings.SAMPLES_DIR))
+    source_mode: str = Field(
+        default="",
+        description="'live' or 'replay'; empty (the default): ENERGY_ASSETS_SOURCE at request time, else live.",
+    )
+    samples_dir: str = Field(
+        default="", description="Replay payloads; empty (the default): ENERGY_ASSETS_SAMPLES_DIR at request time, else data/samples."
+    )
 
     _session: requests.Session | None = PrivateAttr(default=None)
+
+    def mode(self) -> str:
+        """The source mode in force: the configured one, else the process environment's, read now (not at
+        import), so a resource built before ENERGY_ASSETS_SOURCE was set still follows it."""
+        return self.source_mode or settings.source_mode()
+
+    def replay_dir(self) -> Path:
+        return Path(self.samples_dir or settings.get("ENERGY_ASSETS_SAMPLES_DIR", str(settings.SAMPLES_DIR)))
 
     def _requests(self) -> requests.Session:
         if self._session is None:
@@ -198,10 +211,11 @@ class HttpSession(ConfigurableResource):
         """
         url = base_url.rstrip("/") + "/" + path.lstrip("/")
         shown = safe_url(url, params)
-        if self.source_mode == settings.REPLAY:
+        mode = self.mode()
+        if mode == settings.REPLAY:
             return self._replay(source, path, params, shown)
-        if self.source_mode != settings.LIVE:
-            raise ValueError(f"source_mode must be 'live' or 'replay', not {self.source_mode!r}")
+        if mode != settings.LIVE:
+            raise ValueError(f"source_mode must be 'live' or 'replay', not {mode!r}")
 
         host = urlsplit(url).netloc
         started = time.monotonic()
@@ -268,7 +282,7 @@ class HttpSession(ConfigurableResource):
         return random.uniform(ceiling / 2, ceiling)  # jitter keeps pollers from retrying in lockstep
 
     def _replay(self, source: str, path: str, params, shown: str) -> HttpResponse:
-        file = replay_path(Path(self.samples_dir), source, path, params)
+        file = replay_path(self.replay_dir(), source, path, params)
         if not file.is_file():
             raise ReplayMissingError(
                 f"replay: no recorded payload for GET {shown} (expected {file}); "

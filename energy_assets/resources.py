@@ -13,11 +13,9 @@ def lake_io_manager() -> DeltaLakeIOManager:
 
 
 def http_session() -> HttpSession:
-    """The shared HTTP session; `ENERGY_ASSETS_SOURCE=replay` answers from `data/samples/`."""
-    return HttpSession(
-        source_mode=settings.env_or_default("ENERGY_ASSETS_SOURCE", settings.LIVE),
-        samples_dir=settings.env_or_default("ENERGY_ASSETS_SAMPLES_DIR", str(settings.SAMPLES_DIR)),
-    )
+    """The shared HTTP session. It reads `ENERGY_ASSETS_SOURCE` (`replay` answers from `data/samples/`) and
+    `ENERGY_ASSETS_SAMPLES_DIR` when it makes a request, not when the code location is imported."""
+    return HttpSession()
 
 
 def shared_resources() -> dict:

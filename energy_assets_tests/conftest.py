@@ -4,11 +4,22 @@ API tests talk to a real HTTP server on 127.0.0.1 (pytest-httpserver's `httpserv
 here reaches the internet.
 """
 
-import pytest
-from dagster import DagsterInstance
+import os
 
-from energy_assets.http import HttpSession
-from energy_assets.lake.io_manager import DeltaLakeIOManager
+# No test reaches the internet: the real APIs' base URLs point at a closed loopback port (a test points a
+# client at its own local server), and the developer's shell settings do not leak in. Set before the
+# project is imported, so resources built at import follow it too.
+CLOSED_LOOPBACK = "http://127.0.0.1:9"
+os.environ["NESO_API_BASE_URL"] = CLOSED_LOOPBACK
+os.environ["ELECTRICITY_MAPS_API_BASE_URL"] = CLOSED_LOOPBACK
+for _name in ("ENERGY_ASSETS_SOURCE", "ENERGY_ASSETS_SAMPLES_DIR", "ELECTRICITY_MAPS_API_KEY", "ENERGY_LAKE_URI"):
+    os.environ.pop(_name, None)
+
+import pytest  # noqa: E402
+from dagster import DagsterInstance  # noqa: E402
+
+from energy_assets.http import HttpSession  # noqa: E402
+from energy_assets.lake.io_manager import DeltaLakeIOManager  # noqa: E402
 
 
 @pytest.fixture

@@ -160,3 +160,28 @@ def test_replay_paths_cannot_escape_the_samples_folder(tmp_path):
     path = replay_path(tmp_path, "../neso", "/../../etc/passwd", {"zone": "../GR"})
     assert tmp_path in path.parents
     assert ".." not in path.relative_to(tmp_path).parts
+
+
+def test_replay_follows_the_environment_at_request_time_not_at_import(tmp_path, monkeypatch):
+    """A session built before ENERGY_ASSETS_SOURCE is set (as a code location's resources are) still replays."""
+    session = HttpSession()
+    path = replay_path(tmp_path, "neso", "/intensity", None)
+    path.parent.mkdir(parents=True)
+    path.write_text('{"data": [2]}')
+    monkeypatch.setenv("ENERGY_ASSETS_SOURCE", "replay")
+    monkeypatch.setenv("ENERGY_ASSETS_SAMPLES_DIR", str(tmp_path))
+    assert session.get("http://127.0.0.1:9", "/intensity", source="neso").json() == {"data": [2]}
+
+
+def test_the_suite_points_the_real_apis_at_a_closed_local_port():
+    import os
+
+    from energy_assets.definitions import defs
+
+    assert os.environ["NESO_API_BASE_URL"].startswith("http://127.0.0.1:")
+    assert os.environ["ELECTRICITY_MAPS_API_BASE_URL"].startswith("http://127.0.0.1:")
+    from dagster import EnvVar
+
+    # resolved when a run starts, from the environment above, not frozen at import
+    base_url = defs.resources["neso"].base_url
+    assert isinstance(base_url, EnvVar) and base_url.get_value() == os.environ["NESO_API_BASE_URL"]

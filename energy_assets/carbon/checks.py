@@ -81,7 +81,7 @@ def rule_reconciles(summary: pl.DataFrame, footprint: pl.DataFrame, name: str) -
     """Daily totals of a summary table equal those of the footprint (kWh, kg CO2, readings)."""
     def totals(df: pl.DataFrame, date_col: str, kwh: str, kg: pl.Expr, n: pl.Expr) -> pl.DataFrame:
         return df.group_by(pl.col(date_col).alias("date")).agg(
-            pl.col(kwh).sum().alias(f"kwh"), kg.alias("kg"), n.alias("readings")
+            pl.col(kwh).sum().alias("kwh"), kg.alias("kg"), n.alias("readings")
         )
     s = totals(summary, "date", "total_consumption_kwh", pl.col("total_emissions_kg_co2").sum(), pl.col("reading_count").sum().cast(pl.Int64))
     f = totals(footprint, "settlement_date", "consumption_kwh", pl.col("emissions_gco2").sum() / 1000.0, pl.len().cast(pl.Int64))

@@ -213,7 +213,7 @@ class ElectricityMapsApi:
         self._http = http
         self._base_url = base_url
         self.__key = api_key or ""
-        self.replay = http.source_mode == settings.REPLAY
+        self.replay = http.mode() == settings.REPLAY
         self.paid_tier = paid_tier or self.replay
         self.window_days = 1 if self.replay else window_days
 

@@ -15,8 +15,6 @@ def poller_http_session() -> HttpSession:
     """The sensor's session: a tick must finish well within the sensor timeout, so retries are few and
     short; the next tick is the real retry."""
     return HttpSession(
-        source_mode=settings.env_or_default("ENERGY_ASSETS_SOURCE", settings.LIVE),
-        samples_dir=settings.env_or_default("ENERGY_ASSETS_SAMPLES_DIR", str(settings.SAMPLES_DIR)),
         connect_timeout_s=3.0,
         read_timeout_s=10.0,
         max_attempts=2,
