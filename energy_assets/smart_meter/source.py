@@ -124,14 +124,21 @@ def snapshot_folder(folder: Path) -> pl.DataFrame:
     ).sort("file_name")
 
 
+VANISHED_HASH = "vanished-before-hashing"  # content hash of a listed file that was gone when read
+
+
 def hash_files(folder: Path, names: list[str]) -> pl.DataFrame:
     """SHA-256 of each file's bytes: the content hash that identifies a file version."""
     hashes = []
     for name in names:  # per file, not per row
         digest = hashlib.sha256()
-        with open(folder / name, "rb") as fh:
-            while chunk := fh.read(1 << 24):
-                digest.update(chunk)
+        try:
+            with open(folder / name, "rb") as fh:
+                while chunk := fh.read(1 << 24):
+                    digest.update(chunk)
+        except FileNotFoundError:  # vanished after the listing: parse_reading_files reports it
+            hashes.append(VANISHED_HASH)
+            continue
         hashes.append(digest.hexdigest())
     return pl.DataFrame({"file_name": names, "content_hash": hashes}, schema={"file_name": pl.String, "content_hash": pl.String})
 
@@ -144,6 +151,11 @@ def parse_reading_files(folder: Path, names: list[str]) -> pl.DataFrame:
     """
     if not names:
         return pl.DataFrame(schema=PARSED_SCHEMA)
+    unreadable = [_error_row(n, e) for n in names if (e := _unreadable(folder / n))]
+    if unreadable:  # vanished, empty or too large: reported by name, never parsed
+        bad = {row["file_name"][0] for row in unreadable}
+        rest = parse_reading_files(folder, [n for n in names if n not in bad])
+        return pl.concat([rest, *unreadable], how="vertical")
     paths = [str(folder / n) for n in names]
     con = duckdb.connect()
     con.execute("SET enable_progress_bar = false")
@@ -191,6 +203,24 @@ def _parse(con: duckdb.DuckDBPyConnection, paths: list[str]) -> pl.DataFrame:
                 )
             # else: a well-formed file with an empty data array: no rows, nothing to report
     return pl.concat(frames, how="vertical") if len(frames) > 1 else frames[0]
+
+
+MAX_FILE_BYTES_ENV = "SMART_METER_MAX_FILE_BYTES"
+DEFAULT_MAX_FILE_BYTES = 256 << 20  # a year of one meterpoint's half-hours is ~1 MB
+
+
+def _unreadable(path: Path) -> str | None:
+    """Why a listed file cannot be parsed before trying: vanished, empty, or over the size limit."""
+    limit = int(settings.get(MAX_FILE_BYTES_ENV, str(DEFAULT_MAX_FILE_BYTES)))
+    try:
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return f"{path.name}: vanished between the folder listing and the reading (deleted or moved while ingesting)"
+    if size == 0:
+        return f"{path.name}: empty file (0 bytes)"
+    if size > limit:
+        return f"{path.name}: {size} bytes is over the {limit}-byte limit ({MAX_FILE_BYTES_ENV}); not parsed"
+    return None
 
 
 def _short(message: str, path: str) -> str:
