@@ -58,8 +58,10 @@ def tree_rss(proc: psutil.Process) -> int:
 class TreeSampler:
     """Samples the RSS of a process tree in a background thread; keeps (time, bytes) for per-phase peaks."""
 
-    def __init__(self, pids: list[int] | None = None, interval_s: float = SAMPLE_INTERVAL_S):
+    def __init__(self, pids: list[int] | None = None, interval_s: float = SAMPLE_INTERVAL_S, cap_bytes: int | None = None):
         self.interval_s = interval_s
+        self.cap_bytes = cap_bytes
+        self.exceeded_at: float | None = None
         self.samples: list[tuple[float, int]] = []
         self._roots = [psutil.Process(pid) for pid in (pids or [])]
         self._stop = threading.Event()
@@ -75,7 +77,23 @@ class TreeSampler:
         while not self._stop.is_set():
             total = sum(tree_rss(p) for p in list(self._roots))
             self.samples.append((time.time(), total))
+            if self.cap_bytes and total > self.cap_bytes and self.exceeded_at is None:
+                self.exceeded_at = time.time()
+                self._kill_tree()
             self._stop.wait(self.interval_s)
+
+    def _kill_tree(self) -> None:
+        """Stop the measured tree (only processes this harness started) before it exhausts a shared machine."""
+        for root in list(self._roots):
+            try:
+                procs = [*root.children(recursive=True), root]
+            except psutil.Error:
+                continue
+            for p in procs:
+                try:
+                    p.kill()
+                except psutil.Error:
+                    pass
 
     def __enter__(self) -> TreeSampler:
         self._thread.start()
@@ -116,15 +134,27 @@ class Phases:
 
 
 # ---------------------------------------------------------------------------------------------- worker
-def run_worker(task: str, params: dict[str, Any], env: dict[str, str] | None = None, timeout_s: float = 3600) -> dict[str, Any]:
-    """Run one repetition of `task` in a fresh `python -m benchmarks _worker` process and measure its tree."""
+class RssCapExceeded(RuntimeError):
+    """The worker's tree went over the RSS cap and was stopped; `peak_bytes` and `after_s` say when."""
+
+    def __init__(self, task: str, cap_bytes: int, peak_bytes: int, after_s: float):
+        super().__init__(f"{task}: process tree RSS exceeded the cap of {cap_bytes / 2**30:.1f} GiB after {after_s:.1f} s; stopped")
+        self.cap_bytes, self.peak_bytes, self.after_s = cap_bytes, peak_bytes, after_s
+
+
+def run_worker(task: str, params: dict[str, Any], env: dict[str, str] | None = None, timeout_s: float = 3600,
+               rss_cap_bytes: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """Run one repetition of `task` in a fresh `python -m benchmarks _worker` process and measure its tree.
+
+    With `rss_cap_bytes`, a tree that grows past it is killed (the machine is shared) and `RssCapExceeded`
+    is raised."""
     out = Path(params["result_path"])
     out.unlink(missing_ok=True)
     cmd = [sys.executable, "-m", "benchmarks", "_worker", "--task", task, "--params", json.dumps(params)]
     full_env = {**os.environ, **(env or {})}
     began_epoch = time.time()
     began = time.perf_counter()
-    with TreeSampler() as sampler:
+    with TreeSampler(cap_bytes=rss_cap_bytes) as sampler:
         proc = subprocess.Popen(cmd, cwd=REPO_ROOT, env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         sampler.add_root(proc.pid)
         try:
@@ -134,6 +164,8 @@ def run_worker(task: str, params: dict[str, Any], env: dict[str, str] | None = N
             output, _ = proc.communicate()
             raise RuntimeError(f"benchmark task {task} timed out after {timeout_s} s; output tail:\n{output[-4000:]}") from None
     wall = time.perf_counter() - began
+    if sampler.exceeded_at is not None:
+        raise RssCapExceeded(task, rss_cap_bytes or 0, sampler.peak(), sampler.exceeded_at - began_epoch)
     if proc.returncode != 0 or not out.exists():
         raise RuntimeError(f"benchmark task {task} failed (exit {proc.returncode}); output tail:\n{output[-6000:]}")
     result = json.loads(out.read_text())

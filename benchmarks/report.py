@@ -32,7 +32,7 @@ def _spread(result: dict, target: str) -> str:
         "change -> commit": s.get("change_to_commit_s"),
         "one year into bronze + silver,": s.get("backfill_s_no_politeness_delay"),
         "one year into bronze + silver": s.get("backfill_s"),
-        "M readings in one run": s.get("peak_rss_tree_bytes"),
+        "in one run, peak RSS": s.get("peak_rss_tree_bytes"),
     }
     for prefix, summary in pick.items():
         if prefix in target and isinstance(summary, dict) and summary.get("n"):
