@@ -95,8 +95,16 @@ def _num(field_name: str) -> str:
     return f"try_cast(r->>'$.{field_name}' as DOUBLE)"
 
 
+MAX_ABS_VALUE = 1e9  # no zone reaches a billion MW or gCO2eq/kWh: larger numbers are corrupt, not data
+
+
 def _bad_num(field_name: str) -> str:
-    return f"(coalesce(json_type(r, '$.{field_name}'), 'NULL') not in {_NUMERIC})"
+    """Not a JSON number, or a number that is NaN, infinite or absurdly large (e.g. 1e308, 1e400 -> inf)."""
+    value = _num(field_name)
+    return (
+        f"(coalesce(json_type(r, '$.{field_name}'), 'NULL') not in {_NUMERIC}"
+        f" or coalesce(isnan({value}) or isinf({value}) or abs({value}) > {MAX_ABS_VALUE}, false))"
+    )
 
 
 _CARBON = f"""
@@ -191,7 +199,7 @@ def _quarantine_reason(rows: pl.DataFrame) -> pl.Expr:
         .when(pl.col("row_zone").is_not_null() & (pl.col("row_zone") != pl.col("zone")))
         .then(pl.format("row is for zone {} but was fetched for zone {}", pl.col("row_zone"), pl.col("zone")))
         .when(pl.col("bad_number"))
-        .then(pl.lit("a numeric field holds a non-number"))
+        .then(pl.lit("a numeric field holds a non-number, NaN, an infinity or a value beyond 1e9"))
         .otherwise(None)
     )
 

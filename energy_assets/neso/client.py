@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -108,14 +109,34 @@ def request_plan(endpoint: str, days: Sequence[dt.date]) -> list[tuple[str, list
 
 
 # ------------------------------------------------------------------------------------------- bodies
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"number {text[:40]} overflows a 64-bit float")
+    return value
+
+
+def _int64(text: str) -> int:
+    value = int(text)
+    if not -(2**63) <= value < 2**63:
+        raise ValueError(f"integer {text[:40]} does not fit 64 bits")
+    return value
+
+
 def usability_problem(text: str | None, endpoint: str = INTENSITY) -> str | None:
     """Why a body cannot be used (None when it can): empty, truncated JSON, `{}`, an error object, no data."""
     if text is None or not text.strip():
         return "empty body"
     try:
-        payload = json.loads(text)
+        payload = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_int64)
     except json.JSONDecodeError as exc:
         return f"invalid JSON ({exc.msg} at character {exc.pos} of {len(text)}; truncated body?)"
+    except ValueError as exc:  # NaN, Infinity, 1e400, 2**64: Python accepts them, the silver parser does not
+        return f"invalid JSON ({exc})"
     if not isinstance(payload, dict):
         return f"JSON {type(payload).__name__} instead of an object"
     if not payload:
