@@ -99,12 +99,13 @@ MAX_ABS_VALUE = 1e9  # no zone reaches a billion MW or gCO2eq/kWh: larger number
 
 
 def _bad_num(field_name: str) -> str:
-    """Not a JSON number, or a number that is NaN, infinite or absurdly large (e.g. 1e308, 1e400 -> inf)."""
+    return f"(coalesce(json_type(r, '$.{field_name}'), 'NULL') not in {_NUMERIC})"
+
+
+def _bad_val(field_name: str) -> str:
+    """A number that is NaN, infinite or absurdly large (e.g. 1e308; 1e400 overflows to inf)."""
     value = _num(field_name)
-    return (
-        f"(coalesce(json_type(r, '$.{field_name}'), 'NULL') not in {_NUMERIC}"
-        f" or coalesce(isnan({value}) or isinf({value}) or abs({value}) > {MAX_ABS_VALUE}, false))"
-    )
+    return f"coalesce(isnan({value}) or isinf({value}) or abs({value}) > {MAX_ABS_VALUE}, false)"
 
 
 _CARBON = f"""
@@ -112,6 +113,7 @@ select row_id, date, zone, fetched_at, endpoint, content_hash, r::VARCHAR as raw
        r->>'$.zone' as row_zone, r->>'$.datetime' as datetime_text, r->>'$.updatedAt' as updated_at_text,
        {_num('carbonIntensity')} as carbon_intensity_gco2_per_kwh,
        {_bad_num('carbonIntensity')} as bad_number,
+       {_bad_val('carbonIntensity')} as bad_value,
        r->>'$.emissionFactorType' as emission_factor_type,
        try_cast(r->>'$.isEstimated' as BOOLEAN) as is_estimated,
        r->>'$.estimationMethod' as estimation_method
@@ -130,6 +132,7 @@ select row_id, date, zone, fetched_at, endpoint, content_hash, r::VARCHAR as raw
        ({_bad_num('powerConsumptionTotal')} or {_bad_num('powerProductionTotal')} or {_bad_num('powerImportTotal')}
         or {_bad_num('powerExportTotal')} or {_bad_num('fossilFreePercentage')} or {_bad_num('renewablePercentage')})
          as bad_number,
+       ({_bad_val('powerConsumptionTotal')} or {_bad_val('powerProductionTotal')} or {_bad_val('powerImportTotal')} or {_bad_val('powerExportTotal')} or {_bad_val('fossilFreePercentage')} or {_bad_val('renewablePercentage')}) as bad_value,
        try_cast(r->>'$.isEstimated' as BOOLEAN) as is_estimated,
        r->>'$.estimationMethod' as estimation_method
 from rows
@@ -199,7 +202,9 @@ def _quarantine_reason(rows: pl.DataFrame) -> pl.Expr:
         .when(pl.col("row_zone").is_not_null() & (pl.col("row_zone") != pl.col("zone")))
         .then(pl.format("row is for zone {} but was fetched for zone {}", pl.col("row_zone"), pl.col("zone")))
         .when(pl.col("bad_number"))
-        .then(pl.lit("a numeric field holds a non-number, NaN, an infinity or a value beyond 1e9"))
+        .then(pl.lit("a numeric field holds a non-number"))
+        .when(pl.col("bad_value"))
+        .then(pl.lit("a numeric field holds NaN, an infinity or a value beyond 1e9"))
         .otherwise(None)
     )
 
