@@ -49,8 +49,8 @@ SNAPSHOT = {"partition_expr": "snapshot_date"}
 # Days per chunk in silver and presentation: a chunk's rows (and their text columns) are in memory at a time,
 # not the whole range's. 15 days of 2,000 meterpoints = 1.4 M readings.
 CHUNK_DAYS = int(os.environ.get("SMART_METER_CHUNK_DAYS", "15"))
-# Reading files per chunk in ingestion: 250 files of 90 days = 1.1 M rows of text.
-INGEST_CHUNK_FILES = int(os.environ.get("SMART_METER_INGEST_CHUNK_FILES", "250"))
+# JSON bytes per chunk of files in ingestion: 64 MiB of the utility's files = about 1.6 M rows of text.
+INGEST_CHUNK_BYTES = int(os.environ.get("SMART_METER_INGEST_CHUNK_BYTES", str(64 << 20)))
 COMMON = dict(partitions_def=uk_settlement_days, backfill_policy=BackfillPolicy.single_run(), group_name=GROUP)
 
 
@@ -140,7 +140,7 @@ def smart_meter_ingestion(context: AssetExecutionContext, smart_meter: SmartMete
     # The files are read a chunk at a time (parse -> raw rows -> the chunk's share of the plan) and the raw
     # rows streamed into ONE Delta transaction, so only one chunk of text rows is in memory. Every planning
     # frame (rows per file and day, version summary, replacements) is per file, so chunks just concatenate.
-    file_chunks = [to_read[i : i + INGEST_CHUNK_FILES] for i in range(0, len(to_read), INGEST_CHUNK_FILES)] or [[]]
+    file_chunks = transforms.file_chunks(folder.filter(pl.col("file_name").is_in(to_read)), INGEST_CHUNK_BYTES) or [[]]
     plan: dict[str, list[pl.DataFrame]] = {"per_day": [], "summary": [], "replace": []}
 
     def raw_batches():

@@ -82,6 +82,17 @@ def files_to_read(known: pl.DataFrame, logged: pl.DataFrame, days: list[dt.date]
     return sorted(set(unknown) | set(pending["file_name"].to_list()))
 
 
+def file_chunks(files: pl.DataFrame, max_bytes: int) -> list[list[str]]:
+    """File names (in name order) in consecutive chunks of about `max_bytes`: a chunk ends with the first
+    file that reaches the next multiple of `max_bytes`, so a chunk exceeds it by less than one file. A run
+    reads a chunk at a time, so its memory follows the chunk size, not the folder's."""
+    files = files.sort("file_name").with_columns(
+        chunk=(pl.col("size_bytes").cum_sum() - pl.col("size_bytes")) // max(1, int(max_bytes))
+    )
+    # a new chunk starts where the running total crosses a multiple of max_bytes
+    return [g["file_name"].to_list() for _, g in files.group_by("chunk", maintain_order=True)]
+
+
 def raw_rows(parsed: pl.DataFrame, folder: pl.DataFrame, ingested_at: dt.datetime) -> pl.DataFrame:
     """Parsed rows as raw rows, each with its settlement day.
 
