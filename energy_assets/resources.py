@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from energy_assets import settings
 from energy_assets.http import HttpSession
 from energy_assets.lake.io_manager import DeltaLakeIOManager
 
 
 def lake_io_manager() -> DeltaLakeIOManager:
-    """Delta lake at `ENERGY_LAKE_URI` (default `data/lake`); storage options from the environment."""
-    return DeltaLakeIOManager(root_uri=settings.lake_uri())
+    """Delta lake at `ENERGY_LAKE_URI` (default `data/lake`), read when a run starts; storage options from the
+    environment."""
+    return DeltaLakeIOManager()
 
 
 def http_session() -> HttpSession:

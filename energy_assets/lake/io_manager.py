@@ -535,6 +535,14 @@ def _merge(
     }
 
 
+def lake_root(configured: str | None = None) -> str:
+    """The lake root in force: the configured one, else `ENERGY_LAKE_URI` read now (not at import), so that
+    every reader and writer of one process agrees on the lake."""
+    from energy_assets import settings
+
+    return configured or settings.lake_uri()
+
+
 class LakeDbClient(DeltaLakeDbClient):
     """dagster-deltalake's client, reading our flat config (root URI + storage options)."""
 
@@ -542,7 +550,7 @@ class LakeDbClient(DeltaLakeDbClient):
     @contextmanager
     def connect(context, table_slice: TableSlice) -> Iterator[TableConnection]:
         config = context.resource_config
-        root = str(config["root_uri"]).rstrip("/")
+        root = lake_root(config.get("root_uri")).rstrip("/")
         options = storage_options_from_env(config.get("storage_options") or {})
         yield TableConnection(
             table_uri=f"{root}/{table_slice.schema}/{table_slice.table}",
@@ -605,7 +613,13 @@ class LakeDbIOManager(DbIOManager):
 class DeltaLakeIOManager(ConfigurableIOManagerFactory):
     """Delta tables at `<root_uri>/<layer>/<table>`, written and read as polars frames by delta-rs."""
 
-    root_uri: str = Field(description="Root of the Delta lake: a local path or any delta-rs URI (s3://, az://, gs://).")
+    root_uri: str = Field(
+        default="",
+        description=(
+            "Root of the Delta lake: a local path or any delta-rs URI (s3://, az://, gs://). Empty (the default): "
+            "ENERGY_LAKE_URI when a run starts, else data/lake."
+        ),
+    )
     storage_options: dict[str, str] = Field(
         default_factory=dict,
         description="Extra delta-rs storage options. Secrets belong in the environment (AWS_*, ENERGY_LAKE_STORAGE_OPTIONS), not here.",

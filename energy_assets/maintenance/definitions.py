@@ -23,7 +23,7 @@ from dagster import (
 from pydantic import Field
 
 from energy_assets import settings
-from energy_assets.lake.io_manager import storage_options_from_env
+from energy_assets.lake.io_manager import lake_root, storage_options_from_env
 from energy_assets.maintenance.tables import (
     DEFAULT_RETENTION_HOURS,
     VacuumSettings,
@@ -37,7 +37,10 @@ from energy_assets.maintenance.tables import (
 class LakeMaintenance(ConfigurableResource):
     """Where the lake is and how long vacuum keeps unreferenced files."""
 
-    root_uri: str = Field(description="Root of the Delta lake (ENERGY_LAKE_URI).")
+    root_uri: str = Field(default="", description="Root of the Delta lake; empty: ENERGY_LAKE_URI when the run starts.")
+
+    def root(self) -> str:
+        return lake_root(self.root_uri)
     vacuum_retention_hours: int = Field(
         default=DEFAULT_RETENTION_HOURS,
         description="Unreferenced files younger than this are kept (LAKE_VACUUM_RETENTION_HOURS, default 168 = 7 days).",
@@ -55,7 +58,6 @@ class LakeMaintenance(ConfigurableResource):
 def lake_maintenance_resource() -> LakeMaintenance:
     vacuum = VacuumSettings.from_env()  # validates the variables when the code location loads
     return LakeMaintenance(
-        root_uri=settings.lake_uri(),
         vacuum_retention_hours=EnvVar.int("LAKE_VACUUM_RETENTION_HOURS")
         if settings.get("LAKE_VACUUM_RETENTION_HOURS", "")
         else vacuum.retention_hours,
@@ -86,9 +88,10 @@ def _known_table_keys(context: OpExecutionContext, root_uri: str) -> list[list[s
 def maintain_lake_tables(context: OpExecutionContext, lake_maintenance: LakeMaintenance) -> None:
     options = storage_options_from_env(lake_maintenance.storage_options)
     vacuum = lake_maintenance.vacuum_settings()
-    tables = discover_tables(lake_maintenance.root_uri, options, _known_table_keys(context, lake_maintenance.root_uri))
+    root = lake_maintenance.root()
+    tables = discover_tables(root, options, _known_table_keys(context, root))
     context.log.info(
-        f"{len(tables)} Delta tables under {lake_maintenance.root_uri}; vacuum retention {vacuum.retention_hours} h "
+        f"{len(tables)} Delta tables under {root}; vacuum retention {vacuum.retention_hours} h "
         f"(enforced: {vacuum.enforce_retention_duration})"
     )
     reports, failures = [], {}

@@ -15,7 +15,7 @@ from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
 from energy_assets import settings
-from energy_assets.lake.io_manager import storage_options_from_env
+from energy_assets.lake.io_manager import lake_root, storage_options_from_env
 from energy_assets.serving import catalog
 
 DEFAULT_DUCKDB_PATH = str(settings.DATA_DIR / "energy.duckdb")
@@ -26,7 +26,7 @@ STORAGE_COMPATIBILITY_VERSION = "v1.0.0"
 class ServingLake(ConfigurableResource):
     """Where the lake the serving database mirrors lives (the IO manager's root)."""
 
-    root_uri: str = Field(description="Root of the Delta lake (ENERGY_LAKE_URI).")
+    root_uri: str = Field(default="", description="Root of the Delta lake; empty: ENERGY_LAKE_URI when the run starts.")
 
 
 def serving_duckdb_resource() -> DuckDBResource:
@@ -74,7 +74,7 @@ def build_serving_asset(deps: Sequence[AssetKey]):
         except Exception:  # noqa: BLE001 - candidates only matter for object-store lakes
             candidates = []
         with serving_duckdb.get_connection() as con:
-            report = catalog.sync_database(con, serving_lake.root_uri, storage_options_from_env(), candidates)
+            report = catalog.sync_database(con, lake_root(serving_lake.root_uri), storage_options_from_env(), candidates)
             per_layer = con.execute(f"SELECT layer, count(*), sum(row_count) FROM {catalog.SYNC_TABLE} GROUP BY layer ORDER BY layer").fetchall()
         lines = ["| table | delta version | rows |", "|---|---|---|"] + [f"| {t} | {v} | {n} |" for t, v, n in report.copied]
         return MaterializeResult(

@@ -9,7 +9,6 @@ from collections.abc import Sequence
 
 from dagster import AssetKey, Definitions
 
-from energy_assets import settings
 from energy_assets.serving.assets import ServingLake, build_serving_asset, serving_duckdb_resource
 from energy_assets.serving.catalog import LAYERS
 from energy_assets.serving.sensors import serving_automation_sensor
@@ -30,6 +29,6 @@ def build_defs(domains: Sequence[Definitions]) -> Definitions:
         sensors=[serving_automation_sensor],
         resources={
             "serving_duckdb": serving_duckdb_resource(),
-            "serving_lake": ServingLake(root_uri=settings.lake_uri()),
+            "serving_lake": ServingLake(),
         },
     )

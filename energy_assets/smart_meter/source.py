@@ -81,10 +81,12 @@ class SmartMeterSource(ConfigurableResource):
         description="As-of date of presentation/active_agreements, YYYY-MM-DD (SMART_METER_AS_OF_DATE).",
     )
     lake_root_uri: str = Field(
+        default="",
         description=(
-            "Root of the Delta lake the IO manager writes (ENERGY_LAKE_URI): the ingestion step reads its own "
-            "log and the rows already ingested for the run's days from here."
-        )
+            "Root of the Delta lake the IO manager writes: the ingestion step reads its own log and the rows "
+            "already ingested for the run's days from here. Empty (the default): the IO manager's own rule, "
+            "ENERGY_LAKE_URI when the run starts, else data/lake."
+        ),
     )
 
     def as_of(self) -> dt.date:
@@ -97,7 +99,9 @@ class SmartMeterSource(ConfigurableResource):
         return Path(self.readings_dir)
 
     def table_uri(self, layer: str, table: str) -> str:
-        return f"{self.lake_root_uri.rstrip('/')}/{layer}/{table}"
+        from energy_assets.lake.io_manager import lake_root
+
+        return f"{lake_root(self.lake_root_uri).rstrip('/')}/{layer}/{table}"
 
 
 def default_source() -> SmartMeterSource:
@@ -105,7 +109,6 @@ def default_source() -> SmartMeterSource:
         readings_dir=settings.env_or_default("SMART_METER_READINGS_DIR", str(settings.DATA_DIR / "readings")),
         db_path=settings.env_or_default("SMART_METER_DB_PATH", str(settings.DATA_DIR / "case_study.db")),
         as_of_date=settings.env_or_default("SMART_METER_AS_OF_DATE", "2021-01-01"),
-        lake_root_uri=settings.env_or_default("ENERGY_LAKE_URI", settings.lake_uri()),
     )
 
 

@@ -306,3 +306,16 @@ def test_one_run_over_a_days_by_zones_box_writes_exactly_that_box(tmp_path):
     assert run([boxed], io, instance, tags={**other, "version": "3"}).success
     table = read(tmp_path, "bronze", "boxed").sort("date", "zone")
     assert table.select("zone", "v").rows() == [("DE", 3), ("FR", 2), ("GR", 3), ("DE", 3), ("FR", 2), ("GR", 3)]
+
+
+def test_the_default_lake_root_is_read_when_a_run_starts(tmp_path, monkeypatch):
+    """Resources are built when the code location is imported; the lake they write is decided per run."""
+
+    @asset(key_prefix="silver")
+    def plain() -> pl.DataFrame:
+        return pl.DataFrame({"x": [1]})
+
+    io = DeltaLakeIOManager()  # built before ENERGY_LAKE_URI is set, as the code location's is
+    monkeypatch.setenv("ENERGY_LAKE_URI", str(tmp_path / "later"))
+    assert run([plain], io).success
+    assert read(tmp_path / "later", "silver", "plain")["x"].to_list() == [1]
