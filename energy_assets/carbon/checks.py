@@ -8,7 +8,7 @@ from energy_assets.carbon.assets import (
     presentation_carbon_per_product_per_day,
     presentation_carbon_per_region_per_day,
 )
-from energy_assets.carbon.outcome import Outcome
+from energy_assets.checks import Outcome
 from energy_assets.carbon.regions import SMART_METER_REGION_TO_NESO
 from energy_assets.partitions import uk_settlement_days
 

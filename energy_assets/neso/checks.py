@@ -6,11 +6,11 @@ before silver and gold are built). Non-blocking: share of flagged values, freshn
 """
 
 import datetime as dt
-from dataclasses import dataclass, field
 
 import polars as pl
-from dagster import AssetCheckExecutionContext, AssetCheckResult, MetadataValue, asset_check
+from dagster import AssetCheckExecutionContext, AssetCheckResult, asset_check
 
+from energy_assets.checks import Outcome
 from energy_assets.neso import transforms
 from energy_assets.neso.assets import (
     QUARANTINE_KEY,
@@ -23,29 +23,6 @@ from energy_assets.partitions import uk_settlement_days
 
 MAX_FLAGGED_SHARE = 0.05
 FRESHNESS_LIMIT = dt.timedelta(hours=1)
-
-
-@dataclass
-class Outcome:
-    passed: bool
-    checked: str
-    found: str
-    details: dict = field(default_factory=dict)
-    offending: pl.DataFrame | None = None
-
-    def result(self) -> AssetCheckResult:
-        metadata = {"checked": MetadataValue.text(self.checked), "found": MetadataValue.text(self.found)}
-        for k, v in self.details.items():
-            metadata[k] = MetadataValue.int(v) if isinstance(v, int) and not isinstance(v, bool) else MetadataValue.text(str(v))
-        if self.offending is not None and self.offending.height:
-            metadata["first_offending_rows"] = MetadataValue.md(_md(self.offending.head(5)))
-        return AssetCheckResult(passed=self.passed, metadata=metadata, description=self.found)
-
-
-def _md(df: pl.DataFrame) -> str:
-    lines = ["| " + " | ".join(df.columns) + " |", "|" + "---|" * df.width]
-    lines += ["| " + " | ".join("" if v is None else str(v) for v in row) + " |" for row in df.iter_rows()]
-    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------------- rules

@@ -127,32 +127,42 @@ def _int64(text: str) -> int:
     return value
 
 
-def usability_problem(text: str | None, endpoint: str = INTENSITY) -> str | None:
-    """Why a body cannot be used (None when it can): empty, truncated JSON, `{}`, an error object, no data."""
+def data_records(text: str | None, list_hint: str = "un-ranged endpoint?") -> tuple[list | None, str | None]:
+    """The `data` records of a NESO body, or why there are none usable: empty, truncated JSON, NaN or
+    out-of-range numbers, `{}`, an error object, `data` missing, not a list or empty. Shared by every NESO
+    endpoint's client (national, generation, regional)."""
     if text is None or not text.strip():
-        return "empty body"
+        return None, "empty body"
     try:
         payload = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float, parse_int=_int64)
     except json.JSONDecodeError as exc:
-        return f"invalid JSON ({exc.msg} at character {exc.pos} of {len(text)}; truncated body?)"
+        return None, f"invalid JSON ({exc.msg} at character {exc.pos} of {len(text)}; truncated body?)"
     except ValueError as exc:  # NaN, Infinity, 1e400, 2**64: Python accepts them, the silver parser does not
-        return f"invalid JSON ({exc})"
+        return None, f"invalid JSON ({exc})"
     if not isinstance(payload, dict):
-        return f"JSON {type(payload).__name__} instead of an object"
+        return None, f"JSON {type(payload).__name__} instead of an object"
     if not payload:
-        return "empty JSON object {}"
+        return None, "empty JSON object {}"
     if "error" in payload:
         err = payload["error"]
         if isinstance(err, dict):
-            return f"API error {err.get('code', '?')}: {err.get('message', '')}".strip()
-        return f"API error: {err}"
+            return None, f"API error {err.get('code', '?')}: {err.get('message', '')}".strip()
+        return None, f"API error: {err}"
     data = payload.get("data")
     if data is None:
-        return "no 'data' member"
+        return None, "no 'data' member"
     if not isinstance(data, list):
-        return f"'data' is a {type(data).__name__}, not a list of half-hours (un-ranged endpoint?)"
+        return None, f"'data' is a {type(data).__name__}, not a list of half-hours ({list_hint})"
     if not data:
-        return "'data' is an empty list"
+        return None, "'data' is an empty list"
+    return data, None
+
+
+def usability_problem(text: str | None, endpoint: str = INTENSITY) -> str | None:
+    """Why a national body cannot be used (None when it can)."""
+    data, problem = data_records(text)
+    if problem:
+        return problem
     member = "intensity" if endpoint == INTENSITY else "generationmix"
     first = data[0]
     if not isinstance(first, dict) or "from" not in first or member not in first:

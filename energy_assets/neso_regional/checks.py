@@ -3,7 +3,7 @@
 import polars as pl
 from dagster import AssetCheckResult, asset_check
 
-from energy_assets.carbon.outcome import Outcome
+from energy_assets.checks import Outcome
 from energy_assets.neso_regional import transforms
 from energy_assets.neso_regional.assets import bronze_neso_regional_intensity, silver_neso_regional_intensity
 from energy_assets.partitions import uk_settlement_days

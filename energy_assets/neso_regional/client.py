@@ -9,7 +9,6 @@ UTC bounds, the one-minute boundary shift, 13-day chunks that never cross 1 Janu
 
 
 import datetime as dt
-import json
 from collections.abc import Sequence
 
 from dagster import ConfigurableResource, ResourceDependency
@@ -24,6 +23,7 @@ from energy_assets.neso.client import (
     UTC,
     FetchedResponse,
     chunk_path,
+    data_records,
     day_chunks,
 )
 
@@ -36,29 +36,10 @@ def regional_path(days: Sequence[dt.date]) -> str:
 
 
 def regional_usability_problem(text: str | None) -> str | None:
-    """Why a regional body cannot be used (None when it can): empty, truncated, `{}`, error object, no regions."""
-    if text is None or not text.strip():
-        return "empty body"
-    try:
-        payload = json.loads(text)
-    except json.JSONDecodeError as exc:
-        return f"invalid JSON ({exc.msg} at character {exc.pos} of {len(text)}; truncated body?)"
-    if not isinstance(payload, dict):
-        return f"JSON {type(payload).__name__} instead of an object"
-    if not payload:
-        return "empty JSON object {}"
-    if "error" in payload:
-        err = payload["error"]
-        if isinstance(err, dict):
-            return f"API error {err.get('code', '?')}: {err.get('message', '')}".strip()
-        return f"API error: {err}"
-    data = payload.get("data")
-    if data is None:
-        return "no 'data' member"
-    if not isinstance(data, list):
-        return f"'data' is a {type(data).__name__}, not a list of half-hours (postcode/region endpoint?)"
-    if not data:
-        return "'data' is an empty list"
+    """Why a regional body cannot be used (None when it can): the NESO body rules, then the regions."""
+    data, problem = data_records(text, list_hint="postcode/region endpoint?")
+    if problem:
+        return problem
     first = data[0]
     if not isinstance(first, dict) or "from" not in first or not isinstance(first.get("regions"), list):
         return "records lack 'from'/'regions'"

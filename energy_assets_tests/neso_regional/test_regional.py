@@ -131,3 +131,12 @@ def test_assets_replay_the_sample_days_in_one_request_idempotently(lake_root):
     silver = pl.read_delta(str(lake_root / "silver" / "neso_regional_intensity"))
     assert silver.height == (48 + 48 + 46 + 48) * 18
     assert silver.select(pl.struct("period_start", "region_id").is_unique().all()).item()
+
+
+def test_regional_bodies_with_nan_infinity_or_overflow_are_unusable():
+    from energy_assets.neso_regional.client import regional_usability_problem
+
+    record = '{"data": [{"from": "2021-03-26T00:00Z", "to": "2021-03-26T00:30Z", "regions": [{"regionid": 1, "intensity": {"forecast": %s}}]}]}'
+    assert regional_usability_problem(record % "45") is None
+    for bad in ("NaN", "Infinity", "1e400", str(2**64)):
+        assert "invalid JSON" in regional_usability_problem(record % bad), bad

@@ -1,4 +1,5 @@
-"""What a check checked and what it found, turned into an `AssetCheckResult` with metadata."""
+"""Shared by every domain's checks: what a check checked and what it found, turned into an
+`AssetCheckResult` whose metadata a newcomer can read in the UI (and `energy-assets check` prints)."""
 
 from __future__ import annotations
 
