@@ -21,7 +21,7 @@ import datetime as dt
 import hashlib
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
@@ -196,6 +196,43 @@ class FetchedResponse:
         return content_hash(self.body)
 
 
+def fetch_response(
+    http: HttpSession,
+    base_url: str,
+    endpoint: str,
+    path: str,
+    days: Sequence[dt.date],
+    problem_of: Callable[[str | None], str | None],
+) -> FetchedResponse:
+    """One NESO request as bronze keeps it. Unusable bodies (`problem_of`) are retried by the session; a
+    request that fails for good comes back with `problem` set and whatever response arrived, never raised."""
+    try:
+        resp: HttpResponse = http.get(base_url, path, source=SOURCE, retry_if=lambda r: problem_of(r.text))
+    except HttpError as exc:
+        last = exc.response
+        return FetchedResponse(
+            endpoint=endpoint,
+            request_url=exc.url,
+            days=tuple(days),
+            fetched_at=last.fetched_at if last else dt.datetime.now(UTC),
+            http_status=last.status if last else None,
+            body=last.text if last else "",
+            attempts=last.attempts if last else 0,
+            problem=str(exc),
+        )
+    problem = problem_of(resp.text)  # replay answers are not retried: check them too
+    return FetchedResponse(
+        endpoint=endpoint,
+        request_url=resp.url,
+        days=tuple(days),
+        fetched_at=resp.fetched_at,
+        http_status=resp.status,
+        body=resp.text,
+        attempts=resp.attempts,
+        problem=f"GET {resp.url}: {problem}" if problem else None,
+    )
+
+
 class NesoClient(ConfigurableResource):
     """NESO Carbon Intensity API client: range chunking, the one-minute shift, outage detection."""
 
@@ -204,32 +241,7 @@ class NesoClient(ConfigurableResource):
     max_days_per_request: int = Field(default=MAX_DAYS_PER_REQUEST, description="Days per range request (API max 14).")
 
     def _get(self, endpoint: str, path: str, days: Sequence[dt.date]) -> FetchedResponse:
-        retry_if = lambda resp: usability_problem(resp.text, endpoint)  # noqa: E731
-        try:
-            resp: HttpResponse = self.http.get(self.base_url, path, source=SOURCE, retry_if=retry_if)
-        except HttpError as exc:
-            last = exc.response
-            return FetchedResponse(
-                endpoint=endpoint,
-                request_url=exc.url,
-                days=tuple(days),
-                fetched_at=last.fetched_at if last else dt.datetime.now(UTC),
-                http_status=last.status if last else None,
-                body=last.text if last else "",
-                attempts=last.attempts if last else 0,
-                problem=str(exc),
-            )
-        problem = usability_problem(resp.text, endpoint)  # replay answers are not retried: check them too
-        return FetchedResponse(
-            endpoint=endpoint,
-            request_url=resp.url,
-            days=tuple(days),
-            fetched_at=resp.fetched_at,
-            http_status=resp.status,
-            body=resp.text,
-            attempts=resp.attempts,
-            problem=f"GET {resp.url}: {problem}" if problem else None,
-        )
+        return fetch_response(self.http, self.base_url, endpoint, path, days, lambda text: usability_problem(text, endpoint))
 
     def fetch_days(self, endpoint: str, days: Sequence[dt.date], stop_on_failure: bool = True) -> list[FetchedResponse]:
         """Every response needed for the UK days `days` from `/intensity` or `/generation` ranges.

@@ -15,16 +15,15 @@ from dagster import ConfigurableResource, ResourceDependency
 from pydantic import Field
 
 from energy_assets import settings
-from energy_assets.http import HttpError, HttpResponse, HttpSession
+from energy_assets.http import HttpSession
 from energy_assets.neso.client import (
     DEFAULT_BASE_URL,
     MAX_DAYS_PER_REQUEST,
-    SOURCE,
-    UTC,
     FetchedResponse,
     chunk_path,
     data_records,
     day_chunks,
+    fetch_response,
 )
 
 REGIONAL = "regional/intensity"
@@ -54,33 +53,7 @@ class NesoRegionalClient(ConfigurableResource):
     max_days_per_request: int = Field(default=MAX_DAYS_PER_REQUEST, description="Days per range request (API max 14).")
 
     def _get(self, path: str, days: Sequence[dt.date]) -> FetchedResponse:
-        try:
-            resp: HttpResponse = self.http.get(
-                self.base_url, path, source=SOURCE, retry_if=lambda r: regional_usability_problem(r.text)
-            )
-        except HttpError as exc:
-            last = exc.response
-            return FetchedResponse(
-                endpoint=REGIONAL,
-                request_url=exc.url,
-                days=tuple(days),
-                fetched_at=last.fetched_at if last else dt.datetime.now(UTC),
-                http_status=last.status if last else None,
-                body=last.text if last else "",
-                attempts=last.attempts if last else 0,
-                problem=str(exc),
-            )
-        problem = regional_usability_problem(resp.text)  # replay answers are not retried: check them too
-        return FetchedResponse(
-            endpoint=REGIONAL,
-            request_url=resp.url,
-            days=tuple(days),
-            fetched_at=resp.fetched_at,
-            http_status=resp.status,
-            body=resp.text,
-            attempts=resp.attempts,
-            problem=f"GET {resp.url}: {problem}" if problem else None,
-        )
+        return fetch_response(self.http, self.base_url, REGIONAL, path, days, regional_usability_problem)
 
     def fetch_days(self, days: Sequence[dt.date], stop_on_failure: bool = True) -> list[FetchedResponse]:
         """Every response needed for the UK days `days`, in as few requests as the API allows.
