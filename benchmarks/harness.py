@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import resource
+import signal
 import statistics
 import subprocess
 import sys
@@ -31,7 +32,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psutil
+try:  # the [bench] extra; without it (e.g. CI's [dev] install) /proc is read directly (Linux only)
+    import psutil
+except ImportError:  # pragma: no cover - depends on the environment
+    psutil = None
 
 SAMPLE_INTERVAL_S = 0.05
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -40,19 +44,45 @@ DEFAULT_WORKDIR = Path(__file__).resolve().parent / "work"
 
 
 # --------------------------------------------------------------------------------------------- sampling
-def tree_rss(proc: psutil.Process) -> int:
-    """Sum of RSS over `proc` and all its descendants (processes that vanish mid-walk are skipped)."""
-    total = 0
-    try:
-        procs = [proc, *proc.children(recursive=True)]
-    except psutil.Error:
-        return 0
-    for p in procs:
+def _children(pid: int) -> list[int]:
+    if psutil is not None:
         try:
-            total += p.memory_info().rss
+            return [c.pid for c in psutil.Process(pid).children(recursive=True)]
         except psutil.Error:
-            pass
-    return total
+            return []
+    out: list[int] = []
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            tasks = os.listdir(f"/proc/{current}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                kids = [int(k) for k in Path(f"/proc/{current}/task/{task}/children").read_text().split()]
+            except (OSError, ValueError):
+                continue
+            out.extend(kids)
+            stack.extend(kids)
+    return out
+
+
+def _rss(pid: int) -> int:
+    if psutil is not None:
+        try:
+            return psutil.Process(pid).memory_info().rss
+        except psutil.Error:
+            return 0
+    try:
+        return int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def tree_rss(pid: int) -> int:
+    """Sum of RSS over `pid` and all its descendants (processes that vanish mid-walk are skipped)."""
+    return sum(_rss(p) for p in [pid, *_children(pid)])
 
 
 class TreeSampler:
@@ -63,19 +93,16 @@ class TreeSampler:
         self.cap_bytes = cap_bytes
         self.exceeded_at: float | None = None
         self.samples: list[tuple[float, int]] = []
-        self._roots = [psutil.Process(pid) for pid in (pids or [])]
+        self._roots: list[int] = list(pids or [])
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="rss-sampler", daemon=True)
 
     def add_root(self, pid: int) -> None:
-        try:
-            self._roots.append(psutil.Process(pid))
-        except psutil.Error:
-            pass
+        self._roots.append(pid)
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            total = sum(tree_rss(p) for p in list(self._roots))
+            total = sum(tree_rss(pid) for pid in list(self._roots))
             self.samples.append((time.time(), total))
             if self.cap_bytes and total > self.cap_bytes and self.exceeded_at is None:
                 self.exceeded_at = time.time()
@@ -85,14 +112,10 @@ class TreeSampler:
     def _kill_tree(self) -> None:
         """Stop the measured tree (only processes this harness started) before it exhausts a shared machine."""
         for root in list(self._roots):
-            try:
-                procs = [*root.children(recursive=True), root]
-            except psutil.Error:
-                continue
-            for p in procs:
+            for pid in [*_children(root), root]:
                 try:
-                    p.kill()
-                except psutil.Error:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
                     pass
 
     def __enter__(self) -> TreeSampler:
@@ -282,16 +305,27 @@ def _git_dirty() -> list[str]:
         return []
 
 
+def _memory() -> tuple[int, int]:
+    if psutil is not None:
+        vm = psutil.virtual_memory()
+        return vm.total, vm.available
+    info = {}
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        key, _, value = line.partition(":")
+        info[key] = int(value.split()[0]) * 1024
+    return info.get("MemTotal", 0), info.get("MemAvailable", 0)
+
+
 def machine_facts() -> dict[str, Any]:
-    vm = psutil.virtual_memory()
+    total, available = _memory()
     return {
         "hostname": platform.node(),
         "cpu_model": _cpu_model(),
-        "logical_cores": psutil.cpu_count(logical=True),
-        "physical_cores": psutil.cpu_count(logical=False),
+        "logical_cores": psutil.cpu_count(logical=True) if psutil else os.cpu_count(),
+        "physical_cores": psutil.cpu_count(logical=False) if psutil else None,
         "usable_cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
-        "ram_bytes": vm.total,
-        "ram_available_bytes_at_start": vm.available,
+        "ram_bytes": total,
+        "ram_available_bytes_at_start": available,
         "load_avg_at_start": list(os.getloadavg()),
         "os": platform.platform(),
         "python": platform.python_version(),
