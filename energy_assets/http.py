@@ -182,6 +182,17 @@ class HttpSession(ConfigurableResource):
         import), so a resource built before ENERGY_ASSETS_SOURCE was set still follows it."""
         return self.source_mode or settings.source_mode()
 
+    def politeness_s(self) -> float:
+        """`min_interval_s`, lowered (never raised) by `ENERGY_ASSETS_HTTP_MIN_INTERVAL_S` when set, read now:
+        for a local fake API, where politeness protects nobody."""
+        raw = settings.get("ENERGY_ASSETS_HTTP_MIN_INTERVAL_S", "")
+        if not raw:
+            return self.min_interval_s
+        try:
+            return max(0.0, min(self.min_interval_s, float(raw)))
+        except ValueError:
+            raise ValueError(f"ENERGY_ASSETS_HTTP_MIN_INTERVAL_S must be a number of seconds, not {raw!r}") from None
+
     def replay_dir(self) -> Path:
         return Path(self.samples_dir or settings.get("ENERGY_ASSETS_SAMPLES_DIR", str(settings.SAMPLES_DIR)))
 
@@ -223,7 +234,7 @@ class HttpSession(ConfigurableResource):
         reason = ""
         last: HttpResponse | None = None
         for attempt in range(1, max(1, self.max_attempts) + 1):
-            _throttle.wait(host, self.min_interval_s)
+            _throttle.wait(host, self.politeness_s())
             retry_after = None
             try:
                 raw = self._requests().get(

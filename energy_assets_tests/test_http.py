@@ -185,3 +185,15 @@ def test_the_suite_points_the_real_apis_at_a_closed_local_port():
     # resolved when a run starts, from the environment above, not frozen at import
     base_url = defs.resources["neso"].base_url
     assert isinstance(base_url, EnvVar) and base_url.get_value() == os.environ["NESO_API_BASE_URL"]
+
+
+def test_politeness_can_be_lowered_from_the_environment_but_never_raised(monkeypatch):
+    session = HttpSession(min_interval_s=1.0)
+    assert session.politeness_s() == 1.0
+    monkeypatch.setenv("ENERGY_ASSETS_HTTP_MIN_INTERVAL_S", "0")
+    assert session.politeness_s() == 0.0
+    monkeypatch.setenv("ENERGY_ASSETS_HTTP_MIN_INTERVAL_S", "30")
+    assert session.politeness_s() == 1.0
+    monkeypatch.setenv("ENERGY_ASSETS_HTTP_MIN_INTERVAL_S", "soon")
+    with pytest.raises(ValueError, match="ENERGY_ASSETS_HTTP_MIN_INTERVAL_S"):
+        session.politeness_s()

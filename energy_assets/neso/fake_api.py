@@ -125,8 +125,9 @@ def make_handler(state: FakeNesoState):
                 try:
                     if "fault" in query:
                         state.set_fault(query["fault"], int(query["count"]) if "count" in query else None)
-                    if query.get("revision", "").startswith("+"):
-                        state.manual_revision += int(query["revision"][1:])
+                    revision = query.get("revision", "").strip()  # "+1" arrives as " 1" (a + in a query is a space)
+                    if revision:
+                        state.manual_revision += int(revision.lstrip("+"))
                 except ValueError as exc:
                     return self._send(400, {}, error_body("400 Bad Request", str(exc)))
                 return self._send(200, {}, json.dumps({"fault": state.fault, "revision": state.revision()}))

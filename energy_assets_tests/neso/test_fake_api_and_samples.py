@@ -79,3 +79,11 @@ def test_samples_replay_through_the_client_for_every_sample_range():
         assert len(json.loads(resp.body)["data"]) == 48 + 48 + 46 + 48
     clock_change = client.fetch_intensity_for_date(D(2021, 3, 28))
     assert len(json.loads(clock_change.body)["data"]) == 46
+
+
+def test_fake_api_revision_control_over_http(fake_api, fake_state):
+    """`/_control?revision=+1` as documented: a raw `+` in a query string arrives as a space."""
+    before = fake_state.manual_revision
+    assert requests.get(fake_api + "/_control?revision=+1", timeout=5).status_code == 200
+    assert requests.get(fake_api + "/_control?revision=%2B2", timeout=5).status_code == 200
+    assert fake_state.manual_revision == before + 3
