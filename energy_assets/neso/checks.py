@@ -26,12 +26,13 @@ FRESHNESS_LIMIT = dt.timedelta(hours=1)
 
 
 # ------------------------------------------------------------------------------------------- rules
-def rule_latest_fetch_usable(bronze: pl.DataFrame) -> Outcome:
+def rule_latest_fetch_usable(bronze: pl.DataFrame, what: str = "bronze") -> Outcome:
+    """The newest response of each day in a NESO bronze table (national, generation, regional) is usable."""
     bad = transforms.latest_fetch_problems(bronze)
     days = bronze["settlement_date"].n_unique()
     return Outcome(
         passed=bad.is_empty() and days > 0,
-        checked="the newest bronze response of each settlement day in the run is usable (not 500, {}, error or truncated)",
+        checked=f"the newest {what} response of each settlement day in the run is usable (not 500, {{}}, error or truncated)",
         found=(f"{bad.height} of {days} day(s) whose newest response is unusable; first: {bad['problem'][0]}" if bad.height
                else f"{days} day(s), newest responses all usable" if days else "no bronze rows for the partition(s)"),
         details={"days": days, "unusable_days": bad.height, "bronze_rows": bronze.height},

@@ -122,6 +122,13 @@ def latest_fetch_problems(bronze: pl.DataFrame) -> pl.DataFrame:
     ).sort("settlement_date")
 
 
+def settlement_period() -> pl.Expr:
+    """`settlement_period` (1..46/48/50): the half-hours since UK local midnight of `settlement_date`,
+    counted in UTC so that clock-change days come out right."""
+    local_midnight = pl.col("settlement_date").cast(pl.Datetime("us")).dt.replace_time_zone(UK_TZ).dt.convert_time_zone("UTC")
+    return (((pl.col("period_start") - local_midnight).dt.total_minutes() // 30) + 1).alias("settlement_period")
+
+
 # ------------------------------------------------------------------------------------------ parsing
 def _uk_date(col: str) -> pl.Expr:
     return pl.col(col).dt.convert_time_zone(UK_TZ).dt.date()
@@ -239,9 +246,6 @@ def build_silver_intensity(records: pl.DataFrame) -> pl.DataFrame:
             f"index={first['index']!r} of GET {first['request_url']} (fetched {first['fetched_at']})"
         )
     newest = _newest_per(records, ["period_start"])
-    local_midnight = (
-        pl.col("settlement_date").cast(pl.Datetime("us")).dt.replace_time_zone(UK_TZ).dt.convert_time_zone("UTC")
-    )
     settled = pl.col("period_end") + pl.lit(SETTLED_AFTER) <= pl.col("fetched_at")
     flag = (
         pl.when(pl.col("actual") == 0)
@@ -252,7 +256,7 @@ def build_silver_intensity(records: pl.DataFrame) -> pl.DataFrame:
     )
     return (
         newest.with_columns(
-            (((pl.col("period_start") - local_midnight).dt.total_minutes() // 30) + 1).alias("settlement_period"),
+            settlement_period(),
             flag.alias("data_quality_flag"),
         )
         .select(

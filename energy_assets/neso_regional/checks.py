@@ -4,22 +4,14 @@ import polars as pl
 from dagster import AssetCheckResult, asset_check
 
 from energy_assets.checks import Outcome
+from energy_assets.neso import checks as neso_checks
 from energy_assets.neso_regional import transforms
 from energy_assets.neso_regional.assets import bronze_neso_regional_intensity, silver_neso_regional_intensity
 from energy_assets.partitions import uk_settlement_days
 
 
 def rule_latest_fetch_usable(bronze: pl.DataFrame) -> Outcome:
-    bad = transforms.latest_fetch_problems(bronze)
-    days = bronze["settlement_date"].n_unique()
-    return Outcome(
-        passed=bad.is_empty() and days > 0,
-        checked="the newest regional response of each settlement day in the run is usable (not 500, {}, error or truncated)",
-        found=(f"{bad.height} of {days} day(s) whose newest response is unusable; first: {bad['problem'][0]}" if bad.height
-               else f"{days} day(s), newest responses all usable" if days else "no bronze rows for the partition(s)"),
-        details={"days": days, "unusable_days": bad.height, "bronze_rows": bronze.height},
-        offending=bad,
-    )
+    return neso_checks.rule_latest_fetch_usable(bronze, what="regional")
 
 
 def rule_unique_and_complete(silver: pl.DataFrame) -> Outcome:

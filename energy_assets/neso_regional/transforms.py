@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import polars as pl
 
-from energy_assets.neso.transforms import ALLOWED_INDEX, BRONZE_SCHEMA, PLAUSIBLE_GCO2_PER_KWH, bronze_rows  # noqa: F401
+from energy_assets.neso.transforms import (  # noqa: F401  (bronze rows and their checks are the national ones)
+    ALLOWED_INDEX,
+    BRONZE_SCHEMA,
+    PLAUSIBLE_GCO2_PER_KWH,
+    bronze_rows,
+    latest_fetch_problems,
+    settlement_period,
+)
 
 UK_TZ = "Europe/London"
 API_TIME_FORMAT = "%Y-%m-%dT%H:%MZ"
@@ -122,9 +129,8 @@ def build_silver_regional(records: pl.DataFrame) -> pl.DataFrame:
             f"of GET {first['request_url']} (fetched {first['fetched_at']})"
         )
     newest = records.sort(["fetched_at", "content_hash"]).unique(["period_start", "regionid"], keep="last", maintain_order=True)
-    local_midnight = pl.col("settlement_date").cast(pl.Datetime("us")).dt.replace_time_zone(UK_TZ).dt.convert_time_zone("UTC")
     return (
-        newest.with_columns((((pl.col("period_start") - local_midnight).dt.total_minutes() // 30) + 1).alias("settlement_period"))
+        newest.with_columns(settlement_period())
         .select(
             "period_start",
             "period_end",
@@ -141,14 +147,6 @@ def build_silver_regional(records: pl.DataFrame) -> pl.DataFrame:
         .cast(dict(SILVER_REGIONAL_SCHEMA))
         .sort("period_start", "region_id")
     )
-
-
-def latest_fetch_problems(bronze: pl.DataFrame) -> pl.DataFrame:
-    """Per settlement day, the newest bronze row when it is unusable (what must fail the run)."""
-    latest = bronze.sort("fetched_at").group_by("settlement_date", maintain_order=True).last()
-    return latest.filter(pl.col("problem").is_not_null()).select(
-        "settlement_date", "fetched_at", "request_url", "http_status", "problem"
-    ).sort("settlement_date")
 
 
 def incomplete_periods(silver: pl.DataFrame) -> pl.DataFrame:
