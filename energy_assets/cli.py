@@ -14,7 +14,6 @@ so they appear in `dagster dev` afterwards.
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -29,9 +28,9 @@ PARTITION_RANGE_END = "dagster/asset_partition_range_end"
 def _prepare_environment(replay: bool) -> None:
     home = settings.dagster_home()
     home.mkdir(parents=True, exist_ok=True)
-    os.environ["DAGSTER_HOME"] = str(home)
+    settings.export("DAGSTER_HOME", str(home))
     if replay:
-        os.environ.setdefault("ENERGY_ASSETS_SOURCE", settings.REPLAY)
+        settings.export("ENERGY_ASSETS_SOURCE", settings.REPLAY, overwrite=False)
 
 
 @dataclass
@@ -216,8 +215,8 @@ def cmd_demo(args) -> int:
 
     out = sys.stdout
     with DagsterInstance.get() as instance:
-        print(f"energy_assets demo: lake {settings.lake_uri()}  instance {os.environ['DAGSTER_HOME']}", file=out)
-        print(f"source mode: {os.environ.get('ENERGY_ASSETS_SOURCE')} (sample days {', '.join(settings.SAMPLE_DAYS)})\n", file=out)
+        print(f"energy_assets demo: lake {settings.lake_uri()}  instance {settings.get('DAGSTER_HOME')}", file=out)
+        print(f"source mode: {settings.source_mode()} (sample days {', '.join(settings.SAMPLE_DAYS)})\n", file=out)
         outcomes = []
         for plan in demo_plans(defs):
             print(f"running {plan.job} for {plan.label} ...", file=out, flush=True)
@@ -267,7 +266,7 @@ def cmd_check(args) -> int:
 def cmd_dev(args) -> int:
     _prepare_environment(replay=False)
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(settings.PROJECT_ROOT / "workspace.yaml"), *args.dagster_args]
-    print(f"DAGSTER_HOME={os.environ['DAGSTER_HOME']} {' '.join(command)}", flush=True)
+    print(f"DAGSTER_HOME={settings.get('DAGSTER_HOME')} {' '.join(command)}", flush=True)
     return subprocess.call(command, cwd=settings.PROJECT_ROOT)
 
 

@@ -183,18 +183,13 @@ class HttpSession(ConfigurableResource):
         return self.source_mode or settings.source_mode()
 
     def politeness_s(self) -> float:
-        """`min_interval_s`, lowered (never raised) by `ENERGY_ASSETS_HTTP_MIN_INTERVAL_S` when set, read now:
+        """`min_interval_s`, lowered (never raised) by `ENERGY_ASSETS_HTTP_MIN_INTERVAL_SECONDS` when set, read now:
         for a local fake API, where politeness protects nobody."""
-        raw = settings.get("ENERGY_ASSETS_HTTP_MIN_INTERVAL_S", "")
-        if not raw:
-            return self.min_interval_s
-        try:
-            return max(0.0, min(self.min_interval_s, float(raw)))
-        except ValueError:
-            raise ValueError(f"ENERGY_ASSETS_HTTP_MIN_INTERVAL_S must be a number of seconds, not {raw!r}") from None
+        lowered = settings.http_min_interval_seconds()
+        return self.min_interval_s if lowered is None else max(0.0, min(self.min_interval_s, lowered))
 
     def replay_dir(self) -> Path:
-        return Path(self.samples_dir or settings.get("ENERGY_ASSETS_SAMPLES_DIR", str(settings.SAMPLES_DIR)))
+        return Path(self.samples_dir or settings.samples_dir())
 
     def _requests(self) -> requests.Session:
         if self._session is None:

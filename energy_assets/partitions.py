@@ -8,7 +8,7 @@ Today's partition exists (`end_offset=1`) so that sensors can keep the current d
 
 from __future__ import annotations
 
-import os
+from energy_assets import settings
 
 from dagster import DailyPartitionsDefinition, MultiPartitionsDefinition, StaticPartitionsDefinition
 
@@ -26,12 +26,7 @@ utc_days = DailyPartitionsDefinition(start_date=ELECTRICITY_MAPS_START_DATE, tim
 
 def electricity_maps_zones() -> list[str]:
     """`ELECTRICITY_MAPS_ZONES`: comma-separated zone keys (default `GR`)."""
-    raw = os.environ.get("ELECTRICITY_MAPS_ZONES") or DEFAULT_ZONES
-    zones = [z.strip() for z in raw.split(",") if z.strip()]
-    for zone in zones:
-        if not all(ch.isalnum() or ch == "-" for ch in zone):
-            raise ValueError(f"ELECTRICITY_MAPS_ZONES: {zone!r} is not a zone key (letters, digits and '-')")
-    return zones
+    return list(settings.graph().electricity_maps_zones)
 
 
 zone_partitions = StaticPartitionsDefinition(electricity_maps_zones())

@@ -1,22 +1,21 @@
-"""Shared resources, configured from the environment with working local defaults."""
+"""Shared resources: the lake (one `LakeResource` for every reader and writer), the IO manager writing into
+it, and the HTTP session every API client uses."""
 
 from __future__ import annotations
 
 from energy_assets.http import HttpSession
 from energy_assets.lake.io_manager import DeltaLakeIOManager
-
-
-def lake_io_manager() -> DeltaLakeIOManager:
-    """Delta lake at `ENERGY_LAKE_URI` (default `data/lake`), read when a run starts; storage options from the
-    environment."""
-    return DeltaLakeIOManager()
-
-
-def http_session() -> HttpSession:
-    """The shared HTTP session. It reads `ENERGY_ASSETS_SOURCE` (`replay` answers from `data/samples/`) and
-    `ENERGY_ASSETS_SAMPLES_DIR` when it makes a request, not when the code location is imported."""
-    return HttpSession()
+from energy_assets.lake.resource import LakeResource
 
 
 def shared_resources() -> dict:
-    return {"io_manager": lake_io_manager(), "http": http_session()}
+    lake = LakeResource()  # ENERGY_LAKE_URI / ENERGY_LAKE_STORAGE_OPTIONS, read when a run starts
+    return {"lake": lake, "io_manager": DeltaLakeIOManager(lake=lake), "http": HttpSession()}
+
+
+def lake_io_manager() -> DeltaLakeIOManager:
+    return DeltaLakeIOManager(lake=LakeResource())
+
+
+def http_session() -> HttpSession:
+    return HttpSession()

@@ -20,6 +20,7 @@ from dagster import DagsterInstance  # noqa: E402
 
 from energy_assets.http import HttpSession  # noqa: E402
 from energy_assets.lake.io_manager import DeltaLakeIOManager  # noqa: E402
+from energy_assets.lake.resource import LakeResource
 
 
 @pytest.fixture
@@ -50,10 +51,15 @@ def fast_http():
 
 
 @pytest.fixture
-def lake_io(lake_root):
-    return DeltaLakeIOManager(root_uri=str(lake_root))
+def lake_resource(lake_root):
+    return LakeResource(root_uri=str(lake_root))
 
 
 @pytest.fixture
-def resources(lake_io, fast_http):
-    return {"io_manager": lake_io, "http": fast_http}
+def lake_io(lake_resource):
+    return DeltaLakeIOManager(lake=lake_resource)
+
+
+@pytest.fixture
+def resources(lake_resource, lake_io, fast_http):
+    return {"lake": lake_resource, "io_manager": lake_io, "http": fast_http}

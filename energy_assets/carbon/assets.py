@@ -8,7 +8,7 @@ import polars as pl
 from dagster import AssetExecutionContext, AssetIn, AutomationCondition, BackfillPolicy, MetadataValue, asset
 
 from energy_assets.carbon import transforms
-from energy_assets.checks import markdown_table
+from energy_assets.check_outcome import markdown_table
 from energy_assets.carbon.regions import unmapped_regions
 from energy_assets.partitions import uk_settlement_days
 

@@ -8,7 +8,7 @@ from energy_assets.carbon.assets import (
     presentation_carbon_per_product_per_day,
     presentation_carbon_per_region_per_day,
 )
-from energy_assets.checks import Outcome
+from energy_assets.check_outcome import CheckOutcome
 from energy_assets.carbon.regions import SMART_METER_REGION_TO_NESO
 from energy_assets.partitions import uk_settlement_days
 
@@ -16,9 +16,9 @@ EMISSIONS_TOLERANCE_G = 1e-6
 RECONCILE_TOLERANCE = 1e-6  # kWh and kg: far below the Wh
 
 
-def rule_unique_readings(footprint: pl.DataFrame) -> Outcome:
+def rule_unique_readings(footprint: pl.DataFrame) -> CheckOutcome:
     dup = footprint.filter(pl.struct("meterpoint_id", "interval_start_utc").is_duplicated())
-    return Outcome(
+    return CheckOutcome(
         passed=dup.is_empty(),
         checked="(meterpoint_id, interval_start_utc) is unique: one footprint row per reading",
         found=f"{dup.height} rows share a reading key among {footprint.height}",
@@ -27,14 +27,14 @@ def rule_unique_readings(footprint: pl.DataFrame) -> Outcome:
     )
 
 
-def rule_emissions_arithmetic(footprint: pl.DataFrame) -> Outcome:
+def rule_emissions_arithmetic(footprint: pl.DataFrame) -> CheckOutcome:
     expected = pl.col("consumption_kwh") * pl.col("intensity_gco2_per_kwh")
     bad = footprint.filter(
         (pl.col("emissions_gco2").is_null() != pl.col("intensity_gco2_per_kwh").is_null())
         | ((pl.col("emissions_gco2") - expected).abs() > EMISSIONS_TOLERANCE_G)
         | (pl.col("intensity_source").is_null() != pl.col("intensity_gco2_per_kwh").is_null())
     )
-    return Outcome(
+    return CheckOutcome(
         passed=bad.is_empty(),
         checked="emissions_gco2 = consumption_kwh x intensity_gco2_per_kwh, and a source is named exactly when an intensity is used",
         found=f"{bad.height} of {footprint.height} rows break the arithmetic",
@@ -43,7 +43,7 @@ def rule_emissions_arithmetic(footprint: pl.DataFrame) -> Outcome:
     )
 
 
-def rule_regions_mapped(footprint: pl.DataFrame, mapping: dict[str, int] | None = None) -> Outcome:
+def rule_regions_mapped(footprint: pl.DataFrame, mapping: dict[str, int] | None = None) -> CheckOutcome:
     mapping = SMART_METER_REGION_TO_NESO if mapping is None else mapping
     unmapped = (
         footprint.filter(pl.col("neso_region_id").is_null())
@@ -52,7 +52,7 @@ def rule_regions_mapped(footprint: pl.DataFrame, mapping: dict[str, int] | None 
         .sort("readings", descending=True)
     )
     n = int(unmapped["readings"].sum()) if unmapped.height else 0
-    return Outcome(
+    return CheckOutcome(
         passed=unmapped.is_empty(),
         checked=f"every meterpoint region maps to a NESO region ({len(mapping)} regions mapped); unmapped ones fall back to national intensity",
         found=(f"{unmapped.height} unmapped region(s) ({', '.join(str(r) for r in unmapped['region'].to_list())}) with {n} of {footprint.height} readings"
@@ -63,10 +63,10 @@ def rule_regions_mapped(footprint: pl.DataFrame, mapping: dict[str, int] | None 
     )
 
 
-def rule_intensity_coverage(footprint: pl.DataFrame) -> Outcome:
+def rule_intensity_coverage(footprint: pl.DataFrame) -> CheckOutcome:
     missing = footprint.filter(pl.col("intensity_gco2_per_kwh").is_null())
     by_source = footprint.group_by(pl.col("intensity_source").fill_null("none")).len().sort("intensity_source")
-    return Outcome(
+    return CheckOutcome(
         passed=missing.is_empty() and footprint.height > 0,
         checked="every reading got a grid intensity (regional forecast, national actual or national forecast)",
         found=(f"{missing.height} of {footprint.height} readings have no intensity for their half-hour" if missing.height
@@ -77,7 +77,7 @@ def rule_intensity_coverage(footprint: pl.DataFrame) -> Outcome:
     )
 
 
-def rule_reconciles(summary: pl.DataFrame, footprint: pl.DataFrame, name: str) -> Outcome:
+def rule_reconciles(summary: pl.DataFrame, footprint: pl.DataFrame, name: str) -> CheckOutcome:
     """Daily totals of a summary table equal those of the footprint (kWh, kg CO2, readings)."""
     def totals(df: pl.DataFrame, date_col: str, kwh: str, kg: pl.Expr, n: pl.Expr) -> pl.DataFrame:
         return df.group_by(pl.col(date_col).alias("date")).agg(
@@ -91,7 +91,7 @@ def rule_reconciles(summary: pl.DataFrame, footprint: pl.DataFrame, name: str) -
         | ((pl.col("kg") - pl.col("kg_footprint")).abs() > RECONCILE_TOLERANCE)
         | (pl.col("readings") != pl.col("readings_footprint"))
     ).sort("date")
-    return Outcome(
+    return CheckOutcome(
         passed=bad.is_empty(),
         checked=f"daily kWh, kg CO2 and reading counts of {name} equal those of gold/smart_meter_carbon_footprint (to 1e-6)",
         found=f"{bad.height} of {joined.height} day(s) disagree" if bad.height else f"{joined.height} day(s) reconcile",

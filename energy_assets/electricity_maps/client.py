@@ -408,7 +408,7 @@ class ElectricityMapsResource(ConfigurableResource):
 def resource_from_env() -> ElectricityMapsResource:
     """The resource configured from the environment (the key as an EnvVar, so its value never shows)."""
     return ElectricityMapsResource(
-        api_key=settings.env_or_default(API_KEY_ENV, ""),
-        base_url=settings.env_or_default(BASE_URL_ENV, DEFAULT_BASE_URL),
-        paid_tier=settings.get(PAID_TIER_ENV, "false").strip().lower() in ("1", "true", "yes", "on"),
+        api_key=settings.env_var(API_KEY_ENV),
+        base_url=settings.env_var(BASE_URL_ENV),
+        paid_tier=settings.electricity_maps_paid_tier(),
     )

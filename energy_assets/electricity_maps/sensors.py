@@ -20,16 +20,12 @@ from energy_assets.electricity_maps.client import KINDS, ElectricityMapsError, E
 from energy_assets.http import HttpSession
 from energy_assets.partitions import ELECTRICITY_MAPS_START_DATE, electricity_maps_zones
 
-INTERVAL_ENV = "ELECTRICITY_MAPS_SENSOR_INTERVAL_S"
+INTERVAL_ENV = "ELECTRICITY_MAPS_SENSOR_INTERVAL_SECONDS"
 DEFAULT_INTERVAL_S = 300
 
 
 def sensor_interval_s() -> int:
-    raw = settings.get(INTERVAL_ENV, str(DEFAULT_INTERVAL_S))
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"{INTERVAL_ENV} must be a whole number of seconds, not {raw!r}") from None
+    value = settings.graph().electricity_maps_sensor_interval_seconds
     if value < 30:
         raise ValueError(f"{INTERVAL_ENV} must be at least 30 seconds (got {value}); the API has request quotas")
     return value

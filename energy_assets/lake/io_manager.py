@@ -44,7 +44,6 @@ creating the same table, fail with `CommitFailedError`. Writes therefore
 
 from __future__ import annotations
 
-import os
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -72,6 +71,7 @@ from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 from pydantic import Field
 
+from energy_assets.lake.resource import LakeResource
 from energy_assets.lake.slices import (
     SliceCondition,
     check_identifier,
@@ -159,30 +159,10 @@ def with_commit_retries(
 
 
 def storage_options_from_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Storage options for delta-rs: `ENERGY_LAKE_STORAGE_OPTIONS` (JSON) plus explicit ones.
+    """`ENERGY_LAKE_STORAGE_OPTIONS` plus explicit ones (kept for the modules not yet on `LakeResource`)."""
+    from energy_assets import settings
 
-    delta-rs also reads the usual `AWS_*`, `AZURE_*` and `GOOGLE_*` variables by itself, so for most
-    object stores nothing needs to be set here (S3: `AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`,
-    `AWS_SECRET_ACCESS_KEY`, `AWS_REGION`, `AWS_ALLOW_HTTP` for a plain-HTTP endpoint).
-
-    Concurrent writers on S3: deltalake 1.x commits each log entry with a conditional put
-    (`If-None-Match: *`), which AWS S3, MinIO, R2 and moto honour, so no DynamoDB lock and no
-    `AWS_S3_ALLOW_UNSAFE_RENAME` are needed (1.x dropped the DynamoDB log store; measured with 1.6.6: the
-    commit PUT carries the header with or without that variable). A store without conditional puts cannot
-    make concurrent commits safe: give it a single writer (one run at a time per table).
-    """
-    import json
-
-    options: dict[str, str] = {}
-    raw = os.environ.get("ENERGY_LAKE_STORAGE_OPTIONS")
-    if raw:
-        try:
-            parsed = json.loads(raw)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"ENERGY_LAKE_STORAGE_OPTIONS is not valid JSON: {exc.msg}") from None
-        options.update({str(k): str(v) for k, v in parsed.items()})
-    options.update(extra or {})
-    return options
+    return {**settings.lake_storage_options(), **(extra or {})}
 
 
 def open_table(uri: str, storage_options: dict[str, str]) -> DeltaTable | None:
@@ -536,30 +516,26 @@ def _merge(
 
 
 def lake_root(configured: str | None = None) -> str:
-    """The lake root in force: the configured one, else `ENERGY_LAKE_URI` read now (not at import), so that
-    every reader and writer of one process agrees on the lake."""
+    """The lake root in force: the configured one, else `ENERGY_LAKE_URI` read now."""
     from energy_assets import settings
 
     return configured or settings.lake_uri()
 
 
 class LakeDbClient(DeltaLakeDbClient):
-    """dagster-deltalake's client, reading our flat config (root URI + storage options)."""
+    """dagster-deltalake's client, connecting to tables of the run's lake (the `LakeResource`)."""
 
-    @staticmethod
+    def __init__(self, lake_resource: LakeResource, retry: dict):
+        self._lake_resource = lake_resource
+        self._retry = retry
+
     @contextmanager
-    def connect(context, table_slice: TableSlice) -> Iterator[TableConnection]:
-        config = context.resource_config
-        root = lake_root(config.get("root_uri")).rstrip("/")
-        options = storage_options_from_env(config.get("storage_options") or {})
+    def connect(self, context, table_slice: TableSlice) -> Iterator[TableConnection]:
+        lake = self._lake_resource.lake()
         yield TableConnection(
-            table_uri=f"{root}/{table_slice.schema}/{table_slice.table}",
-            storage_options=options,
-            table_config={
-                key: config[key]
-                for key in ("commit_max_attempts", "commit_backoff_s", "commit_backoff_max_s")
-                if config.get(key) is not None
-            },
+            table_uri=lake.table_uri((table_slice.schema, table_slice.table)),
+            storage_options=dict(lake.storage_options),
+            table_config=dict(self._retry),
         )
 
 
@@ -613,16 +589,9 @@ class LakeDbIOManager(DbIOManager):
 class DeltaLakeIOManager(ConfigurableIOManagerFactory):
     """Delta tables at `<root_uri>/<layer>/<table>`, written and read as polars frames by delta-rs."""
 
-    root_uri: str = Field(
-        default="",
-        description=(
-            "Root of the Delta lake: a local path or any delta-rs URI (s3://, az://, gs://). Empty (the default): "
-            "ENERGY_LAKE_URI when a run starts, else data/lake."
-        ),
-    )
-    storage_options: dict[str, str] = Field(
-        default_factory=dict,
-        description="Extra delta-rs storage options. Secrets belong in the environment (AWS_*, ENERGY_LAKE_STORAGE_OPTIONS), not here.",
+    lake: LakeResource = Field(
+        default_factory=LakeResource,
+        description="The lake the tables live in (root URI and storage options); the same resource every reader uses.",
     )
     commit_max_attempts: int = Field(
         default=DEFAULT_COMMIT_MAX_ATTEMPTS,
@@ -637,7 +606,11 @@ class DeltaLakeIOManager(ConfigurableIOManagerFactory):
 
     def create_io_manager(self, context) -> DbIOManager:
         return LakeDbIOManager(
-            db_client=LakeDbClient(),
+            db_client=LakeDbClient(
+                self.lake,
+                {"commit_max_attempts": self.commit_max_attempts, "commit_backoff_s": self.commit_backoff_s,
+                 "commit_backoff_max_s": self.commit_backoff_max_s},
+            ),
             database="deltalake",
             schema=None,
             type_handlers=[LakePolarsTypeHandler()],

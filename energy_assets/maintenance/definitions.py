@@ -58,8 +58,8 @@ class LakeMaintenance(ConfigurableResource):
 def lake_maintenance_resource() -> LakeMaintenance:
     vacuum = VacuumSettings.from_env()  # validates the variables when the code location loads
     return LakeMaintenance(
-        vacuum_retention_hours=EnvVar.int("LAKE_VACUUM_RETENTION_HOURS")
-        if settings.get("LAKE_VACUUM_RETENTION_HOURS", "")
+        vacuum_retention_hours=EnvVar.int("ENERGY_LAKE_VACUUM_RETENTION_HOURS")
+        if settings.is_set("ENERGY_LAKE_VACUUM_RETENTION_HOURS")
         else vacuum.retention_hours,
         enforce_retention_duration=vacuum.enforce_retention_duration,
     )

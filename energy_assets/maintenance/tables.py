@@ -44,17 +44,9 @@ class VacuumSettings:
     @classmethod
     def from_env(cls) -> VacuumSettings:
         """`LAKE_VACUUM_RETENTION_HOURS` (default 168) and `LAKE_VACUUM_ENFORCE_RETENTION` (default true)."""
-        raw_hours = os.environ.get("LAKE_VACUUM_RETENTION_HOURS") or str(DEFAULT_RETENTION_HOURS)
-        try:
-            hours = int(raw_hours)
-        except ValueError:
-            raise ValueError(f"LAKE_VACUUM_RETENTION_HOURS must be a whole number of hours, not {raw_hours!r}") from None
-        if hours < 0:
-            raise ValueError(f"LAKE_VACUUM_RETENTION_HOURS must not be negative (got {hours})")
-        raw_enforce = (os.environ.get("LAKE_VACUUM_ENFORCE_RETENTION") or "true").strip().lower()
-        if raw_enforce not in ("true", "false", "1", "0", "yes", "no"):
-            raise ValueError(f"LAKE_VACUUM_ENFORCE_RETENTION must be true or false, not {raw_enforce!r}")
-        return cls(hours, raw_enforce in ("true", "1", "yes"))
+        from energy_assets import settings
+
+        return cls(settings.vacuum_retention_hours(), settings.vacuum_enforce_retention())
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ import datetime as dt
 import polars as pl
 from dagster import AssetCheckExecutionContext, AssetCheckResult, asset_check
 
-from energy_assets.checks import Outcome
+from energy_assets.check_outcome import CheckOutcome
 from energy_assets.neso import transforms
 from energy_assets.neso.assets import (
     QUARANTINE_KEY,
@@ -26,11 +26,11 @@ FRESHNESS_LIMIT = dt.timedelta(hours=1)
 
 
 # ------------------------------------------------------------------------------------------- rules
-def rule_latest_fetch_usable(bronze: pl.DataFrame, what: str = "bronze") -> Outcome:
+def rule_latest_fetch_usable(bronze: pl.DataFrame, what: str = "bronze") -> CheckOutcome:
     """The newest response of each day in a NESO bronze table (national, generation, regional) is usable."""
     bad = transforms.latest_fetch_problems(bronze)
     days = bronze["settlement_date"].n_unique()
-    return Outcome(
+    return CheckOutcome(
         passed=bad.is_empty() and days > 0,
         checked=f"the newest {what} response of each settlement day in the run is usable (not 500, {{}}, error or truncated)",
         found=(f"{bad.height} of {days} day(s) whose newest response is unusable; first: {bad['problem'][0]}" if bad.height
@@ -40,9 +40,9 @@ def rule_latest_fetch_usable(bronze: pl.DataFrame, what: str = "bronze") -> Outc
     )
 
 
-def rule_unique_periods(silver: pl.DataFrame) -> Outcome:
+def rule_unique_periods(silver: pl.DataFrame) -> CheckOutcome:
     dup = silver.filter(pl.col("period_start").is_duplicated()).select("period_start", "settlement_date", "fetched_at")
-    return Outcome(
+    return CheckOutcome(
         passed=dup.is_empty(),
         checked="period_start is unique",
         found=f"{dup.height} rows share a period_start with another row among {silver.height}",
@@ -51,12 +51,12 @@ def rule_unique_periods(silver: pl.DataFrame) -> Outcome:
     )
 
 
-def rule_contiguous(silver: pl.DataFrame) -> Outcome:
+def rule_contiguous(silver: pl.DataFrame) -> CheckOutcome:
     s = silver.select("period_start", "settlement_date").sort("period_start")
     gaps = s.with_columns(pl.col("period_start").diff().alias("step")).filter(
         pl.col("step").is_not_null() & (pl.col("step") != pl.duration(minutes=30))
     )
-    return Outcome(
+    return CheckOutcome(
         passed=gaps.is_empty(),
         checked="consecutive period_starts are exactly 30 minutes apart",
         found=f"{gaps.height} gaps or overlaps among {s.height} half-hours",
@@ -65,7 +65,7 @@ def rule_contiguous(silver: pl.DataFrame) -> Outcome:
     )
 
 
-def rule_complete_days(silver: pl.DataFrame, expected_days: list[dt.date] = (), now: dt.datetime | None = None) -> Outcome:
+def rule_complete_days(silver: pl.DataFrame, expected_days: list[dt.date] = (), now: dt.datetime | None = None) -> CheckOutcome:
     """A complete day (over by the newest fetch) has all its 46/48/50 periods; the current day every
     period that has ended by the newest fetch. Days of `expected_days` that have begun by `now` and have
     no row at all fail too."""
@@ -99,7 +99,7 @@ def rule_complete_days(silver: pl.DataFrame, expected_days: list[dt.date] = (), 
         .otherwise(pl.col("ended_present") < pl.col("ended_expected"))
     ).select("settlement_date", "complete_day", "present", "day_periods", "ended_present", "ended_expected")
     complete = int(joined["complete_day"].sum()) if joined.height else 0
-    return Outcome(
+    return CheckOutcome(
         passed=bad.is_empty() and not absent,
         checked="complete days hold all 46/48/50 settlement periods; the current day every period ended by the newest fetch; no begun day is absent",
         found=f"{bad.height} of {joined.height} day(s) incomplete ({complete} complete days checked in full); {len(absent)} begun day(s) absent"
@@ -109,13 +109,13 @@ def rule_complete_days(silver: pl.DataFrame, expected_days: list[dt.date] = (), 
     )
 
 
-def rule_plausible_values(silver: pl.DataFrame) -> Outcome:
+def rule_plausible_values(silver: pl.DataFrame) -> CheckOutcome:
     lo, hi = transforms.PLAUSIBLE_GCO2_PER_KWH
     bad = silver.filter(
         ~pl.col("forecast_gco2_per_kwh").is_between(lo, hi).fill_null(False)
         | (pl.col("actual_gco2_per_kwh").is_not_null() & ~pl.col("actual_gco2_per_kwh").is_between(lo, hi))
     ).select("period_start", "forecast_gco2_per_kwh", "actual_gco2_per_kwh")
-    return Outcome(
+    return CheckOutcome(
         passed=bad.is_empty(),
         checked=f"forecast present and within {lo}..{hi} gCO2/kWh; actual null or within {lo}..{hi} (0 is flagged, not failed)",
         found=f"{bad.height} of {silver.height} rows outside the plausible range",
@@ -124,9 +124,9 @@ def rule_plausible_values(silver: pl.DataFrame) -> Outcome:
     )
 
 
-def rule_index_allowed(silver: pl.DataFrame) -> Outcome:
+def rule_index_allowed(silver: pl.DataFrame) -> CheckOutcome:
     bad = silver.filter(~pl.col("intensity_index").is_in(list(transforms.ALLOWED_INDEX)).fill_null(False) | pl.col("intensity_index").is_null())
-    return Outcome(
+    return CheckOutcome(
         passed=bad.is_empty(),
         checked="intensity_index is one of " + ", ".join(transforms.ALLOWED_INDEX),
         found=f"{bad.height} of {silver.height} rows with another index",
@@ -135,9 +135,9 @@ def rule_index_allowed(silver: pl.DataFrame) -> Outcome:
     )
 
 
-def rule_period_length(silver: pl.DataFrame) -> Outcome:
+def rule_period_length(silver: pl.DataFrame) -> CheckOutcome:
     bad = silver.filter((pl.col("period_end") - pl.col("period_start")) != pl.duration(minutes=30))
-    return Outcome(
+    return CheckOutcome(
         passed=bad.is_empty(),
         checked="period_end - period_start is 30 minutes",
         found=f"{bad.height} of {silver.height} periods of another length",
@@ -146,11 +146,11 @@ def rule_period_length(silver: pl.DataFrame) -> Outcome:
     )
 
 
-def rule_flagged_share(silver: pl.DataFrame, max_share: float = MAX_FLAGGED_SHARE) -> Outcome:
+def rule_flagged_share(silver: pl.DataFrame, max_share: float = MAX_FLAGGED_SHARE) -> CheckOutcome:
     counts = silver.group_by("data_quality_flag").len().drop_nulls()
     flagged = int(counts["len"].sum()) if counts.height else 0
     share = flagged / silver.height if silver.height else 0.0
-    return Outcome(
+    return CheckOutcome(
         passed=share <= max_share,
         checked=f"share of half-hours with a data_quality_flag is at most {max_share:.0%}",
         found=f"{flagged} of {silver.height} half-hours flagged ({share:.1%})",
@@ -159,13 +159,13 @@ def rule_flagged_share(silver: pl.DataFrame, max_share: float = MAX_FLAGGED_SHAR
     )
 
 
-def rule_fresh(silver: pl.DataFrame, days: list[dt.date], now: dt.datetime, limit: dt.timedelta = FRESHNESS_LIMIT) -> Outcome:
+def rule_fresh(silver: pl.DataFrame, days: list[dt.date], now: dt.datetime, limit: dt.timedelta = FRESHNESS_LIMIT) -> CheckOutcome:
     """Today's silver is fresh when it was fetched within `limit` and its latest half-hour with an actual
     ended within `limit` (in the first hour of the day, before any actual can exist, the fetch alone counts)."""
     today = now.astimezone(UK).date()
     checked = f"today's silver was fetched within {limit} and its latest half-hour with an actual ended within {limit}"
     if today not in days:
-        return Outcome(
+        return CheckOutcome(
             passed=True,
             checked=checked,
             found=f"not applicable: the partition(s) checked do not include today ({today})",
@@ -173,7 +173,7 @@ def rule_fresh(silver: pl.DataFrame, days: list[dt.date], now: dt.datetime, limi
         )
     rows = silver.filter(pl.col("settlement_date") == today)
     if rows.is_empty():
-        return Outcome(False, checked, f"no silver rows for today ({today})", {"applicable": "yes"})
+        return CheckOutcome(False, checked, f"no silver rows for today ({today})", {"applicable": "yes"})
     fetch_age = now - rows["fetched_at"].max()
     latest_actual = rows.filter(pl.col("actual_gco2_per_kwh").is_not_null())["period_end"].max()
     if latest_actual is None:
@@ -185,7 +185,7 @@ def rule_fresh(silver: pl.DataFrame, days: list[dt.date], now: dt.datetime, limi
         lag_minutes = int((now - latest_actual).total_seconds() // 60)
         actual_note = f"latest actual for the period ending {latest_actual:%Y-%m-%d %H:%MZ}, {lag_minutes} min ago"
     fetch_minutes = int(fetch_age.total_seconds() // 60)
-    return Outcome(
+    return CheckOutcome(
         passed=actual_ok and fetch_age <= limit,
         checked=checked,
         found=f"{actual_note}; last fetched {fetch_minutes} min ago",
@@ -193,9 +193,9 @@ def rule_fresh(silver: pl.DataFrame, days: list[dt.date], now: dt.datetime, limi
     )
 
 
-def rule_quarantine_empty(quarantine: pl.DataFrame) -> Outcome:
+def rule_quarantine_empty(quarantine: pl.DataFrame) -> CheckOutcome:
     reasons = dict(quarantine.group_by("reason").len().iter_rows()) if quarantine.height else {}
-    return Outcome(
+    return CheckOutcome(
         passed=quarantine.is_empty(),
         checked="no intensity record of a usable payload was quarantined",
         found=f"{quarantine.height} record(s) quarantined" + (f": {reasons}" if reasons else ""),

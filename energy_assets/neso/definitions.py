@@ -26,7 +26,7 @@ def poller_http_session() -> HttpSession:
 
 
 def _base_url():
-    return settings.env_or_default("NESO_API_BASE_URL", DEFAULT_BASE_URL)
+    return settings.env_var("NESO_API_BASE_URL")
 
 
 defs = Definitions(

@@ -45,14 +45,7 @@ neso_refresh_job = define_asset_job(
 
 
 def sensor_interval_seconds() -> int:
-    raw = settings.get("NESO_SENSOR_INTERVAL_SECONDS", str(DEFAULT_INTERVAL_SECONDS))
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValueError(f"NESO_SENSOR_INTERVAL_SECONDS must be a whole number of seconds, not {raw!r}") from None
-    if value < 1:
-        raise ValueError("NESO_SENSOR_INTERVAL_SECONDS must be at least 1")
-    return value
+    return settings.graph().neso_sensor_interval_seconds
 
 
 def day_fingerprints(intensity_bronze: pl.DataFrame, generation_bronze: pl.DataFrame, days: list[dt.date]) -> dict[str, str]:

@@ -3,21 +3,21 @@
 import polars as pl
 from dagster import AssetCheckResult, asset_check
 
-from energy_assets.checks import Outcome
+from energy_assets.check_outcome import CheckOutcome
 from energy_assets.neso import checks as neso_checks
 from energy_assets.neso_regional import transforms
 from energy_assets.neso_regional.assets import bronze_neso_regional_intensity, silver_neso_regional_intensity
 from energy_assets.partitions import uk_settlement_days
 
 
-def rule_latest_fetch_usable(bronze: pl.DataFrame) -> Outcome:
+def rule_latest_fetch_usable(bronze: pl.DataFrame) -> CheckOutcome:
     return neso_checks.rule_latest_fetch_usable(bronze, what="regional")
 
 
-def rule_unique_and_complete(silver: pl.DataFrame) -> Outcome:
+def rule_unique_and_complete(silver: pl.DataFrame) -> CheckOutcome:
     dup = silver.filter(pl.struct("period_start", "region_id").is_duplicated())
     incomplete = transforms.incomplete_periods(silver)
-    return Outcome(
+    return CheckOutcome(
         passed=dup.is_empty() and incomplete.is_empty() and silver.height > 0,
         checked="(period_start, region_id) is unique and every half-hour carries all 18 regions (1..17 and GB)",
         found=f"{silver['period_start'].n_unique()} half-hours, {dup.height} duplicate rows, {incomplete.height} half-hours without all 18 regions",

@@ -71,4 +71,4 @@ class NesoRegionalClient(ConfigurableResource):
 
 
 def neso_regional_client(http: HttpSession) -> NesoRegionalClient:
-    return NesoRegionalClient(http=http, base_url=settings.env_or_default("NESO_API_BASE_URL", DEFAULT_BASE_URL))
+    return NesoRegionalClient(http=http, base_url=settings.env_var("NESO_API_BASE_URL"))

@@ -31,7 +31,7 @@ class ServingLake(ConfigurableResource):
 
 def serving_duckdb_resource() -> DuckDBResource:
     return DuckDBResource(
-        database=settings.env_or_default("ENERGY_DUCKDB_PATH", DEFAULT_DUCKDB_PATH),
+        database=settings.env_var("ENERGY_DUCKDB_PATH"),
         connection_config={"storage_compatibility_version": STORAGE_COMPATIBILITY_VERSION},
     )
 

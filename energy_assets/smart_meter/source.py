@@ -106,9 +106,9 @@ class SmartMeterSource(ConfigurableResource):
 
 def default_source() -> SmartMeterSource:
     return SmartMeterSource(
-        readings_dir=settings.env_or_default("SMART_METER_READINGS_DIR", str(settings.DATA_DIR / "readings")),
-        db_path=settings.env_or_default("SMART_METER_DB_PATH", str(settings.DATA_DIR / "case_study.db")),
-        as_of_date=settings.env_or_default("SMART_METER_AS_OF_DATE", "2021-01-01"),
+        readings_dir=settings.env_var("SMART_METER_READINGS_DIR"),
+        db_path=settings.env_var("SMART_METER_DB_PATH"),
+        as_of_date=settings.env_var("SMART_METER_AS_OF_DATE"),
     )
 
 
@@ -214,7 +214,7 @@ DEFAULT_MAX_FILE_BYTES = 256 << 20  # a year of one meterpoint's half-hours is ~
 
 def _unreadable(path: Path) -> str | None:
     """Why a listed file cannot be parsed before trying: vanished, empty, or over the size limit."""
-    limit = int(settings.get(MAX_FILE_BYTES_ENV, str(DEFAULT_MAX_FILE_BYTES)))
+    limit = settings.smart_meter_max_file_bytes()
     try:
         size = path.stat().st_size
     except FileNotFoundError:

@@ -17,6 +17,7 @@ from dagster import (
 from energy_assets.carbon.assets import CARBON_ASSETS
 from energy_assets.carbon.checks import CARBON_CHECKS
 from energy_assets.lake.io_manager import DeltaLakeIOManager
+from energy_assets.lake.resource import LakeResource
 from energy_assets.partitions import uk_settlement_days
 from energy_assets_tests.carbon.factories import day_of_data
 
@@ -61,7 +62,7 @@ def read(root, layer, name):
 def test_footprint_and_summaries_for_a_clock_change_day_with_checks_passing_and_idempotent(lake_root):
     state = make_state()
     assets = upstream_assets(state) + CARBON_ASSETS
-    io = {"io_manager": DeltaLakeIOManager(root_uri=str(lake_root))}
+    io = {"io_manager": DeltaLakeIOManager(lake=LakeResource(root_uri=str(lake_root)))}
     instance = DagsterInstance.ephemeral()
     tags = {"dagster/asset_partition_range_start": "2021-03-27", "dagster/asset_partition_range_end": "2021-03-28"}
     for _ in range(2):  # the second run must give the same tables
@@ -91,7 +92,7 @@ def test_footprint_and_summaries_for_a_clock_change_day_with_checks_passing_and_
 def test_eager_any_day_refreshes_a_past_day_when_either_side_changes(lake_root):
     state = make_state()
     assets = upstream_assets(state) + CARBON_ASSETS
-    io = {"io_manager": DeltaLakeIOManager(root_uri=str(lake_root))}
+    io = {"io_manager": DeltaLakeIOManager(lake=LakeResource(root_uri=str(lake_root)))}
     defs = Definitions(assets=assets, resources=io)
     instance = DagsterInstance.ephemeral()
     tags = {"dagster/asset_partition_range_start": "2021-03-27", "dagster/asset_partition_range_end": "2021-03-28"}

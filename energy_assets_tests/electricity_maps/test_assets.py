@@ -192,9 +192,10 @@ def test_replay_runs_the_sample_days_in_one_run(lake_root, instance, fast_http):
     from energy_assets.electricity_maps.checks import CHECKS as REAL_CHECKS
     from energy_assets.electricity_maps.client import ElectricityMapsResource
     from energy_assets.lake.io_manager import DeltaLakeIOManager
+    from energy_assets.lake.resource import LakeResource
 
     resources = {
-        "io_manager": DeltaLakeIOManager(root_uri=str(lake_root)),
+        "io_manager": DeltaLakeIOManager(lake=LakeResource(root_uri=str(lake_root))),
         "http": HttpSession(source_mode="replay", min_interval_s=0.0),
         "electricity_maps": ElectricityMapsResource(api_key=""),
     }

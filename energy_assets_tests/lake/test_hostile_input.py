@@ -14,6 +14,8 @@ from dagster import AssetExecutionContext, DagsterInstance, StaticPartitionsDefi
 from deltalake import DeltaTable, write_deltalake
 
 from energy_assets.lake.io_manager import DeltaLakeIOManager
+
+from energy_assets.lake.resource import LakeResource
 from energy_assets.lake.slices import SliceCondition, SliceError, check_identifier, conditions_sql, sql_literal
 
 HOSTILE_VALUES = [
@@ -40,7 +42,7 @@ def run(assets, root, key, instance=None, **kwargs):
     return materialize(
         assets,
         partition_key=key,
-        resources={"io_manager": DeltaLakeIOManager(root_uri=str(root))},
+        resources={"io_manager": DeltaLakeIOManager(lake=LakeResource(root_uri=str(root)))},
         instance=instance or DagsterInstance.ephemeral(),
         raise_on_error=False,
         **kwargs,

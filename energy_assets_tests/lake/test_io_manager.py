@@ -29,12 +29,14 @@ from deltalake import DeltaTable
 
 from energy_assets.lake.io_manager import DeltaLakeIOManager, LakeWriteError
 
+from energy_assets.lake.resource import LakeResource
+
 days = DailyPartitionsDefinition(start_date="2024-03-28", end_date="2024-04-05", timezone="Europe/London")
 RANGE_TAGS = {"dagster/asset_partition_range_start": "2024-03-30", "dagster/asset_partition_range_end": "2024-04-01"}
 
 
 def ours(root):
-    return DeltaLakeIOManager(root_uri=str(root))
+    return DeltaLakeIOManager(lake=LakeResource(root_uri=str(root)))
 
 
 def stock(root):

@@ -9,6 +9,8 @@ from dagster import AssetExecutionContext, DagsterInstance, DailyPartitionsDefin
 from deltalake import DeltaTable
 
 from energy_assets.lake.io_manager import DeltaLakeIOManager
+
+from energy_assets.lake.resource import LakeResource
 from energy_assets.maintenance.definitions import LakeMaintenance, lake_maintenance_job
 from energy_assets.maintenance.tables import VacuumSettings, discover_tables, table_retention_hours
 
@@ -32,7 +34,7 @@ POLLS = 6
 
 
 def build_lake(root) -> dict[str, pl.DataFrame]:
-    io = DeltaLakeIOManager(root_uri=str(root))
+    io = DeltaLakeIOManager(lake=LakeResource(root_uri=str(root)))
     instance = DagsterInstance.ephemeral()
     for poll in range(POLLS):
         for day in POLL_DAYS:
@@ -62,7 +64,7 @@ def run_maintenance(root, **settings):
     defs = Definitions(
         assets=[polls, daily],
         jobs=[lake_maintenance_job],
-        resources={"io_manager": DeltaLakeIOManager(root_uri=str(root)), "lake_maintenance": LakeMaintenance(root_uri=str(root), **settings)},
+        resources={"io_manager": DeltaLakeIOManager(lake=LakeResource(root_uri=str(root))), "lake_maintenance": LakeMaintenance(root_uri=str(root), **settings)},
     )
     return defs.get_job_def("lake_maintenance_job").execute_in_process(instance=DagsterInstance.ephemeral(), raise_on_error=False)
 

@@ -11,6 +11,7 @@ from deltalake.exceptions import CommitFailedError
 
 from energy_assets.lake import io_manager as lake_io
 from energy_assets.lake.io_manager import DeltaLakeIOManager, FrameStream
+from energy_assets.lake.resource import LakeResource
 
 days = DailyPartitionsDefinition(start_date="2024-03-28", end_date="2024-04-05", timezone="Europe/London")
 RANGE = {"dagster/asset_partition_range_start": "2024-03-30", "dagster/asset_partition_range_end": "2024-04-01"}
@@ -53,7 +54,7 @@ def make_asset(version: dict, calls: list, mode: str = "overwrite"):
 
 
 def run(assets, root, **kwargs):
-    return materialize(assets, resources={"io_manager": DeltaLakeIOManager(root_uri=str(root))}, instance=DagsterInstance.ephemeral(), **kwargs)
+    return materialize(assets, resources={"io_manager": DeltaLakeIOManager(lake=LakeResource(root_uri=str(root)))}, instance=DagsterInstance.ephemeral(), **kwargs)
 
 
 def table(root) -> pl.DataFrame:

@@ -11,6 +11,7 @@ from werkzeug import Response
 from energy_assets import settings
 from energy_assets.http import HttpSession
 from energy_assets.lake.io_manager import DeltaLakeIOManager
+from energy_assets.lake.resource import LakeResource
 from energy_assets.neso.client import UTC, FetchedResponse
 from energy_assets.neso_regional import samples, transforms
 from energy_assets.neso_regional.assets import NESO_REGIONAL_ASSETS
@@ -115,7 +116,7 @@ def test_committed_samples_are_what_the_generator_writes(tmp_path):
 
 def test_assets_replay_the_sample_days_in_one_request_idempotently(lake_root):
     resources = {
-        "io_manager": DeltaLakeIOManager(root_uri=str(lake_root)),
+        "io_manager": DeltaLakeIOManager(lake=LakeResource(root_uri=str(lake_root))),
         "neso_regional": NesoRegionalClient(http=HttpSession(source_mode="replay", samples_dir=str(settings.SAMPLES_DIR))),
     }
     tags = {"dagster/asset_partition_range_start": "2021-03-26", "dagster/asset_partition_range_end": "2021-03-29"}

@@ -89,10 +89,11 @@ def table_asset(mode: str):
 def materialize_day(lake_root: str, mode: str, day: str, value: int, barrier=None) -> dict:
     """One run for one partition; returns whether it succeeded and how many commit attempts it took."""
     from energy_assets.lake.io_manager import DeltaLakeIOManager
+    from energy_assets.lake.resource import LakeResource
 
     _install_commit_barrier()
     _hold["barrier"] = barrier
-    io = DeltaLakeIOManager(root_uri=lake_root, commit_max_attempts=10, commit_backoff_s=0.05, commit_backoff_max_s=0.5)
+    io = DeltaLakeIOManager(lake=LakeResource(root_uri=lake_root), commit_max_attempts=10, commit_backoff_s=0.05, commit_backoff_max_s=0.5)
     result = materialize(
         [table_asset(mode)],
         partition_key=day,
@@ -187,7 +188,7 @@ def run_crash_scenario(lake_root: str, day: str, value: int, marker: str | None)
     result = materialize(
         crash_assets(),
         partition_key=day,
-        resources={"io_manager": DeltaLakeIOManager(root_uri=lake_root)},
+        resources={"io_manager": DeltaLakeIOManager(lake=LakeResource(root_uri=lake_root))},
         instance=DagsterInstance.ephemeral(),
         tags={"value": str(value)},
     )
@@ -261,7 +262,7 @@ def materialize_pooled(env: dict, dagster_home: str, lake_root: str, day: str, p
         result = materialize(
             [pooled_asset(pool, markers, expected, window_s)],
             partition_key=day,
-            resources={"io_manager": DeltaLakeIOManager(root_uri=lake_root)},
+            resources={"io_manager": DeltaLakeIOManager(lake=LakeResource(root_uri=lake_root))},
             instance=instance,
             raise_on_error=False,
         )
@@ -332,7 +333,7 @@ def scale_out_definitions():
     return Definitions(
         assets=assets,
         jobs=[define_asset_job("scale_out_job", partitions_def=DAYS, executor_def=executor)],
-        resources={"io_manager": DeltaLakeIOManager(root_uri=os.environ["SCALE_OUT_LAKE"])},
+        resources={"io_manager": DeltaLakeIOManager(lake=LakeResource(root_uri=os.environ["SCALE_OUT_LAKE"]))},
     )
 
 

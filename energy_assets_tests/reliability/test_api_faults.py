@@ -49,6 +49,7 @@ from energy_assets.electricity_maps.sensors import build_sensor
 from energy_assets.http import HttpSession
 from energy_assets.jobs import build_jobs
 from energy_assets.lake.io_manager import DeltaLakeIOManager
+from energy_assets.lake.resource import LakeResource
 from energy_assets.neso.assets import NESO_ASSETS
 from energy_assets.neso.checks import NESO_CHECKS
 from energy_assets.neso.client import NesoClient
@@ -201,14 +202,14 @@ class Api:
 # ---------------------------------------------------------------------------------------------- runs
 def em_resources(lake, base_url, http=None):
     return {
-        "io_manager": DeltaLakeIOManager(root_uri=str(lake)),
+        "io_manager": DeltaLakeIOManager(lake=LakeResource(root_uri=str(lake))),
         "http": http or session(),
         "electricity_maps": ElectricityMapsResource(api_key=EM_KEY, base_url=base_url, paid_tier=True),
     }
 
 
 def neso_resources(lake, base_url, http=None):
-    return {"io_manager": DeltaLakeIOManager(root_uri=str(lake)), "neso": NesoClient(http=http or session(), base_url=base_url)}
+    return {"io_manager": DeltaLakeIOManager(lake=LakeResource(root_uri=str(lake))), "neso": NesoClient(http=http or session(), base_url=base_url)}
 
 
 def run_em(lake, base_url, instance):

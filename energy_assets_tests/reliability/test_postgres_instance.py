@@ -15,6 +15,8 @@ import pytest
 from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, DagsterInstance, asset, materialize
 
 from energy_assets.lake.io_manager import DeltaLakeIOManager
+
+from energy_assets.lake.resource import LakeResource
 from energy_assets.settings import PROJECT_ROOT
 from energy_assets_tests.reliability._workers import DAYS, materialize_pooled
 from energy_assets_tests.reliability.postgres_server import postgres  # noqa: F401
@@ -56,7 +58,7 @@ def test_partitioned_materialisation_on_the_postgres_instance(pg_home, tmp_path,
     from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
     home, env = pg_home
-    io = DeltaLakeIOManager(root_uri=str(tmp_path / "lake"))
+    io = DeltaLakeIOManager(lake=LakeResource(root_uri=str(tmp_path / "lake")))
     with DagsterInstance.from_config(str(home)) as instance:
         assert isinstance(instance.run_storage, PostgresRunStorage)
         assert isinstance(instance.event_log_storage, PostgresEventLogStorage)

@@ -38,6 +38,7 @@ from energy_assets.electricity_maps.client import ElectricityMapsError, Electric
 from energy_assets.electricity_maps.sensors import build_sensor
 from energy_assets.http import HttpSession, safe_url
 from energy_assets.lake.io_manager import DeltaLakeIOManager
+from energy_assets.lake.resource import LakeResource
 
 SENTINEL = "SENTINEL-KEY-9f3a"
 URL_TOKEN = "URLTOKEN-5e1d-77"
@@ -133,7 +134,7 @@ def test_the_sentinel_key_appears_nowhere_after_successes_failures_and_sensor_ti
     home, lake = tmp_path / "dagster_home", tmp_path / "lake"
     home.mkdir()
     lake.mkdir()
-    resources = {"io_manager": DeltaLakeIOManager(root_uri=str(lake)), "http": quick_http(), "electricity_maps": resource_from_env()}
+    resources = {"io_manager": DeltaLakeIOManager(lake=LakeResource(root_uri=str(lake))), "http": quick_http(), "electricity_maps": resource_from_env()}
     texts: list[str] = []
     outcomes = {}
     with DagsterInstance.local_temp(tempdir=str(home)) as instance:
@@ -178,7 +179,7 @@ def test_a_token_in_the_base_url_is_redacted_in_errors_logs_and_events(echo_serv
     caplog.set_level("DEBUG")
     lake = tmp_path / "lake"
     lake.mkdir()
-    resources = {"io_manager": DeltaLakeIOManager(root_uri=str(lake)), "http": quick_http(), "electricity_maps": resource_from_env()}
+    resources = {"io_manager": DeltaLakeIOManager(lake=LakeResource(root_uri=str(lake))), "http": quick_http(), "electricity_maps": resource_from_env()}
     with DagsterInstance.ephemeral() as instance:
         result = materialize([*ASSETS, *CHECKS], resources=resources, instance=instance, raise_on_error=False,
                              partition_key=MultiPartitionKey({"date": "2024-03-05", "zone": "GR"}))  # fmt: skip

@@ -169,9 +169,11 @@ def test_the_serving_database_is_resynced_after_any_upstream_partition_changes_d
 
     from energy_assets.lake.io_manager import DeltaLakeIOManager
 
+    from energy_assets.lake.resource import LakeResource
+
     serving = build_serving_asset(deps=[days.key])
     resources = {
-        "io_manager": DeltaLakeIOManager(root_uri=str(lake_root)),
+        "io_manager": DeltaLakeIOManager(lake=LakeResource(root_uri=str(lake_root))),
         "serving_duckdb": DuckDBResource(database=str(tmp_path / "e.duckdb")),
         "serving_lake": ServingLake(root_uri=str(lake_root)),
     }

@@ -8,6 +8,8 @@ import pytest
 from dagster_duckdb import DuckDBResource
 
 from energy_assets.lake.io_manager import DeltaLakeIOManager
+
+from energy_assets.lake.resource import LakeResource
 from energy_assets.smart_meter.source import SmartMeterSource
 
 COLUMNS = ["interval_start", "consumption_delta", "meterpoint_id"]
@@ -65,7 +67,7 @@ def sm_resources(tmp_path, drop):
     lake.mkdir()
     drop["readings"].mkdir(parents=True, exist_ok=True)
     return {
-        "io_manager": DeltaLakeIOManager(root_uri=str(lake)),
+        "io_manager": DeltaLakeIOManager(lake=LakeResource(root_uri=str(lake))),
         "smart_meter": SmartMeterSource(readings_dir=str(drop["readings"]), db_path=str(drop["db"]), lake_root_uri=str(lake)),
         "smart_meter_duckdb": DuckDBResource(database=":memory:"),
     }

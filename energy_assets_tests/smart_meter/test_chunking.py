@@ -11,6 +11,7 @@ from polars.testing import assert_frame_equal
 
 from energy_assets import settings
 from energy_assets.lake.io_manager import DeltaLakeIOManager
+from energy_assets.lake.resource import LakeResource
 from energy_assets.smart_meter import assets as sm_assets
 from energy_assets.smart_meter.assets import ASSETS
 from energy_assets.smart_meter.checks import CHECKS
@@ -41,7 +42,7 @@ def build(root, drop, monkeypatch, chunk_days, chunk_bytes) -> dict[str, pl.Data
     monkeypatch.setattr(sm_assets, "INGEST_CHUNK_BYTES", chunk_bytes)
     lake = root / "lake"
     resources = {
-        "io_manager": DeltaLakeIOManager(root_uri=str(lake)),
+        "io_manager": DeltaLakeIOManager(lake=LakeResource(root_uri=str(lake))),
         "smart_meter": sm_assets.SmartMeterSource(readings_dir=str(drop["readings"]), db_path=str(drop["db"]), lake_root_uri=str(lake)),
         "smart_meter_duckdb": sm_assets.DuckDBResource(database=":memory:"),
     }

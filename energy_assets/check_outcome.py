@@ -16,7 +16,7 @@ def markdown_table(df: pl.DataFrame) -> str:
 
 
 @dataclass
-class Outcome:
+class CheckOutcome:
     passed: bool
     checked: str
     found: str
