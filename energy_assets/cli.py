@@ -111,13 +111,13 @@ def demo_plans(defs) -> list[Plan]:
 
 def check_plans(defs, instance) -> list[Plan]:
     """Checks-only runs covering every partition the instance has materialised."""
-    from energy_assets.jobs import GROUPS
+    from energy_assets.jobs import PARTITIONINGS
 
     graph = defs.resolve_asset_graph()
     jobs = {job.name for job in defs.resolve_all_job_defs()}
     plans: list[Plan] = []
-    for group, pdef in GROUPS.items():
-        job_name = f"{group}_checks_job"
+    for partitioning, pdef in PARTITIONINGS.items():
+        job_name = f"{partitioning}_checks_job"
         if job_name not in jobs:
             continue
         keys = [key for key in graph.materializable_asset_keys if graph.get(key).partitions_def == pdef]
@@ -131,7 +131,7 @@ def check_plans(defs, instance) -> list[Plan]:
             materialized |= set(instance.get_materialized_partitions(key))
         if not materialized:
             continue
-        if group == "electricity_maps":
+        if partitioning == "electricity_maps":
             by_zone: dict[str, list[str]] = {}
             for key in materialized:
                 date, zone = key.split("|", 1)  # dimensions in name order: date|zone

@@ -3,7 +3,7 @@
 - `uk_days_job`: every asset partitioned by UK settlement day;
 - `electricity_maps_job`: every asset partitioned by UTC day x zone;
 - `static_job`: unpartitioned assets;
-- `<group>_checks_job`: the asset checks of that group alone, evaluated against the current lake
+- `<partitioning>_checks_job`: the asset checks of that partitioning's assets alone, evaluated against the current lake
   (partitioned checks take the partition, or range, from the run's tags).
 """
 
@@ -15,46 +15,46 @@ from dagster import AssetKey, AssetsDefinition, AssetSelection, PartitionsDefini
 
 from energy_assets.partitions import uk_settlement_days, utc_day_by_zone
 
-GROUPS: dict[str, PartitionsDefinition | None] = {
+PARTITIONINGS: dict[str, PartitionsDefinition | None] = {
     "uk_days": uk_settlement_days,
     "electricity_maps": utc_day_by_zone,
     "static": None,
 }
 
 
-def asset_keys_by_group(assets: Sequence[AssetsDefinition]) -> dict[str, list[AssetKey]]:
-    grouped: dict[str, list[AssetKey]] = {name: [] for name in GROUPS}
+def asset_keys_by_partitioning(assets: Sequence[AssetsDefinition]) -> dict[str, list[AssetKey]]:
+    by_partitioning: dict[str, list[AssetKey]] = {name: [] for name in PARTITIONINGS}
     for assets_def in assets:
         for key in assets_def.keys:
             pdef = assets_def.partitions_def
-            group = next((name for name, p in GROUPS.items() if p == pdef), None)
-            if group is None:
+            partitioning = next((name for name, p in PARTITIONINGS.items() if p == pdef), None)
+            if partitioning is None:
                 raise ValueError(
                     f"{key.to_user_string()} uses a partitions definition not in energy_assets.partitions; "
                     "use uk_settlement_days, utc_day_by_zone or none"
                 )
-            grouped[group].append(key)
-    return grouped
+            by_partitioning[partitioning].append(key)
+    return by_partitioning
 
 
 def build_jobs(assets: Sequence[AssetsDefinition]) -> list:
     jobs = []
-    for group, keys in asset_keys_by_group(assets).items():
+    for partitioning, keys in asset_keys_by_partitioning(assets).items():
         if not keys:
             continue
         selection = AssetSelection.assets(*keys)
         jobs.append(
             define_asset_job(
-                f"{group}_job",
+                f"{partitioning}_job",
                 selection=selection,  # the partitioning is inferred from the selected assets
-                description=f"Materialise every {group.replace('_', ' ')} asset (and run their checks).",
+                description=f"Materialise every {partitioning.replace('_', ' ')} asset (and run their checks).",
             )
         )
         jobs.append(
             define_asset_job(
-                f"{group}_checks_job",
+                f"{partitioning}_checks_job",
                 selection=AssetSelection.checks_for_assets(*keys),
-                description=f"Evaluate the asset checks of the {group.replace('_', ' ')} assets against the lake.",
+                description=f"Evaluate the asset checks of the {partitioning.replace('_', ' ')} assets against the lake.",
             )
         )
     return jobs
