@@ -127,8 +127,13 @@ class TreeSampler:
         self._thread.join()
 
     def peak(self, start: float | None = None, end: float | None = None) -> int:
+        """Peak RSS of the tree between `start` and `end`; a window shorter than the sampling interval holds no
+        sample, so it gets the nearest sample instead of a false zero."""
         values = [b for t, b in self.samples if (start is None or t >= start) and (end is None or t <= end)]
-        return max(values, default=0)
+        if values or not self.samples:
+            return max(values, default=0)
+        moment = start if start is not None else end
+        return min(self.samples, key=lambda sample: abs(sample[0] - moment))[1]
 
 
 # ---------------------------------------------------------------------------------------------- phases
