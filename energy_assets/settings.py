@@ -54,13 +54,13 @@ class Setting:
     default: str | None  # None: no default (unset means "not configured")
     meaning: str
     when: str = RUN  # LOAD: read once when the code location loads; RUN: when needed
-    default_shown: str | None = None  # the default as the README shows it, when the value is a path
+    default_shown: str | None = None  # the default as the README shows it (markdown), when the value is a path
 
     @property
     def shown_default(self) -> str:
         if self.default_shown is not None:
             return self.default_shown
-        return "—" if self.default is None else self.default
+        return "—" if self.default is None else f"`{self.default}`"
 
 
 def _rel(path: Path) -> str:
@@ -69,17 +69,17 @@ def _rel(path: Path) -> str:
 
 _ALL = [
     # the lake
-    Setting("ENERGY_LAKE_URI", str(DATA_DIR / "lake"), "root of the Delta lake: a local path or any delta-rs URI (`s3://…`, `az://…`, `gs://…`)", default_shown="data/lake"),
+    Setting("ENERGY_LAKE_URI", str(DATA_DIR / "lake"), "root of the Delta lake: a local path or any delta-rs URI (`s3://…`, `az://…`, `gs://…`)", default_shown="`data/lake`"),
     Setting("ENERGY_LAKE_STORAGE_OPTIONS", None, "extra delta-rs storage options as a JSON object; delta-rs also reads `AWS_*`, `AZURE_*`, `GOOGLE_*` itself"),
     Setting("ENERGY_LAKE_VACUUM_RETENTION_HOURS", "168", "vacuum retention of the maintenance job"),
     Setting("ENERGY_LAKE_VACUUM_ENFORCE_RETENTION", "true", "`false` allows a retention below a table's own (only safe when nothing else uses the lake)"),
     # process-wide behaviour
-    Setting("DAGSTER_HOME", str(DEFAULT_DAGSTER_HOME), "the Dagster instance: run history, event log, schedules, sensor cursors", default_shown="dagster_home/ (by `energy-assets`)"),
+    Setting("DAGSTER_HOME", str(DEFAULT_DAGSTER_HOME), "the Dagster instance: run history, event log, schedules, sensor cursors", default_shown="`dagster_home/` (set by `energy-assets`)"),
     Setting("ENERGY_ASSETS_SOURCE", LIVE, "`live` calls the APIs; `replay` answers every API request from the recorded samples (offline)"),
-    Setting("ENERGY_ASSETS_SAMPLES_DIR", str(SAMPLES_DIR), "where `replay` finds the samples (`<source>/<path>[__<query>].json`)", default_shown="data/samples"),
+    Setting("ENERGY_ASSETS_SAMPLES_DIR", str(SAMPLES_DIR), "where `replay` finds the samples (`<source>/<path>[__<query>].json`)", default_shown="`data/samples`"),
     Setting("ENERGY_ASSETS_HTTP_MIN_INTERVAL_SECONDS", None, "lowers (never raises) the 1 s politeness interval per host, e.g. `0` against a local fake API"),
     # serving
-    Setting("ENERGY_DUCKDB_PATH", str(DATA_DIR / "energy.duckdb"), "the SQL-serving DuckDB file", default_shown="data/energy.duckdb"),
+    Setting("ENERGY_DUCKDB_PATH", str(DATA_DIR / "energy.duckdb"), "the SQL-serving DuckDB file", default_shown="`data/energy.duckdb`"),
     Setting("ENERGY_DASHBOARD_REFRESH_SECONDS", "30", "dashboard refresh interval"),
     Setting("ENERGY_DASHBOARD_PORT", "8501", "dashboard port"),
     # NESO
@@ -92,12 +92,12 @@ _ALL = [
     Setting("ELECTRICITY_MAPS_ZONES", "GR", "comma-separated zones (the zone dimension of the partitions)", when=LOAD),
     Setting("ELECTRICITY_MAPS_SENSOR_INTERVAL_SECONDS", "300", "Electricity Maps poll interval", when=LOAD),
     # smart meter
-    Setting("SMART_METER_READINGS_DIR", str(DATA_DIR / "readings"), "the smart-meter reading files", default_shown="data/readings"),
-    Setting("SMART_METER_DB_PATH", str(DATA_DIR / "case_study.db"), "the smart-meter SQLite database", default_shown="data/case_study.db"),
+    Setting("SMART_METER_READINGS_DIR", str(DATA_DIR / "readings"), "the smart-meter reading files", default_shown="`data/readings`"),
+    Setting("SMART_METER_DB_PATH", str(DATA_DIR / "case_study.db"), "the smart-meter SQLite database", default_shown="`data/case_study.db`"),
     Setting("SMART_METER_AS_OF_DATE", "2021-01-01", "as-of date of `presentation/active_agreements`"),
     Setting("SMART_METER_CHUNK_DAYS", "15", "days per chunk of silver and presentation in large smart-meter runs"),
-    Setting("SMART_METER_INGEST_CHUNK_BYTES", str(64 << 20), "JSON bytes per ingestion chunk of large smart-meter runs", default_shown="67108864 (64 MiB)"),
-    Setting("SMART_METER_MAX_FILE_BYTES", str(256 << 20), "a larger reading file is quarantined by name, not parsed (a year of one meterpoint is about 1 MB)", default_shown="268435456 (256 MiB)"),
+    Setting("SMART_METER_INGEST_CHUNK_BYTES", str(64 << 20), "JSON bytes per ingestion chunk of large smart-meter runs", default_shown="`67108864` (64 MiB)"),
+    Setting("SMART_METER_MAX_FILE_BYTES", str(256 << 20), "a larger reading file is quarantined by name, not parsed (a year of one meterpoint is about 1 MB)", default_shown="`268435456` (256 MiB)"),
 ]
 SETTINGS: dict[str, Setting] = {s.name: s for s in _ALL}
 
@@ -324,5 +324,5 @@ def readme_table(settings: Mapping[str, Setting] = SETTINGS) -> str:
     lines = ["| variable | default | read | meaning |", "|---|---|---|---|"]
     for s in settings.values():
         when = "at load" if s.when == LOAD else "when needed"
-        lines.append(f"| `{s.name}` | {'`' + s.shown_default + '`' if s.shown_default != '—' else '—'} | {when} | {s.meaning} |")
+        lines.append(f"| `{s.name}` | {s.shown_default} | {when} | {s.meaning} |")
     return "\n".join(lines)

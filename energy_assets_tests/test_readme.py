@@ -26,3 +26,13 @@ def test_every_asset_is_described():
     for key in defs.resolve_asset_graph().materializable_asset_keys:
         spec = defs.resolve_asset_graph().get(key)
         assert spec.description and len(spec.description) > 20, key.to_user_string()
+
+
+def test_readme_settings_table_is_the_settings_module():
+    assert settings.readme_table() in README, "README settings table is stale: paste settings.readme_table()"
+
+
+def test_every_setting_in_the_readme_is_a_setting_and_every_setting_is_listed():
+    named = set(re.findall(r"`((?:ENERGY|NESO|ELECTRICITY_MAPS|SMART_METER)_[A-Z_]+)`", README))
+    unknown = named - set(settings.SETTINGS) - set(settings.RENAMED)
+    assert not unknown, f"the README names variables the code does not read: {sorted(unknown)}"
