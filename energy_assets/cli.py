@@ -31,6 +31,29 @@ def _prepare_environment(replay: bool) -> None:
     settings.export("DAGSTER_HOME", str(home))
     if replay:
         settings.export("ENERGY_ASSETS_SOURCE", settings.REPLAY, overwrite=False)
+    _create_instance_storage(home)
+
+
+def _create_instance_storage(home) -> None:
+    """Create the instance's storage (SQLite schemas) before anything runs, one command at a time.
+
+    Several commands started at once on a new DAGSTER_HOME would otherwise each create the same SQLite schemas
+    and fail on each other's half-made migration tables ("alembic_version has more than one head"). A file lock
+    makes the first command create them and the others find them made. (For real concurrent use, use the
+    PostgreSQL instance: deploy/dagster-postgres.yaml.)"""
+    import fcntl
+
+    from dagster import DagsterInstance
+
+    with open(home / ".energy_assets_instance.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            with DagsterInstance.get() as instance:  # each storage creates its schema on first use
+                instance.get_runs(limit=1)
+                instance.all_instigator_state()
+                instance.get_asset_keys(limit=1)
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 @dataclass

@@ -78,3 +78,19 @@ def test_unknown_arguments_are_refused_except_where_passed_through():
         main(["demo", "--bogus"])
     args, extra = parser.parse_known_args(["dev", "-p", "3001"])
     assert args.passthrough and extra == ["-p", "3001"]
+
+
+@pytest.mark.slow
+def test_commands_started_together_on_a_new_instance_do_not_race_on_its_schema(fresh_env):
+    """Four commands at once on a new DAGSTER_HOME: without the instance lock, SQLite migrations collide
+    ("alembic_version has more than one head"); with it, every command gets to its own answer."""
+    env, _ = fresh_env
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "energy_assets.cli", "check"], env=env, cwd=settings.PROJECT_ROOT,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for _ in range(4)
+    ]  # fmt: skip
+    outputs = [p.communicate(timeout=300)[0] for p in procs]
+    for out in outputs:
+        assert "Traceback" not in out, out[-3000:]
+        assert "No materialised partitions to check" in out, out[-3000:]
