@@ -58,3 +58,25 @@ def test_freshness_lists_every_table_with_version_rows_and_newest_data(lake):
 
 def test_a_missing_table_reads_as_none(lake_root):
     assert data.read_table(Lake(str(lake_root)), "silver/nothing") is None
+
+
+def test_an_unreadable_table_raises_instead_of_reading_as_missing(lake_root):
+    pl.DataFrame({"x": [1]}).write_delta(str(lake_root / "silver" / "broken"))
+    next((lake_root / "silver" / "broken").glob("*.parquet")).unlink()
+    with pytest.raises(FileNotFoundError, match=r"silver/broken/part-.*\.parquet"):
+        data.read_table(Lake(str(lake_root)), "silver/broken")
+
+
+def test_the_launcher_takes_port_and_refresh_from_the_settings(monkeypatch):
+    from energy_assets.dashboard import launch
+
+    calls = []
+    monkeypatch.setattr(launch.subprocess, "call", lambda cmd, env: calls.append((cmd, env)) or 0)
+    monkeypatch.setenv("ENERGY_DASHBOARD_PORT", "8612")
+    monkeypatch.setenv("ENERGY_LAKE_URI", "/srv/lake")
+    assert launch.main(["--refresh", "7"]) == 0
+    cmd, env = calls[0]
+    assert cmd[cmd.index("--server.port") + 1] == "8612"
+    assert (env["ENERGY_DASHBOARD_REFRESH_SECONDS"], env["ENERGY_LAKE_URI"]) == ("7", "/srv/lake")
+    assert launch.main(["--port", "9000"]) == 0
+    assert calls[1][0][calls[1][0].index("--server.port") + 1] == "9000"
