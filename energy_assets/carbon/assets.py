@@ -71,7 +71,7 @@ def gold_smart_meter_carbon_footprint(
             "unmapped_region_readings": MetadataValue.int(int(unmapped["readings"].sum()) if unmapped.height else 0),
             "unmapped_region_table": MetadataValue.md(markdown_table(unmapped) if unmapped.height else "every region maps"),
             "total_consumption_kwh": MetadataValue.float(float(footprint["consumption_kwh"].sum() or 0.0)),
-            "total_emissions_kg_co2": MetadataValue.float(float(footprint["emissions_gco2"].sum() or 0.0) / 1000.0),
+            "total_emissions_kgco2": MetadataValue.float(float(footprint["emissions_gco2"].sum() or 0.0) / 1000.0),
         }
     )
     return footprint
@@ -82,7 +82,7 @@ def _summary_metadata(context: AssetExecutionContext, table: pl.DataFrame) -> No
         {
             "rows": MetadataValue.int(table.height),
             "total_consumption_kwh": MetadataValue.float(float(table["total_consumption_kwh"].sum() or 0.0)),
-            "total_emissions_kg_co2": MetadataValue.float(float(table["total_emissions_kg_co2"].sum() or 0.0)),
+            "total_emissions_kgco2": MetadataValue.float(float(table["total_emissions_kgco2"].sum() or 0.0)),
         }
     )
 
@@ -94,10 +94,10 @@ def _summary_metadata(context: AssetExecutionContext, table: pl.DataFrame) -> No
     metadata={"partition_expr": "date"},
     description=(
         "Per UK day and product (display name, is_variable) so variable and fixed tariffs can be compared: "
-        "meterpoint_count, reading_count, total_consumption_kwh, total_emissions_kg_co2, consumption-weighted "
-        "avg_intensity_gco2_per_kwh, low_carbon_consumption_share (share of kWh in 'low'/'very low' half-hours), "
-        "regional_intensity_consumption_share and consumption_without_intensity_kwh. Readings without an agreement "
-        "form the row with a null product."
+        "meterpoint_count, reading_count, total_consumption_kwh, total_emissions_kgco2, consumption-weighted "
+        "avg_intensity_gco2_per_kwh, low_carbon_consumption_fraction (0..1: fraction of kWh in 'low'/'very low' "
+        "half-hours), regional_intensity_consumption_fraction (0..1: fraction of kWh priced at the regional forecast) "
+        "and consumption_without_intensity_kwh. Readings without an agreement form the row with a null product."
     ),
     **COMMON,
 )

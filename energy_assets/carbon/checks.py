@@ -18,10 +18,17 @@ RECONCILE_TOLERANCE = 1e-6  # kWh and kg: far below the Wh
 
 def rule_unique_readings(footprint: pl.DataFrame) -> CheckOutcome:
     dup = footprint.filter(pl.struct("meterpoint_id", "interval_start_utc").is_duplicated())
+    if dup.height:
+        first = dup.sort("meterpoint_id", "interval_start_utc").row(0, named=True)
+        copies = dup.filter((pl.col("meterpoint_id") == first["meterpoint_id"]) & (pl.col("interval_start_utc") == first["interval_start_utc"])).height
+        found = (f"{dup.height} of {footprint.height} rows share a reading key with another row, e.g. meterpoint "
+                 f"{first['meterpoint_id']} at {first['interval_start_utc']:%Y-%m-%d %H:%M} UTC has {copies} rows")
+    else:
+        found = f"all {footprint.height} rows have a distinct (meterpoint_id, interval_start_utc)"
     return CheckOutcome(
         passed=dup.is_empty(),
         checked="(meterpoint_id, interval_start_utc) is unique: one footprint row per reading",
-        found=f"{dup.height} rows share a reading key among {footprint.height}",
+        found=found,
         details={"rows": footprint.height, "duplicate_rows": dup.height},
         offending=dup.select("meterpoint_id", "interval_start_utc"),
     )
@@ -34,12 +41,19 @@ def rule_emissions_arithmetic(footprint: pl.DataFrame) -> CheckOutcome:
         | ((pl.col("emissions_gco2") - expected).abs() > EMISSIONS_TOLERANCE_G)
         | (pl.col("intensity_source").is_null() != pl.col("intensity_gco2_per_kwh").is_null())
     )
+    if bad.height:
+        r = bad.row(0, named=True)
+        found = (f"{bad.height} of {footprint.height} rows break the arithmetic, e.g. meterpoint {r['meterpoint_id']} at "
+                 f"{r['interval_start_utc']:%Y-%m-%d %H:%M} UTC: {r['consumption_kwh']} kWh x {r['intensity_gco2_per_kwh']} gCO2/kWh "
+                 f"(source {r['intensity_source']}) but emissions_gco2 = {r['emissions_gco2']}")
+    else:
+        found = f"all {footprint.height} rows: emissions_gco2 = consumption_kwh x intensity (to {EMISSIONS_TOLERANCE_G} g) with a source named"
     return CheckOutcome(
         passed=bad.is_empty(),
         checked="emissions_gco2 = consumption_kwh x intensity_gco2_per_kwh, and a source is named exactly when an intensity is used",
-        found=f"{bad.height} of {footprint.height} rows break the arithmetic",
+        found=found,
         details={"rows": footprint.height, "bad_rows": bad.height},
-        offending=bad.select("meterpoint_id", "interval_start_utc", "consumption_kwh", "intensity_gco2_per_kwh", "emissions_gco2"),
+        offending=bad.select("meterpoint_id", "interval_start_utc", "consumption_kwh", "intensity_gco2_per_kwh", "intensity_source", "emissions_gco2"),
     )
 
 
@@ -83,7 +97,7 @@ def rule_reconciles(summary: pl.DataFrame, footprint: pl.DataFrame, name: str) -
         return df.group_by(pl.col(date_col).alias("date")).agg(
             pl.col(kwh).sum().alias("kwh"), kg.alias("kg"), n.alias("readings")
         )
-    s = totals(summary, "date", "total_consumption_kwh", pl.col("total_emissions_kg_co2").sum(), pl.col("reading_count").sum().cast(pl.Int64))
+    s = totals(summary, "date", "total_consumption_kwh", pl.col("total_emissions_kgco2").sum(), pl.col("reading_count").sum().cast(pl.Int64))
     f = totals(footprint, "settlement_date", "consumption_kwh", pl.col("emissions_gco2").sum() / 1000.0, pl.len().cast(pl.Int64))
     joined = s.join(f, on="date", how="full", suffix="_footprint", coalesce=True).fill_null(0)
     bad = joined.filter(
@@ -91,10 +105,18 @@ def rule_reconciles(summary: pl.DataFrame, footprint: pl.DataFrame, name: str) -
         | ((pl.col("kg") - pl.col("kg_footprint")).abs() > RECONCILE_TOLERANCE)
         | (pl.col("readings") != pl.col("readings_footprint"))
     ).sort("date")
+    if bad.height:
+        d = bad.row(0, named=True)
+        found = (f"{bad.height} of {joined.height} day(s) disagree, e.g. {d['date']}: {name} has {d['kwh']:.6f} kWh, "
+                 f"{d['kg']:.6f} kgCO2, {d['readings']} readings; the footprint {d['kwh_footprint']:.6f} kWh, "
+                 f"{d['kg_footprint']:.6f} kgCO2, {d['readings_footprint']} readings")
+    else:
+        found = (f"{joined.height} day(s) reconcile: {float(joined['kwh'].sum()):.6f} kWh, {float(joined['kg'].sum()):.6f} kgCO2, "
+                 f"{int(joined['readings'].sum())} readings on both sides")
     return CheckOutcome(
         passed=bad.is_empty(),
-        checked=f"daily kWh, kg CO2 and reading counts of {name} equal those of gold/smart_meter_carbon_footprint (to 1e-6)",
-        found=f"{bad.height} of {joined.height} day(s) disagree" if bad.height else f"{joined.height} day(s) reconcile",
+        checked=f"daily kWh, kg CO2 and reading counts of {name} equal those of gold/smart_meter_carbon_footprint (to {RECONCILE_TOLERANCE})",
+        found=found,
         details={"days": joined.height, "days_disagreeing": bad.height,
                  "total_kwh": float(summary["total_consumption_kwh"].sum() or 0.0)},
         offending=bad,

@@ -11,8 +11,10 @@ Which intensity a reading gets (`intensity_source`), in this order:
 A reading whose half-hour has none of them keeps a null intensity, source and emissions (counted and checked).
 
 `emissions_gco2 = consumption_kwh * intensity_gco2_per_kwh`. Daily summaries weight intensity by consumption:
-`avg_intensity_gco2_per_kwh = sum(emissions) / sum(kWh with an intensity)`, and the low-carbon share is the
-share of consumption (kWh with an index) that fell in half-hours whose index is `low` or `very low`.
+`avg_intensity_gco2_per_kwh = sum(emissions) / sum(kWh with an intensity)`; `low_carbon_consumption_fraction`
+(0..1) is the fraction of consumption (kWh with an index) that fell in half-hours whose index is `low` or
+`very low`, `regional_intensity_consumption_fraction` (0..1) that of kWh with an intensity priced at the regional
+forecast; `total_emissions_kgco2` is in kg CO2.
 """
 
 from __future__ import annotations
@@ -52,10 +54,10 @@ _SUMMARY_VALUES = {
     "meterpoint_count": pl.Int64,
     "reading_count": pl.Int64,
     "total_consumption_kwh": pl.Float64,
-    "total_emissions_kg_co2": pl.Float64,
+    "total_emissions_kgco2": pl.Float64,
     "avg_intensity_gco2_per_kwh": pl.Float64,
-    "low_carbon_consumption_share": pl.Float64,
-    "regional_intensity_consumption_share": pl.Float64,
+    "low_carbon_consumption_fraction": pl.Float64,
+    "regional_intensity_consumption_fraction": pl.Float64,
     "consumption_without_intensity_kwh": pl.Float64,
 }
 PER_PRODUCT_SCHEMA = pl.Schema(
@@ -167,23 +169,23 @@ def _summary_aggs() -> list[pl.Expr]:
         pl.col("meterpoint_id").n_unique().cast(pl.Int64).alias("meterpoint_count"),
         pl.len().cast(pl.Int64).alias("reading_count"),
         kwh.sum().alias("total_consumption_kwh"),
-        (pl.col("emissions_gco2").sum() / 1000.0).alias("total_emissions_kg_co2"),
+        (pl.col("emissions_gco2").sum() / 1000.0).alias("total_emissions_kgco2"),
         pl.when(kwh_with_intensity > 0).then(pl.col("emissions_gco2").sum() / kwh_with_intensity).otherwise(None).alias("avg_intensity_gco2_per_kwh"),
         pl.when(kwh_with_index > 0)
         .then(kwh.filter(pl.col("intensity_index").is_in(list(LOW_CARBON_INDEX))).sum() / kwh_with_index)
         .otherwise(None)
-        .alias("low_carbon_consumption_share"),
+        .alias("low_carbon_consumption_fraction"),
         pl.when(kwh_with_intensity > 0)
         .then(kwh.filter(pl.col("intensity_source") == REGIONAL_FORECAST).sum() / kwh_with_intensity)
         .otherwise(None)
-        .alias("regional_intensity_consumption_share"),
+        .alias("regional_intensity_consumption_fraction"),
         kwh.filter(~has_intensity).sum().alias("consumption_without_intensity_kwh"),
     ]
 
 
 def carbon_per_product_per_day(footprint: pl.DataFrame) -> pl.DataFrame:
     """Per UK day and product (display name and whether it is a variable tariff): kWh, kg CO2, weighted intensity,
-    low-carbon share. Readings without a covering agreement form their own row (null product)."""
+    low-carbon fraction. Readings without a covering agreement form their own row (null product)."""
     return (
         footprint.group_by(pl.col("settlement_date").alias("date"), "product_display_name", "is_variable")
         .agg(_summary_aggs())

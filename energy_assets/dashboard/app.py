@@ -1,21 +1,22 @@
 """The live dashboard (a Streamlit script): `energy-assets dashboard` or `streamlit run energy_assets/dashboard/app.py`.
 
-Reads the lake (`ENERGY_LAKE_URI`) through delta-rs on every refresh (`ENERGY_DASHBOARD_REFRESH_S`, default 30 s):
+Reads the lake (`ENERGY_LAKE_URI`, `ENERGY_LAKE_STORAGE_OPTIONS`) through delta-rs on every refresh
+(`ENERGY_DASHBOARD_REFRESH_SECONDS`, default 30 s):
 NESO national intensity (forecast vs actual and their difference), the generation mix, the regional forecast,
 Electricity Maps zones side by side, smart-meter consumption and footprint per product and region, and the
 freshness of every table. Numbers the page states are in metrics and HTML tables (readable by a browser test).
 """
 
 import datetime as dt
-import os
 
 import polars as pl
 import streamlit as st
 
 from energy_assets import settings
 from energy_assets.dashboard import data
+from energy_assets.lake.store import Lake
 
-REFRESH_S = max(2, int(os.environ.get("ENERGY_DASHBOARD_REFRESH_S", "30")))
+REFRESH_SECONDS = settings.dashboard_refresh_seconds()
 
 st.set_page_config(page_title="energy_assets: grid carbon and footprint", layout="wide")
 
@@ -34,9 +35,9 @@ def _pd(df: pl.DataFrame):
     return df.to_pandas()
 
 
-def national_section(root: str) -> None:
+def national_section(lake: Lake) -> None:
     st.header("National carbon intensity (NESO)")
-    intensity = data.read_table(root, "silver", "neso_carbon_intensity")
+    intensity = data.read_table(lake, "silver/neso_carbon_intensity")
     if intensity is None or intensity.is_empty():
         st.info("silver/neso_carbon_intensity is not materialised yet.")
         return
@@ -59,9 +60,9 @@ def national_section(root: str) -> None:
     right.bar_chart(_pd(recent), x="period_start", y="actual_minus_forecast_gco2_per_kwh", y_label="actual - forecast, gCO2/kWh")
 
 
-def mix_section(root: str) -> None:
+def mix_section(lake: Lake) -> None:
     st.header("Generation mix (GB)")
-    mix = data.read_table(root, "silver", "neso_generation_mix")
+    mix = data.read_table(lake, "silver/neso_generation_mix")
     if mix is None or mix.is_empty():
         st.info("silver/neso_generation_mix is not materialised yet.")
         return
@@ -73,8 +74,8 @@ def mix_section(root: str) -> None:
     right.area_chart(_pd(data.mix_recent_wide(mix)), x="period_start", y_label="%", stack=True)
 
 
-def regional_section(root: str) -> None:
-    regional = data.read_table(root, "silver", "neso_regional_intensity")
+def regional_section(lake: Lake) -> None:
+    regional = data.read_table(lake, "silver/neso_regional_intensity")
     if regional is None or regional.is_empty():
         return
     st.header("Regional forecast (NESO)")
@@ -83,9 +84,9 @@ def regional_section(root: str) -> None:
     st.bar_chart(_pd(latest), x="region_shortname", y="forecast_gco2_per_kwh", y_label="gCO2/kWh", sort=False)
 
 
-def zones_section(root: str) -> None:
+def zones_section(lake: Lake) -> None:
     st.header("Electricity Maps zones")
-    energy = data.read_table(root, "silver", "electricity_maps_energy")
+    energy = data.read_table(lake, "silver/electricity_maps_energy")
     zones = data.zones_recent(energy) if energy is not None else {}
     if not zones:
         st.info("silver/electricity_maps_energy is not materialised yet.")
@@ -98,59 +99,58 @@ def zones_section(root: str) -> None:
         column.line_chart(_pd(frame), x="datetime", y="carbon_intensity_gco2_per_kwh", y_label="gCO2eq/kWh")
 
 
-def footprint_section(root: str) -> None:
+def footprint_section(lake: Lake) -> None:
     st.header("Smart-meter consumption and its carbon footprint")
-    per_product = data.read_table(root, "presentation", "carbon_per_product_per_day")
-    per_region = data.read_table(root, "presentation", "carbon_per_region_per_day")
+    per_product = data.read_table(lake, "presentation/carbon_per_product_per_day")
+    per_region = data.read_table(lake, "presentation/carbon_per_region_per_day")
     if per_product is None or per_product.is_empty():
         st.info("presentation/carbon_per_product_per_day is not materialised yet.")
         return
     totals = data.footprint_totals(per_product)
     c1, c2, c3 = st.columns(3)
     c1.metric(f"Consumption ({totals['days']} days)", _fmt(totals["total_consumption_kwh"], 1, " kWh"))
-    c2.metric("Emissions", _fmt(totals["total_emissions_kg_co2"], 2, " kg CO2"))
+    c2.metric("Emissions", _fmt(totals["total_emissions_kgco2"], 2, " kg CO2"))
     c3.metric("Consumption-weighted intensity", _fmt(totals["avg_intensity_gco2_per_kwh"], 1, " gCO2/kWh"))
     left, right = st.columns(2)
     left.subheader("Per product")
     left.table(
         _pd(data.per_product_totals(per_product)).style.format(
-            {"total_consumption_kwh": "{:,.1f}", "total_emissions_kg_co2": "{:,.2f}", "avg_intensity_gco2_per_kwh": "{:,.1f}", "low_carbon_consumption_share": "{:.1%}"}
+            {"total_consumption_kwh": "{:,.1f}", "total_emissions_kgco2": "{:,.2f}", "avg_intensity_gco2_per_kwh": "{:,.1f}", "low_carbon_consumption_fraction": "{:.1%}"}
         )
     )
     daily = per_product.with_columns(
         pl.col("product_display_name").fill_null("(no agreement)"), pl.col("date").cast(pl.String)
     ).pivot(
-        on="product_display_name", index="date", values="total_emissions_kg_co2", aggregate_function="sum"
+        on="product_display_name", index="date", values="total_emissions_kgco2", aggregate_function="sum"
     ).sort("date")
     left.bar_chart(_pd(daily), x="date", y_label="kg CO2 per day")
     if per_region is not None and not per_region.is_empty():
         right.subheader("Per region")
         right.table(
             _pd(data.per_region_totals(per_region)).style.format(
-                {"total_consumption_kwh": "{:,.1f}", "total_emissions_kg_co2": "{:,.2f}", "avg_intensity_gco2_per_kwh": "{:,.1f}"}, na_rep="n/a"
+                {"total_consumption_kwh": "{:,.1f}", "total_emissions_kgco2": "{:,.2f}", "avg_intensity_gco2_per_kwh": "{:,.1f}"}, na_rep="n/a"
             )
         )
 
 
-def freshness_section(root: str) -> None:
+def freshness_section(lake: Lake) -> None:
     st.header("Freshness of each table")
-    fresh = data.freshness(root)
+    fresh = data.freshness(lake)
     if fresh.is_empty():
-        st.info(f"No Delta tables under {root} yet: run `energy-assets demo`.")
+        st.info(f"No Delta tables under {lake.root} yet: run `energy-assets demo`.")
         return
     st.table(_pd(fresh.with_columns(pl.col("last_commit_utc").dt.strftime("%Y-%m-%d %H:%M:%S UTC"))))
 
 
-@st.fragment(run_every=REFRESH_S)
+@st.fragment(run_every=REFRESH_SECONDS)
 def page() -> None:
-    root = settings.lake_uri()
-    st.caption(f"Lake: `{root}` · refreshed {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC · every {REFRESH_S} s")
-    national_section(root)
-    mix_section(root)
-    regional_section(root)
-    zones_section(root)
-    footprint_section(root)
-    freshness_section(root)
+    lake = Lake.from_settings()
+    st.caption(f"Lake: `{lake.root}` · refreshed {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC · every {REFRESH_SECONDS} s")
+    for section in (national_section, mix_section, regional_section, zones_section, footprint_section, freshness_section):
+        try:
+            section(lake)
+        except Exception as exc:  # noqa: BLE001 - one unreadable table must not blank the rest of the page
+            st.error(f"{section.__name__.removesuffix('_section')}: cannot read the lake: {type(exc).__name__}: {exc}")
 
 
 st.title("energy_assets: grid carbon and smart-meter footprint")

@@ -1,6 +1,6 @@
-"""What the dashboard shows, computed from the lake: plain functions of a lake root, no Streamlit.
+"""What the dashboard shows, computed from the lake: plain functions of a `Lake`, no Streamlit.
 
-Every reader tolerates a missing table (returns None) so the page renders whatever has been materialised.
+A missing table reads as None so the page renders whatever has been materialised; an unreadable one raises.
 "Recent" is relative to the newest half-hour in the lake, so the sample days (2021) show as well as live data.
 """
 
@@ -14,19 +14,18 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable
 
-from energy_assets.lake.io_manager import storage_options_from_env
-from energy_assets.serving.catalog import LakeTable, discover_tables
+from energy_assets.lake.store import Lake, LakeTableNotFound, TableRef
+from energy_assets.serving.catalog import known_table_keys
 
 RECENT = dt.timedelta(hours=48)
 TIME_COLUMNS = ("period_start", "interval_start_utc", "datetime", "interval_start", "fetched_at", "date", "settlement_date")
 
 
-def read_table(root: str, layer: str, name: str) -> pl.DataFrame | None:
-    """The current snapshot of `<layer>/<name>` (None when the table does not exist)."""
-    uri = f"{root.rstrip('/')}/{layer}/{name}"
+def read_table(lake: Lake, key: str) -> pl.DataFrame | None:
+    """The current snapshot of the table `key` (`layer/table`), or None when it does not exist."""
     try:
-        return pl.read_delta(uri, storage_options=storage_options_from_env() or None)
-    except Exception:  # noqa: BLE001 - a missing or unreadable table is shown as missing
+        return lake.read(key)
+    except LakeTableNotFound:
         return None
 
 
@@ -50,10 +49,10 @@ def _newest_value(table: DeltaTable, column: str) -> str:
     return "" if value is None else str(value)
 
 
-def freshness(root: str, now: dt.datetime | None = None) -> pl.DataFrame:
+def freshness(lake: Lake, now: dt.datetime | None = None) -> pl.DataFrame:
     """One row per lake table: Delta version, time of (and minutes since) its last commit, rows, newest data point."""
     now = now or dt.datetime.now(dt.timezone.utc)
-    rows = [_table_freshness(lake_table, now) for lake_table in discover_tables(root)]
+    rows = [row for ref in lake.tables(known_table_keys(lake)) if (row := _table_freshness(lake, ref, now)) is not None]
     return pl.DataFrame(
         [r.__dict__ for r in rows],
         schema={
@@ -68,8 +67,10 @@ def freshness(root: str, now: dt.datetime | None = None) -> pl.DataFrame:
     )
 
 
-def _table_freshness(lake_table: LakeTable, now: dt.datetime) -> Freshness:
-    table = DeltaTable(lake_table.uri, storage_options=storage_options_from_env() or None)
+def _table_freshness(lake: Lake, ref: TableRef, now: dt.datetime) -> Freshness | None:
+    table = lake.open(ref.name)
+    if table is None:  # removed since it was listed
+        return None
     history = table.history(1)
     ts = history[0].get("timestamp") if history else None
     committed = dt.datetime.fromtimestamp(ts / 1000, tz=dt.timezone.utc) if ts else None
@@ -80,7 +81,7 @@ def _table_freshness(lake_table: LakeTable, now: dt.datetime) -> Freshness:
     column = next((c for c in TIME_COLUMNS if c in temporal), None)
     newest = _newest_value(table, column) if column and rows else ""
     age = int((now - committed).total_seconds() // 60) if committed else None
-    return Freshness(lake_table.path, table.version(), committed, age, rows, newest)
+    return Freshness(ref.name, table.version(), committed, age, rows, newest)
 
 
 def national_recent(intensity: pl.DataFrame, window: dt.timedelta = RECENT) -> pl.DataFrame:
@@ -157,32 +158,32 @@ def regional_latest(regional: pl.DataFrame) -> pl.DataFrame:
 def footprint_totals(per_product: pl.DataFrame) -> dict:
     """Overall kWh, kg CO2 and weighted intensity across the per-product table."""
     kwh = float(per_product["total_consumption_kwh"].sum() or 0.0)
-    kg = float(per_product["total_emissions_kg_co2"].sum() or 0.0)
+    kg = float(per_product["total_emissions_kgco2"].sum() or 0.0)
     with_intensity = kwh - float(per_product["consumption_without_intensity_kwh"].sum() or 0.0)
     return {
         "total_consumption_kwh": kwh,
-        "total_emissions_kg_co2": kg,
+        "total_emissions_kgco2": kg,
         "avg_intensity_gco2_per_kwh": (kg * 1000.0 / with_intensity) if with_intensity > 0 else None,
         "days": per_product["date"].n_unique(),
     }
 
 
 def per_product_totals(per_product: pl.DataFrame) -> pl.DataFrame:
-    """Across days, per product: kWh, kg CO2, weighted intensity and low-carbon share."""
+    """Across days, per product: kWh, kg CO2, weighted intensity and low-carbon fraction of consumption."""
     if per_product.is_empty():
         return per_product
     with_intensity = pl.col("total_consumption_kwh") - pl.col("consumption_without_intensity_kwh")
     return (
         per_product.with_columns(
-            (with_intensity * pl.col("low_carbon_consumption_share").fill_null(0)).alias("_low_kwh"),
+            (with_intensity * pl.col("low_carbon_consumption_fraction").fill_null(0)).alias("_low_kwh"),
             with_intensity.alias("_kwh_i"),
         )
         .group_by(pl.col("product_display_name").fill_null("(no agreement)"), "is_variable")
         .agg(
             pl.col("total_consumption_kwh").sum(),
-            pl.col("total_emissions_kg_co2").sum(),
-            (pl.col("total_emissions_kg_co2").sum() * 1000 / pl.col("_kwh_i").sum()).alias("avg_intensity_gco2_per_kwh"),
-            (pl.col("_low_kwh").sum() / pl.col("_kwh_i").sum()).alias("low_carbon_consumption_share"),
+            pl.col("total_emissions_kgco2").sum(),
+            (pl.col("total_emissions_kgco2").sum() * 1000 / pl.col("_kwh_i").sum()).alias("avg_intensity_gco2_per_kwh"),
+            (pl.col("_low_kwh").sum() / pl.col("_kwh_i").sum()).alias("low_carbon_consumption_fraction"),
         )
         .sort("total_consumption_kwh", descending=True)
     )
@@ -198,8 +199,8 @@ def per_region_totals(per_region: pl.DataFrame) -> pl.DataFrame:
         .group_by(pl.col("region").fill_null("(unknown)"), "neso_region_name")
         .agg(
             pl.col("total_consumption_kwh").sum(),
-            pl.col("total_emissions_kg_co2").sum(),
-            (pl.col("total_emissions_kg_co2").sum() * 1000 / pl.col("_kwh_i").sum()).alias("avg_intensity_gco2_per_kwh"),
+            pl.col("total_emissions_kgco2").sum(),
+            (pl.col("total_emissions_kgco2").sum() * 1000 / pl.col("_kwh_i").sum()).alias("avg_intensity_gco2_per_kwh"),
         )
         .sort("avg_intensity_gco2_per_kwh", descending=True, nulls_last=True)
     )

@@ -3,30 +3,21 @@
 from collections.abc import Sequence
 
 from dagster import (
-    AssetExecutionContext,
     AssetKey,
     AutomationCondition,
-    ConfigurableResource,
     MaterializeResult,
     MetadataValue,
     asset,
 )
 from dagster_duckdb import DuckDBResource
-from pydantic import Field
 
 from energy_assets import settings
-from energy_assets.lake.io_manager import lake_root, storage_options_from_env
+from energy_assets.lake.resource import LakeResource
 from energy_assets.serving import catalog
 
-DEFAULT_DUCKDB_PATH = str(settings.DATA_DIR / "energy.duckdb")
 # Files written by DuckDB 2.x are unreadable by older readers (the duckdb-cli 1.5 on PyPI, most BI drivers)
 # unless written in an older storage format.
 STORAGE_COMPATIBILITY_VERSION = "v1.0.0"
-
-class ServingLake(ConfigurableResource):
-    """Where the lake the serving database mirrors lives (the IO manager's root)."""
-
-    root_uri: str = Field(default="", description="Root of the Delta lake; empty: ENERGY_LAKE_URI when the run starts.")
 
 
 def serving_duckdb_resource() -> DuckDBResource:
@@ -50,6 +41,10 @@ def refresh_when_any_table_changes() -> AutomationCondition:
 
 
 def build_serving_asset(deps: Sequence[AssetKey]):
+    """The serving asset over the lake tables `deps` (on an object store, those are the tables it can find:
+    delta-rs cannot list a bucket; a local lake is listed from the file system, so any table there is copied)."""
+    known = [tuple(key.path) for key in deps]
+
     @asset(
         key=["serving", "duckdb_database"],
         group_name="serving",
@@ -64,17 +59,9 @@ def build_serving_asset(deps: Sequence[AssetKey]):
             "Query with `duckdb data/energy.duckdb` or any BI tool; no Python or DuckDB extension needed."
         ),
     )
-    def serving_duckdb_database(
-        context: AssetExecutionContext, serving_duckdb: DuckDBResource, serving_lake: ServingLake
-    ) -> MaterializeResult:
-        candidates = []
-        try:
-            keys = context.repository_def.asset_graph.get_all_asset_keys()
-            candidates = [tuple(k.path) for k in keys if len(k.path) == 2]
-        except Exception:  # noqa: BLE001 - candidates only matter for object-store lakes
-            candidates = []
+    def serving_duckdb_database(serving_duckdb: DuckDBResource, lake: LakeResource) -> MaterializeResult:
         with serving_duckdb.get_connection() as con:
-            report = catalog.sync_database(con, lake_root(serving_lake.root_uri), storage_options_from_env(), candidates)
+            report = catalog.sync_database(con, lake.lake(), known)
             per_layer = con.execute(f"SELECT layer, count(*), sum(row_count) FROM {catalog.SYNC_TABLE} GROUP BY layer ORDER BY layer").fetchall()
         lines = ["| table | delta version | rows |", "|---|---|---|"] + [f"| {t} | {v} | {n} |" for t, v, n in report.copied]
         return MaterializeResult(

@@ -21,104 +21,54 @@ directory names rather than in the parquet files.
 from __future__ import annotations
 
 import datetime as dt
-import re
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import duckdb
 import pyarrow.dataset as pads
-from deltalake import DeltaTable
-from deltalake.exceptions import TableNotFoundError
 
-LAYERS = ("raw", "bronze", "silver", "gold", "presentation")
+from energy_assets.lake.store import LAYERS, Lake, LakeTableNotFound, TableRef
+
 SYNC_TABLE = "main.lake_tables"
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-class LakeTableNotFound(LookupError):
-    """A `layer/table` name that is not a Delta table of the lake."""
+class SyncError(RuntimeError):
+    """A lake table could not be copied into the serving database (the database is left as it was)."""
 
 
-@dataclass(frozen=True)
-class LakeTable:
-    layer: str
-    name: str
-    uri: str
+def code_location_table_keys() -> list[tuple[str, str]]:
+    """The `[layer, table]` asset keys of the code location: the tables an object-store lake may hold
+    (an object store cannot be listed through delta-rs, so `Lake.tables` probes these)."""
+    from energy_assets.definitions import defs  # imported lazily: the code location imports this module
 
-    @property
-    def qualified(self) -> str:
-        return f"{self.layer}.{self.name}"
-
-    @property
-    def path(self) -> str:
-        return f"{self.layer}/{self.name}"
+    return sorted(tuple(key.path) for key in defs.resolve_all_asset_keys() if len(key.path) == 2 and key.path[0] in LAYERS)
 
 
-def _uri(root: str, layer: str, name: str) -> str:
-    return f"{root.rstrip('/')}/{layer}/{name}"
+def known_table_keys(lake: Lake) -> list[tuple[str, str]]:
+    """What a command passes to `Lake.tables`/`Lake.find`: nothing for a local lake (listed from the file
+    system), the code location's table keys for an object store."""
+    return [] if lake.is_local else code_location_table_keys()
 
 
-def discover_tables(root: str, candidates: list[tuple[str, str]] | None = None) -> list[LakeTable]:
-    """Every Delta table `<root>/<layer>/<table>` of the lake, sorted by layer then name.
-
-    A local lake is listed from the file system (directories holding a `_delta_log`); for an object-store
-    lake pass `candidates` ((layer, table) pairs, e.g. the code location's asset keys): those that exist are kept.
-    """
-    found: dict[tuple[str, str], LakeTable] = {}
-    if "://" not in root or root.startswith("file://"):
-        base = Path(root.removeprefix("file://"))
-        for layer in LAYERS:
-            layer_dir = base / layer
-            if not layer_dir.is_dir():
-                continue
-            for table_dir in layer_dir.iterdir():
-                if (table_dir / "_delta_log").is_dir() and _NAME.match(table_dir.name):
-                    found[(layer, table_dir.name)] = LakeTable(layer, table_dir.name, str(table_dir))
-    for layer, name in candidates or []:
-        if layer in LAYERS and _NAME.match(name) and (layer, name) not in found:
-            uri = _uri(root, layer, name)
-            try:
-                DeltaTable(uri)
-            except TableNotFoundError:
-                continue
-            found[(layer, name)] = LakeTable(layer, name, uri)
-    return [found[k] for k in sorted(found, key=lambda k: (LAYERS.index(k[0]), k[1]))]
-
-
-def find_table(root: str, path: str) -> LakeTable:
-    """`layer/table` (or `layer.table`) -> the lake table, or `LakeTableNotFound` listing what exists."""
-    layer, sep, name = path.replace(".", "/").partition("/")
-    tables = discover_tables(root)
-    for table in tables:
-        if table.layer == layer and table.name == name:
-            return table
-    if sep and layer in LAYERS and _NAME.match(name or ""):
-        uri = _uri(root, layer, name)
-        try:
-            DeltaTable(uri)
-            return LakeTable(layer, name, uri)
-        except TableNotFoundError:
-            pass
-    available = ", ".join(t.path for t in tables) or "none (materialise some assets first)"
-    raise LakeTableNotFound(f"no Delta table {path!r} in the lake at {root}; tables: {available}")
-
-
-def current_dataset(table: LakeTable, storage_options: dict[str, str] | None = None) -> tuple[pads.Dataset, int]:
-    """The table's current snapshot as an arrow dataset (only the files of its latest version) and that version."""
-    delta = DeltaTable(table.uri, storage_options=storage_options or None)
+def current_dataset(lake: Lake, table: TableRef) -> tuple[pads.Dataset, int]:
+    """The table's current snapshot as an arrow dataset (only the files of its latest version) and that version,
+    opened with the lake's storage options."""
+    delta = lake.open(table.name)
+    if delta is None:
+        raise LakeTableNotFound(f"no Delta table {table.name!r} in the lake at {lake.root} (it was removed while being read)")
     return delta.to_pyarrow_dataset(), delta.version()
 
 
-def register_views(con: duckdb.DuckDBPyConnection, root: str, storage_options: dict[str, str] | None = None) -> list[LakeTable]:
+def register_views(con: duckdb.DuckDBPyConnection, lake: Lake, known: Iterable[str | Sequence[str]] = ()) -> list[TableRef]:
     """One view `<layer>.<table>` per lake table over its current arrow dataset (nothing copied)."""
-    tables = discover_tables(root)
+    tables = lake.tables(known)
     for layer in LAYERS:
         con.execute(f'CREATE SCHEMA IF NOT EXISTS "{layer}"')
     for table in tables:
-        dataset, _ = current_dataset(table, storage_options)
-        source = f"__lake__{table.layer}__{table.name}"
+        dataset, _ = current_dataset(lake, table)
+        source = f"__lake__{table.layer}__{table.table}"
         con.register(source, dataset)
-        con.execute(f'CREATE OR REPLACE VIEW "{table.layer}"."{table.name}" AS SELECT * FROM "{source}"')
+        con.execute(f'CREATE OR REPLACE VIEW "{table.layer}"."{table.table}" AS SELECT * FROM "{source}"')
     return tables
 
 
@@ -135,18 +85,19 @@ class SyncReport:
 
 def sync_database(
     con: duckdb.DuckDBPyConnection,
-    root: str,
-    storage_options: dict[str, str] | None = None,
-    candidates: list[tuple[str, str]] | None = None,
+    lake: Lake,
+    known: Iterable[str | Sequence[str]] = (),
     force: bool = False,
 ) -> SyncReport:
     """Bring the DuckDB database up to date with the lake, in one DuckDB transaction.
 
     Each lake table becomes the table `<layer>.<table>` holding the rows of its current Delta version; tables
     whose version is unchanged since the last sync are skipped (unless `force`); tables that left the lake are
-    dropped. `main.lake_tables` records, per table, the Delta version copied, its rows and when.
+    dropped. `main.lake_tables` records, per table, the Delta version copied, its rows and when. The tables are
+    `lake.tables(known)`: on an object store only the `known` keys that exist.
     """
-    tables = discover_tables(root, candidates)
+    tables = lake.tables(known)
+    registered: list[str] = []
     con.execute("BEGIN TRANSACTION")
     try:
         for layer in LAYERS:
@@ -166,24 +117,30 @@ def sync_database(
         report = SyncReport(copied=[], unchanged=[], dropped=[])
         now = dt.datetime.now(dt.timezone.utc)
         for table in tables:
-            key = (table.layer, table.name)
-            dataset, version = current_dataset(table, storage_options)
+            key = (table.layer, table.table)
+            dataset, version = current_dataset(lake, table)
             if not force and synced.get(key) == version and key in existing:
                 report.unchanged.append(table.qualified)
                 continue
-            source = f"__sync__{table.layer}__{table.name}"
+            source = f"__sync__{table.layer}__{table.table}"
             con.register(source, dataset)
+            registered.append(source)
             try:
-                con.execute(f'CREATE OR REPLACE TABLE "{table.layer}"."{table.name}" AS SELECT * FROM "{source}"')
-            finally:
-                con.unregister(source)
-            rows = con.execute(f'SELECT count(*) FROM "{table.layer}"."{table.name}"').fetchall()[0][0]
+                con.execute(f'CREATE OR REPLACE TABLE "{table.layer}"."{table.table}" AS SELECT * FROM "{source}"')
+            except duckdb.Error as exc:
+                raise SyncError(
+                    f"cannot copy {table.name} (Delta version {version}, {table.uri}) into the serving database: "
+                    f"{str(exc).splitlines()[0]}; nothing of this sync was kept"
+                ) from exc
+            con.unregister(source)
+            registered.remove(source)
+            rows = con.execute(f'SELECT count(*) FROM "{table.layer}"."{table.table}"').fetchall()[0][0]
             con.execute(
                 f"INSERT OR REPLACE INTO {SYNC_TABLE} VALUES (?, ?, ?, ?, ?, ?)",
-                [table.layer, table.name, version, rows, now, table.uri],
+                [table.layer, table.table, version, rows, now, table.uri],
             )
             report.copied.append((table.qualified, version, rows))
-        current = {(t.layer, t.name) for t in tables}
+        current = {(t.layer, t.table) for t in tables}
         for layer, name in sorted(set(synced) - current):
             con.execute(f'DROP TABLE IF EXISTS "{layer}"."{name}"')
             con.execute(f"DELETE FROM {SYNC_TABLE} WHERE layer = ? AND table_name = ?", [layer, name])
@@ -192,4 +149,7 @@ def sync_database(
     except BaseException:
         con.execute("ROLLBACK")
         raise
+    finally:
+        for source in registered:  # after the rollback: an aborted transaction refuses even this
+            con.unregister(source)
     return report

@@ -1,10 +1,11 @@
 """`energy-assets show` and `energy-assets sql`: look at the lake from the terminal.
 
     energy-assets show silver/neso_carbon_intensity --limit 20 --where "actual_gco2_per_kwh > 200"
-    energy-assets sql "select date, sum(total_emissions_kg_co2) from presentation.carbon_per_product_per_day group by 1"
+    energy-assets sql "select date, sum(total_emissions_kgco2) from presentation.carbon_per_product_per_day group by 1"
 
-Both read the lake directly (`ENERGY_LAKE_URI`, or `--lake`): an in-memory DuckDB with one view per Delta
-table over its current snapshot (delta-rs), so results are always current and need no sync. `sql --db FILE`
+Both read the lake directly (`ENERGY_LAKE_URI` and `ENERGY_LAKE_STORAGE_OPTIONS`, or `--lake`): an in-memory
+DuckDB with one view per Delta table over its current snapshot (delta-rs), so results are always current and
+need no sync. On an object store (which delta-rs cannot list) the tables are the code location's. `sql --db FILE`
 queries the serving database file instead (read-only). Output is a table, or `--format csv|json`.
 """
 
@@ -17,8 +18,7 @@ from collections.abc import Sequence
 import duckdb
 import polars as pl
 
-from energy_assets import settings
-from energy_assets.lake.io_manager import storage_options_from_env
+from energy_assets.lake.store import Lake, LakeTableNotFound
 from energy_assets.serving import catalog
 
 FORMATS = ("table", "csv", "json")
@@ -48,15 +48,15 @@ def show(argv: Sequence[str] | None = None, out=None, err=None) -> int:
     args = parser.parse_args(argv)
     if args.limit < 0:
         parser.error("--limit must be 0 or more")
-    root = args.lake or settings.lake_uri()
+    lake = Lake.from_settings(args.lake)
     try:
-        table = catalog.find_table(root, args.table)
-    except catalog.LakeTableNotFound as exc:
+        table = lake.find(args.table, catalog.known_table_keys(lake))
+    except LakeTableNotFound as exc:
         print(f"error: {exc}", file=err)
         return 2
     con = duckdb.connect()
     try:
-        dataset, version = catalog.current_dataset(table, storage_options_from_env())
+        dataset, version = catalog.current_dataset(lake, table)
         con.register("t", dataset)
         columns = args.columns or "*"
         sql = f"SELECT {columns} FROM t"
@@ -68,12 +68,12 @@ def show(argv: Sequence[str] | None = None, out=None, err=None) -> int:
         sql += f" LIMIT {args.limit}"
         df = con.sql(sql).pl()
     except duckdb.Error as exc:
-        print(f"error: {table.path}: {str(exc).splitlines()[0]}", file=err)
+        print(f"error: {table.name}: {str(exc).splitlines()[0]}", file=err)
         return 1
     finally:
         con.close()
     if args.format == "table":
-        print(f"{table.path} (Delta version {version}, {total} matching rows, showing {df.height})", file=out)
+        print(f"{table.name} (Delta version {version}, {total} matching rows, showing {df.height})", file=out)
     _print(df, args.format, out)
     return 0
 
@@ -95,7 +95,8 @@ def sql(argv: Sequence[str] | None = None, out=None, err=None) -> int:
             con = duckdb.connect(args.db, read_only=True)
         else:
             con = duckdb.connect()
-            catalog.register_views(con, args.lake or settings.lake_uri(), storage_options_from_env())
+            lake = Lake.from_settings(args.lake)
+            catalog.register_views(con, lake, catalog.known_table_keys(lake))
     except duckdb.Error as exc:
         print(f"error: cannot open {args.db or 'the lake'}: {str(exc).splitlines()[0]}", file=err)
         return 1

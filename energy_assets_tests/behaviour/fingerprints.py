@@ -26,6 +26,14 @@ VOLATILE = {"fetched_at", "carbon_fetched_at", "power_fetched_at", "ingested_at"
 
 # table -> {new column: (old column, factor)}: old value = new value * factor.
 RENAMES: dict[str, dict[str, tuple[str, float]]] = {}
+# carbon presentation (serving helper): shares are `_fraction` (the values were already 0..1), masses `_kgco2`
+_CARBON_SUMMARY_RENAMES = {
+    "low_carbon_consumption_fraction": ("low_carbon_consumption_share", 1),
+    "regional_intensity_consumption_fraction": ("regional_intensity_consumption_share", 1),
+    "total_emissions_kgco2": ("total_emissions_kg_co2", 1),
+}
+RENAMES["presentation/carbon_per_product_per_day"] = _CARBON_SUMMARY_RENAMES
+RENAMES["presentation/carbon_per_region_per_day"] = _CARBON_SUMMARY_RENAMES
 # new table name -> old table name
 TABLE_RENAMES: dict[str, str] = {}
 

@@ -84,7 +84,7 @@ def test_footprint_and_summaries_for_a_clock_change_day_with_checks_passing_and_
     assert product["total_consumption_kwh"].to_list() == [3 * 48 * 0.5, 3 * 46 * 0.5]
     # 1/3 of the kWh at 100 g (regional), 2/3 at 200 g (national actual)
     assert [round(v, 6) for v in product["avg_intensity_gco2_per_kwh"].to_list()] == [round(500 / 3, 6)] * 2
-    assert [round(v, 6) for v in product["low_carbon_consumption_share"].to_list()] == [round(1 / 3, 6)] * 2
+    assert [round(v, 6) for v in product["low_carbon_consumption_fraction"].to_list()] == [round(1 / 3, 6)] * 2
     region = read(lake_root, "presentation", "carbon_per_region_per_day")
     assert region.height == 6
 

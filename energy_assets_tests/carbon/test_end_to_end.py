@@ -5,7 +5,6 @@ import datetime as dt
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import polars as pl
 
@@ -49,5 +48,6 @@ def test_sample_day_flows_from_sources_to_the_serving_file(tmp_path):
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     count, kwh = out.stdout.strip().split(",")
-    assert int(count) >= 2
+    products = footprint.select("product_display_name", "is_variable").unique()
+    assert int(count) == products.height == pl.read_delta(str(tmp_path / "lake" / "presentation" / "carbon_per_product_per_day")).height
     assert float(kwh) == round(readings["consumption_kwh"].sum(), 3)

@@ -104,17 +104,17 @@ def test_per_product_weighted_average_low_carbon_share_and_totals():
     # weighted by kWh: (1*100 + 3*200 + 0*400) / 4 = 175, not the plain mean of 100, 200, 400
     assert agile["avg_intensity_gco2_per_kwh"] == pytest.approx(175.0)
     assert agile["total_consumption_kwh"] == pytest.approx(4.0)
-    assert agile["total_emissions_kg_co2"] == pytest.approx(0.7)
-    assert agile["low_carbon_consumption_share"] == pytest.approx(0.25)  # 1 of 4 kWh in a 'low' half-hour
-    assert agile["regional_intensity_consumption_share"] == pytest.approx(1.0)
+    assert agile["total_emissions_kgco2"] == pytest.approx(0.7)
+    assert agile["low_carbon_consumption_fraction"] == pytest.approx(0.25)  # 1 of 4 kWh in a 'low' half-hour
+    assert agile["regional_intensity_consumption_fraction"] == pytest.approx(1.0)
     assert (agile["meterpoint_count"], agile["reading_count"], agile["is_variable"]) == (2, 3, True)
     fixed = out.filter(pl.col("product_display_name") == "Octopus 12M Fixed").row(0, named=True)
     assert fixed["avg_intensity_gco2_per_kwh"] == pytest.approx(175.0)
-    assert fixed["low_carbon_consumption_share"] == pytest.approx(0.5)  # 'very low' counts as low carbon
+    assert fixed["low_carbon_consumption_fraction"] == pytest.approx(0.5)  # 'very low' counts as low carbon
     assert fixed["is_variable"] is False
     none = out.filter(pl.col("product_display_name").is_null()).row(0, named=True)
     assert none["total_consumption_kwh"] == 1.0 and none["consumption_without_intensity_kwh"] == 1.0
-    assert none["avg_intensity_gco2_per_kwh"] is None and none["low_carbon_consumption_share"] is None
+    assert none["avg_intensity_gco2_per_kwh"] is None and none["low_carbon_consumption_fraction"] is None
     assert out["total_consumption_kwh"].sum() == pytest.approx(summary_case()["consumption_kwh"].sum())
 
 
@@ -127,10 +127,10 @@ def test_per_region_names_the_neso_region_and_keeps_unmapped_regions():
     ]
     yorkshire = out.filter(pl.col("region") == "Yorkshire").row(0, named=True)
     assert yorkshire["avg_intensity_gco2_per_kwh"] == pytest.approx(175.0)
-    assert yorkshire["regional_intensity_consumption_share"] == pytest.approx(0.0)
+    assert yorkshire["regional_intensity_consumption_fraction"] == pytest.approx(0.0)
 
 
 def test_zero_consumption_gives_no_average_rather_than_a_division_error():
     df = summary_case().filter(pl.col("meterpoint_id") == "e").with_columns(pl.lit(0.0).alias("consumption_kwh"), pl.lit(0.0).alias("emissions_gco2"))
     out = tr.carbon_per_product_per_day(df).row(0, named=True)
-    assert out["avg_intensity_gco2_per_kwh"] is None and out["low_carbon_consumption_share"] is None
+    assert out["avg_intensity_gco2_per_kwh"] is None and out["low_carbon_consumption_fraction"] is None

@@ -59,7 +59,7 @@ def dashboard(lake_root, tmp_path):
     expected = test_lake.build(lake_root)
     port = free_port()
     log = tmp_path / "streamlit.log"
-    env = {**os.environ, "ENERGY_LAKE_URI": str(lake_root), "ENERGY_DASHBOARD_REFRESH_S": "2", "HOME": str(tmp_path)}
+    env = {**os.environ, "ENERGY_LAKE_URI": str(lake_root), "ENERGY_DASHBOARD_REFRESH_SECONDS": "2", "HOME": str(tmp_path)}
     with log.open("w") as out:
         proc = subprocess.Popen(command(port), env=env, stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path)
     url = f"http://127.0.0.1:{port}"

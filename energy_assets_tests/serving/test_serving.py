@@ -13,8 +13,10 @@ import pytest
 from dagster import DagsterInstance, materialize
 from dagster_duckdb import DuckDBResource
 
+from energy_assets.lake.resource import LakeResource
+from energy_assets.lake.store import Lake
 from energy_assets.serving import catalog, cli
-from energy_assets.serving.assets import STORAGE_COMPATIBILITY_VERSION, ServingLake, build_serving_asset
+from energy_assets.serving.assets import STORAGE_COMPATIBILITY_VERSION, build_serving_asset
 
 D = dt.date
 
@@ -27,14 +29,18 @@ def write(root: Path, layer: str, name: str, df: pl.DataFrame, mode: str = "appe
 def lake(lake_root):
     write(lake_root, "silver", "intensity", pl.DataFrame({"day": [D(2021, 3, 27), D(2021, 3, 28)], "value": [1, 2]}), partition_by=["day"])
     write(lake_root, "silver", "intensity", pl.DataFrame({"day": [D(2021, 3, 29)], "value": [3]}))
-    write(lake_root, "presentation", "carbon_per_product_per_day", pl.DataFrame({"date": [D(2021, 3, 28)] * 2, "product_display_name": ["Agile", "Fixed"], "total_emissions_kg_co2": [1.5, 2.25]}))
+    write(lake_root, "presentation", "carbon_per_product_per_day", pl.DataFrame({"date": [D(2021, 3, 28)] * 2, "product_display_name": ["Agile", "Fixed"], "total_emissions_kgco2": [1.5, 2.25]}))
     write(lake_root, "raw", "notes", pl.DataFrame({"text": ["a|b"]}))
     (lake_root / "gold" / "not_a_table").mkdir(parents=True)  # directories without a _delta_log are ignored
     return lake_root
 
 
-def test_discovery_lists_every_delta_table_by_layer(lake):
-    assert [t.path for t in catalog.discover_tables(str(lake))] == ["raw/notes", "silver/intensity", "presentation/carbon_per_product_per_day"]
+def test_register_views_exposes_every_delta_table_by_layer(lake):
+    con = duckdb.connect()
+    tables = catalog.register_views(con, Lake(str(lake)))
+    assert [t.name for t in tables] == ["raw/notes", "silver/intensity", "presentation/carbon_per_product_per_day"]
+    views = con.execute("select table_schema || '.' || table_name from information_schema.tables where table_type = 'VIEW' and table_schema <> 'main' order by 1").fetchall()
+    assert [v[0] for v in views] == ["presentation.carbon_per_product_per_day", "raw.notes", "silver.intensity"]
 
 
 def test_sync_copies_only_the_current_files_after_an_overwrite(lake, tmp_path):
@@ -44,7 +50,7 @@ def test_sync_copies_only_the_current_files_after_an_overwrite(lake, tmp_path):
     naive = duckdb.execute(f"select count(*) from read_parquet({[str(p) for p in on_disk]}, union_by_name=true)").fetchall()[0][0]
     assert naive == 4  # a glob would serve removed rows
     con = duckdb.connect(str(tmp_path / "db.duckdb"))
-    report = catalog.sync_database(con, str(lake))
+    report = catalog.sync_database(con, Lake(str(lake)))
     assert con.execute("select day, value from silver.intensity").fetchall() == [(D(2021, 3, 30), 30)]
     assert ("silver.intensity", 2, 1) in report.copied
     assert con.execute("select delta_version, row_count from main.lake_tables where table_name = 'intensity'").fetchall() == [(2, 1)]
@@ -52,7 +58,7 @@ def test_sync_copies_only_the_current_files_after_an_overwrite(lake, tmp_path):
 
 def test_sync_keeps_partition_columns_and_types(lake, tmp_path):
     con = duckdb.connect(str(tmp_path / "db.duckdb"))
-    catalog.sync_database(con, str(lake))
+    catalog.sync_database(con, Lake(str(lake)))
     types = dict(con.execute("select column_name, data_type from information_schema.columns where table_schema = 'silver' and table_name = 'intensity'").fetchall())
     assert types == {"day": "DATE", "value": "BIGINT"}  # 'day' lives in directory names, not in the parquet files
     assert con.execute("select sum(value) from silver.intensity").fetchall()[0][0] == 6
@@ -60,11 +66,11 @@ def test_sync_keeps_partition_columns_and_types(lake, tmp_path):
 
 def test_resync_skips_unchanged_tables_and_drops_tables_that_left_the_lake(lake, tmp_path):
     con = duckdb.connect(str(tmp_path / "db.duckdb"))
-    first = catalog.sync_database(con, str(lake))
+    first = catalog.sync_database(con, Lake(str(lake)))
     assert len(first.copied) == 3
     write(lake, "silver", "intensity", pl.DataFrame({"day": [D(2021, 3, 30)], "value": [4]}))
     shutil.rmtree(lake / "raw" / "notes")
-    second = catalog.sync_database(con, str(lake))
+    second = catalog.sync_database(con, Lake(str(lake)))
     assert [name for name, _, _ in second.copied] == ["silver.intensity"]
     assert second.unchanged == ["presentation.carbon_per_product_per_day"]
     assert second.dropped == ["raw.notes"]
@@ -74,15 +80,18 @@ def test_resync_skips_unchanged_tables_and_drops_tables_that_left_the_lake(lake,
 
 def test_a_failing_sync_leaves_the_database_as_it_was(lake, tmp_path):
     con = duckdb.connect(str(tmp_path / "db.duckdb"))
-    catalog.sync_database(con, str(lake))
+    catalog.sync_database(con, Lake(str(lake)))
     write(lake, "silver", "intensity", pl.DataFrame({"day": [D(2021, 3, 30)], "value": [4]}))
     # a table whose log points at a missing data file: reading it fails half-way through the sync
     write(lake, "silver", "zz_broken", pl.DataFrame({"x": [1]}))
     next((lake / "silver" / "zz_broken").glob("*.parquet")).unlink()
-    with pytest.raises(Exception):
-        catalog.sync_database(con, str(lake))
+    with pytest.raises(catalog.SyncError, match=r"cannot copy silver/zz_broken \(Delta version 0, .*zz_broken\).*\.parquet not found"):
+        catalog.sync_database(con, Lake(str(lake)))
     assert con.execute("select count(*) from silver.intensity").fetchall()[0][0] == 3  # the earlier copy, not half a sync
     assert con.execute("select count(*) from information_schema.tables where table_name = 'zz_broken'").fetchall()[0][0] == 0
+    shutil.rmtree(lake / "silver" / "zz_broken")  # the connection stays usable: the next sync copies the change
+    assert [name for name, _, _ in catalog.sync_database(con, Lake(str(lake))).copied] == ["silver.intensity"]
+    assert con.execute("select count(*) from silver.intensity").fetchall()[0][0] == 4
 
 
 def duckdb_cli() -> str:
@@ -95,7 +104,7 @@ def test_serving_asset_writes_a_file_the_duckdb_cli_can_query(lake, tmp_path):
     db = tmp_path / "energy.duckdb"
     resources = {
         "serving_duckdb": DuckDBResource(database=str(db), connection_config={"storage_compatibility_version": STORAGE_COMPATIBILITY_VERSION}),
-        "serving_lake": ServingLake(root_uri=str(lake)),
+        "lake": LakeResource(root_uri=str(lake)),
     }
     asset = build_serving_asset(deps=[])
     result = materialize([asset], resources=resources, instance=DagsterInstance.ephemeral())
@@ -105,7 +114,7 @@ def test_serving_asset_writes_a_file_the_duckdb_cli_can_query(lake, tmp_path):
     again = materialize([asset], resources=resources, instance=DagsterInstance.ephemeral())
     assert again.asset_materializations_for_node("serving__duckdb_database")[0].metadata["tables_unchanged"].value == 3
     out = subprocess.run(
-        [duckdb_cli(), str(db), "-csv", "-c", "select count(*) as n, sum(total_emissions_kg_co2) as kg from presentation.carbon_per_product_per_day"],
+        [duckdb_cli(), str(db), "-csv", "-c", "select count(*) as n, sum(total_emissions_kgco2) as kg from presentation.carbon_per_product_per_day"],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
@@ -148,7 +157,7 @@ def test_sql_joins_tables_across_layers_and_sees_the_latest_version(lake):
 def test_sql_against_the_serving_file_and_errors(lake, tmp_path):
     db = tmp_path / "x.duckdb"
     con = duckdb.connect(str(db))
-    catalog.sync_database(con, str(lake))
+    catalog.sync_database(con, Lake(str(lake)))
     con.close()
     code, out, _ = run(cli.sql, ["select text from raw.notes", "--db", str(db), "--format", "csv"])
     assert code == 0 and out.splitlines() == ["text", "a|b"]
@@ -175,7 +184,7 @@ def test_the_serving_database_is_resynced_after_any_upstream_partition_changes_d
     resources = {
         "io_manager": DeltaLakeIOManager(lake=LakeResource(root_uri=str(lake_root))),
         "serving_duckdb": DuckDBResource(database=str(tmp_path / "e.duckdb")),
-        "serving_lake": ServingLake(root_uri=str(lake_root)),
+        "lake": LakeResource(root_uri=str(lake_root)),
     }
     defs = Definitions(assets=[days, serving], resources=resources)
     instance = DagsterInstance.ephemeral()

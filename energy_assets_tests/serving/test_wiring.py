@@ -1,7 +1,7 @@
 from dagster import AssetKey
 
 from energy_assets.definitions import defs
-from energy_assets.serving.catalog import LAYERS
+from energy_assets.lake.store import LAYERS
 
 SERVING = AssetKey(["serving", "duckdb_database"])
 
@@ -15,6 +15,12 @@ def test_the_serving_database_depends_on_every_lake_table_of_the_code_location()
     # fails when a domain's line is added after the serving line in energy_assets/definitions.py
     assert set(graph.get(SERVING).parent_keys) == lake_tables
     assert graph.get(SERVING).partitions_def is None
+
+
+def test_the_serving_asset_reads_the_lake_through_the_shared_lake_resource():
+    serving = defs.resolve_assets_def(SERVING)
+    assert {"serving_duckdb", "lake"} <= serving.required_resource_keys
+    assert "serving_lake" not in defs.resources
 
 
 def test_automation_sensors_cover_the_carbon_and_serving_assets_and_run_by_default():
