@@ -15,7 +15,6 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable
 
 from energy_assets.lake.store import Lake, LakeTableNotFound, TableRef
-from energy_assets.serving.catalog import known_table_keys
 
 RECENT = dt.timedelta(hours=48)
 TIME_COLUMNS = ("period_start", "interval_start_utc", "datetime", "interval_start", "fetched_at", "date", "settlement_date")
@@ -52,7 +51,7 @@ def _newest_value(table: DeltaTable, column: str) -> str:
 def freshness(lake: Lake, now: dt.datetime | None = None) -> pl.DataFrame:
     """One row per lake table: Delta version, time of (and minutes since) its last commit, rows, newest data point."""
     now = now or dt.datetime.now(dt.timezone.utc)
-    rows = [row for ref in lake.tables(known_table_keys(lake)) if (row := _table_freshness(lake, ref, now)) is not None]
+    rows = [row for ref in lake.tables() if (row := _table_freshness(lake, ref, now)) is not None]
     return pl.DataFrame(
         [r.__dict__ for r in rows],
         schema={

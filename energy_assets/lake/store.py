@@ -14,8 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
+import pyarrow.fs as pafs
 from deltalake import DeltaTable
 from deltalake.exceptions import TableNotFoundError
+from deltalake.fs import DeltaStorageHandler
 
 LAYERS = ("raw", "bronze", "silver", "gold", "presentation")
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -135,20 +137,22 @@ class Lake:
 
     # -------------------------------------------------------------------------------------- listing
     def tables(self, known: Iterable[str | Sequence[str]] = ()) -> list[TableRef]:
-        """Every Delta table of the lake, sorted by layer (medallion order) then name.
-
-        A local lake is listed from the file system (directories `<layer>/<table>` holding a `_delta_log`). An
-        object store cannot be listed through delta-rs, so there the `known` keys (say, the code location's
-        asset keys) are probed and those that exist are kept; known keys are probed on a local lake too."""
+        """Every Delta table of the lake (`<layer>/<table>` holding a `_delta_log`), sorted by layer (medallion
+        order) then name. Listed through delta-rs's own object store with the lake's storage options, so a
+        local folder and a bucket are listed the same way; `known` keys are probed in addition."""
         found: dict[tuple[str, str], TableRef] = {}
-        if self.is_local:
-            base = Path(self.root.removeprefix("file://"))
-            if base.is_dir():
-                for log_dir in base.glob("*/*/_delta_log"):
-                    table_dir = log_dir.parent
-                    layer, table = table_dir.parent.name, table_dir.name
-                    if layer in LAYERS and _NAME.match(table) and log_dir.is_dir():
-                        found[(layer, table)] = TableRef(layer, table, str(table_dir) if not self.root.startswith("file://") else f"{self.root}/{layer}/{table}")
+        try:
+            fs = self._filesystem()
+        except TableNotFoundError:  # a local root that does not exist yet: no tables
+            fs = None
+        for layer in LAYERS if fs is not None else ():
+            for info in fs.get_file_info(pafs.FileSelector(layer, allow_not_found=True)):
+                table = info.path.rstrip("/").rpartition("/")[2]
+                if info.type != pafs.FileType.Directory or not _NAME.match(table):
+                    continue
+                log = fs.get_file_info(pafs.FileSelector(f"{layer}/{table}/_delta_log", allow_not_found=True))
+                if any(entry.path.endswith(".json") or entry.path.endswith(".parquet") for entry in log):
+                    found[(layer, table)] = self.ref((layer, table))
         for key in known:
             try:
                 layer, table = table_key(key)
@@ -157,6 +161,10 @@ class Lake:
             if layer in LAYERS and (layer, table) not in found and self.exists((layer, table)):
                 found[(layer, table)] = self.ref((layer, table))
         return [found[k] for k in sorted(found, key=lambda k: (LAYERS.index(k[0]), k[1]))]
+
+    def _filesystem(self) -> pafs.PyFileSystem:
+        """The lake's root as a pyarrow file system, through delta-rs's object store (same options as reads)."""
+        return pafs.PyFileSystem(DeltaStorageHandler(self.root, self.options))
 
     def find(self, name: str, known: Iterable[str | Sequence[str]] = ()) -> TableRef:
         """`layer/table` (or `layer.table`) -> the table, or `LakeTableNotFound` naming what exists."""

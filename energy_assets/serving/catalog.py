@@ -36,20 +36,6 @@ class SyncError(RuntimeError):
     """A lake table could not be copied into the serving database (the database is left as it was)."""
 
 
-def code_location_table_keys() -> list[tuple[str, str]]:
-    """The `[layer, table]` asset keys of the code location: the tables an object-store lake may hold
-    (an object store cannot be listed through delta-rs, so `Lake.tables` probes these)."""
-    from energy_assets.definitions import defs  # imported lazily: the code location imports this module
-
-    return sorted(tuple(key.path) for key in defs.resolve_all_asset_keys() if len(key.path) == 2 and key.path[0] in LAYERS)
-
-
-def known_table_keys(lake: Lake) -> list[tuple[str, str]]:
-    """What a command passes to `Lake.tables`/`Lake.find`: nothing for a local lake (listed from the file
-    system), the code location's table keys for an object store."""
-    return [] if lake.is_local else code_location_table_keys()
-
-
 def current_dataset(lake: Lake, table: TableRef) -> tuple[pads.Dataset, int]:
     """The table's current snapshot as an arrow dataset (only the files of its latest version) and that version,
     opened with the lake's storage options."""
@@ -94,7 +80,7 @@ def sync_database(
     Each lake table becomes the table `<layer>.<table>` holding the rows of its current Delta version; tables
     whose version is unchanged since the last sync are skipped (unless `force`); tables that left the lake are
     dropped. `main.lake_tables` records, per table, the Delta version copied, its rows and when. The tables are
-    `lake.tables(known)`: on an object store only the `known` keys that exist.
+    `lake.tables(known)`: every table of the lake, local folder or bucket alike.
     """
     tables = lake.tables(known)
     registered: list[str] = []

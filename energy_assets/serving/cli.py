@@ -50,7 +50,7 @@ def show(argv: Sequence[str] | None = None, out=None, err=None) -> int:
         parser.error("--limit must be 0 or more")
     lake = Lake.from_settings(args.lake)
     try:
-        table = lake.find(args.table, catalog.known_table_keys(lake))
+        table = lake.find(args.table)
     except LakeTableNotFound as exc:
         print(f"error: {exc}", file=err)
         return 2
@@ -96,7 +96,7 @@ def sql(argv: Sequence[str] | None = None, out=None, err=None) -> int:
         else:
             con = duckdb.connect()
             lake = Lake.from_settings(args.lake)
-            catalog.register_views(con, lake, catalog.known_table_keys(lake))
+            catalog.register_views(con, lake)
     except duckdb.Error as exc:
         print(f"error: cannot open {args.db or 'the lake'}: {str(exc).splitlines()[0]}", file=err)
         return 1

@@ -72,7 +72,7 @@ def test_the_serving_asset_copies_an_s3_lake_reached_through_the_lake_resource_o
 def test_sql_views_over_an_s3_lake_use_the_lakes_storage_options(s3):
     root, options = s3
     con = duckdb.connect()
-    tables = catalog.register_views(con, Lake(root, options), catalog.code_location_table_keys())
+    tables = catalog.register_views(con, Lake(root, options))
     assert [t.name for t in tables] == ["silver/neso_carbon_intensity", "presentation/carbon_per_product_per_day"]
     assert con.execute("select sum(total_emissions_kgco2) from presentation.carbon_per_product_per_day").fetchall() == [(3.75,)]
 
