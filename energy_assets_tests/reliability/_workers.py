@@ -208,14 +208,15 @@ def maintenance_definitions():
     """A code location with one bronze table and the maintenance job, configured from the environment."""
     from dagster import Definitions, in_process_executor
 
+    from energy_assets.lake.io_manager import DeltaLakeIOManager
     from energy_assets.maintenance.definitions import lake_maintenance_job, lake_maintenance_resource
-    from energy_assets.resources import lake_io_manager
     from energy_assets_tests.lake.test_maintenance import polls
 
+    lake = LakeResource()  # ENERGY_LAKE_URI / ENERGY_LAKE_STORAGE_OPTIONS, read when the run starts
     return Definitions(
         assets=[polls],
         jobs=[lake_maintenance_job],
-        resources={"io_manager": lake_io_manager(), "lake_maintenance": lake_maintenance_resource()},
+        resources={"lake": lake, "io_manager": DeltaLakeIOManager(lake=lake), "lake_maintenance": lake_maintenance_resource()},
         executor=in_process_executor,
     )
 
