@@ -13,9 +13,5 @@ def shared_resources() -> dict:
     return {"lake": lake, "io_manager": DeltaLakeIOManager(lake=lake), "http": HttpSession()}
 
 
-def lake_io_manager() -> DeltaLakeIOManager:
-    return DeltaLakeIOManager(lake=LakeResource())
-
-
 def http_session() -> HttpSession:
     return HttpSession()

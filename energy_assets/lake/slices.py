@@ -8,6 +8,9 @@ partitions a run covers, whatever their number.
 
 One description (`SliceCondition`) feeds both the SQL predicate delta-rs uses for overwrites and merges
 and the polars expression used for reads and for validating outputs, so the two can never disagree.
+
+Dagster-free: a slice is described with plain values (`SliceDimension(column, TimeRange(start, end))` or
+`SliceDimension(column, ["GR", "DE"])`); the IO manager translates Dagster's partitions into them.
 """
 
 from __future__ import annotations
@@ -18,8 +21,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import polars as pl
-from dagster._core.definitions.partitions.utils import TimeWindow
-from dagster._core.storage.db_io_manager import TablePartitionDimension
 
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -40,6 +41,22 @@ def sql_literal(value: str) -> str:
     if "\x00" in value:
         raise SliceError("partition values may not contain NUL characters")
     return "'" + value.replace("'", "''") + "'"
+
+
+@dataclass(frozen=True)
+class TimeRange:
+    """A half-open time range `[start, end)`; aware datetimes in the partitions' own time zone."""
+
+    start: dt.datetime
+    end: dt.datetime
+
+
+@dataclass(frozen=True)
+class SliceDimension:
+    """One partition dimension of a write or read: the column and either a time range or the values it covers."""
+
+    column: str
+    partitions: TimeRange | Sequence[str]
 
 
 @dataclass(frozen=True)
@@ -87,18 +104,16 @@ def column_kind(dtype: pl.DataType) -> str:
     raise SliceError(f"partition columns must be date, timestamp or string; got {dtype}")
 
 
-def slice_conditions(
-    dimensions: Sequence[TablePartitionDimension] | None, schema: pl.Schema
-) -> list[SliceCondition]:
+def slice_conditions(dimensions: Sequence[SliceDimension] | None, schema: pl.Schema) -> list[SliceCondition]:
     """Conditions for every partition dimension, typed by the table's (or frame's) schema."""
     conditions = []
     for dim in dimensions or []:
-        column = check_identifier(dim.partition_expr)
+        column = check_identifier(dim.column)
         if column not in schema:
             raise SliceError(f"partition column {column!r} is not a column of the table (columns: {list(schema)})")
         kind = column_kind(schema[column])
         parts = dim.partitions
-        if isinstance(parts, TimeWindow):
+        if isinstance(parts, TimeRange):
             start, end = parts.start, parts.end
             if kind == "string":
                 raise SliceError(f"time partitions need a date or timestamp column; {column!r} is a string")
@@ -111,7 +126,11 @@ def slice_conditions(
                 # Naive timestamps are read as wall-clock time in the partitions' time zone.
                 start, end = start.replace(tzinfo=None), end.replace(tzinfo=None)
             conditions.append(SliceCondition(column, kind, start=start, end=end))
+        elif not parts and kind != "string":
+            conditions.append(SliceCondition(column, kind, values=()))  # no partition at all: selects nothing
         else:
+            if isinstance(parts, str):
+                raise SliceError(f"partitions of {column!r} must be a list of values, not the string {parts!r}")
             if kind != "string":
                 raise SliceError(f"static partitions need a string column; {column!r} is {schema[column]}")
             conditions.append(SliceCondition(column, kind, values=tuple(str(v) for v in parts)))

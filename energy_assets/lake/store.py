@@ -108,12 +108,12 @@ class Lake:
     def exists(self, key: str | Sequence[str]) -> bool:
         return self.open(key) is not None
 
-    def scan(self, key: str | Sequence[str], where: pl.Expr | None = None) -> pl.LazyFrame:
-        """A lazy scan of the table's current snapshot; `where` filters (partition columns prune files).
-        Raises `LakeTableNotFound` when the table does not exist."""
-        if not self.exists(key):
+    def scan(self, key: str | Sequence[str], where: pl.Expr | None = None, version: int | None = None) -> pl.LazyFrame:
+        """A lazy scan of the table's current snapshot (or of `version`); `where` filters (partition columns
+        prune files). Raises `LakeTableNotFound` when the table does not exist."""
+        if version is None and not self.exists(key):
             raise LakeTableNotFound(f"no Delta table {'/'.join(table_key(key))} in the lake at {self.root}")
-        lf = pl.scan_delta(self.table_uri(key), storage_options=self.options)
+        lf = pl.scan_delta(self.table_uri(key), version=version, storage_options=self.options)
         return lf.filter(where) if where is not None else lf
 
     def read(self, key: str | Sequence[str], where: pl.Expr | None = None, schema: Mapping | None = None,

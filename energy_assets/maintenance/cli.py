@@ -1,36 +1,35 @@
 """`energy-assets maintain`: compact and vacuum every Delta table of the lake now, and print the report.
 
 The same work as the nightly `lake_maintenance_job`, without a Dagster run (for a one-off clean-up or a
-cron outside Dagster). Settings as for the job: ENERGY_LAKE_URI, LAKE_VACUUM_RETENTION_HOURS,
-LAKE_VACUUM_ENFORCE_RETENTION; the flags override them.
+cron outside Dagster). Settings as for the job: ENERGY_LAKE_URI, ENERGY_LAKE_STORAGE_OPTIONS,
+ENERGY_LAKE_VACUUM_RETENTION_HOURS, ENERGY_LAKE_VACUUM_ENFORCE_RETENTION; the flags override them.
 """
+
+from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Iterable, Sequence
 
-from energy_assets import settings
-from energy_assets.lake.io_manager import storage_options_from_env
-from energy_assets.maintenance.tables import VacuumSettings, discover_tables, maintain_table, report_markdown
-
-
-def _known_keys() -> list[list[str]]:
-    from energy_assets.definitions import defs
-
-    return [list(key.path) for key in defs.resolve_all_asset_keys() if len(key.path) == 2]
+from energy_assets.lake.store import Lake
+from energy_assets.maintenance.tables import VacuumSettings, maintain_tables, report_markdown
 
 
-def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="energy-assets maintain", description=__doc__.splitlines()[0])
+def main(argv: Sequence[str], known_keys: Iterable[str | Sequence[str]] = ()) -> int:
+    """`known_keys`: the code location's table keys (`[layer, table]` or `"layer/table"`); an object-store lake
+    cannot be listed, so its tables are found by probing these (the top-level CLI passes them)."""
+    parser = argparse.ArgumentParser(prog="energy-assets maintain", description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--lake", default=None, help="lake root (default: ENERGY_LAKE_URI or data/lake)")
-    parser.add_argument("--retention-hours", type=int, default=None, help="vacuum retention (default: LAKE_VACUUM_RETENTION_HOURS or 168)")
+    parser.add_argument("--retention-hours", type=int, default=None, help="vacuum retention (default: ENERGY_LAKE_VACUUM_RETENTION_HOURS or 168)")
     parser.add_argument(
         "--no-enforce-retention",
         action="store_true",
         help="allow a retention shorter than a table's delta.deletedFileRetentionDuration (only when nothing else uses the lake)",
     )
-    args = parser.parse_args(argv)
+    args = parser.parse_args(list(argv))
     try:
         env = VacuumSettings.from_env()
+        lake = Lake.from_settings(args.lake)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -38,17 +37,11 @@ def main(argv: list[str]) -> int:
         args.retention_hours if args.retention_hours is not None else env.retention_hours,
         False if args.no_enforce_retention else env.enforce_retention_duration,
     )
-    root = args.lake or settings.lake_uri()
-    options = storage_options_from_env()
-    known = [] if "://" not in root else _known_keys()
-    tables = discover_tables(root, options, known)
-    print(f"Lake {root}: {len(tables)} Delta tables; vacuum retention {vacuum.retention_hours} h (enforced: {vacuum.enforce_retention_duration})")
-    reports, failures = [], {}
-    for ref in tables:
-        try:
-            reports.append(maintain_table(ref, options, vacuum))
-        except Exception as exc:  # report every table, fail at the end
-            failures[ref.name] = f"{type(exc).__name__}: {exc}"
+    tables = lake.tables(known_keys)
+    if not lake.is_local and not tables:
+        print(f"warning: no tables found in {lake.root}: an object-store lake is listed from known asset keys, none given or none exists", file=sys.stderr)
+    print(f"Lake {lake.root}: {len(tables)} Delta tables; vacuum retention {vacuum.retention_hours} h (enforced: {vacuum.enforce_retention_duration})")
+    reports, failures = maintain_tables(lake, tables, vacuum)
     print(report_markdown(reports, failures))
     for name, reason in failures.items():
         print(f"FAILED {name}: {reason}", file=sys.stderr)

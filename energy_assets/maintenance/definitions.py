@@ -1,9 +1,10 @@
 """The lake maintenance job and its nightly schedule.
 
-`lake_maintenance_job` walks every Delta table under `ENERGY_LAKE_URI` (a local lake from the file system;
-an object-store lake from the code location's asset keys), compacts, checkpoints and vacuums each, and
-records an observation per table (files, bytes and rows before and after) that shows on the asset's page.
-A table that cannot be maintained does not stop the others; the run fails at the end, naming it.
+`lake_maintenance_job` walks every Delta table of the lake (the `lake` resource: a local lake is listed from
+the file system, an object-store lake from the asset keys of the code location running the job), compacts,
+checkpoints and vacuums each, and records an observation per table (files, bytes and rows before and after)
+that shows on the asset's page. A table that cannot be maintained does not stop the others; the run fails
+at the end, naming it.
 """
 
 from dagster import (
@@ -12,7 +13,6 @@ from dagster import (
     ConfigurableResource,
     DefaultScheduleStatus,
     Definitions,
-    EnvVar,
     Failure,
     MetadataValue,
     OpExecutionContext,
@@ -22,60 +22,49 @@ from dagster import (
 )
 from pydantic import Field
 
-from energy_assets import settings
-from energy_assets.lake.io_manager import lake_root, storage_options_from_env
-from energy_assets.maintenance.tables import (
-    DEFAULT_RETENTION_HOURS,
-    VacuumSettings,
-    discover_tables,
-    is_local,
-    maintain_table,
-    report_markdown,
-)
+from energy_assets.lake.resource import LakeResource
+from energy_assets.maintenance.tables import VacuumSettings, maintain_tables, report_markdown
 
 
 class LakeMaintenance(ConfigurableResource):
-    """Where the lake is and how long vacuum keeps unreferenced files."""
+    """How long vacuum keeps unreferenced files (the lake itself is the `lake` resource). Unset fields are
+    read from the settings when the run starts, like the lake's root."""
 
-    root_uri: str = Field(default="", description="Root of the Delta lake; empty: ENERGY_LAKE_URI when the run starts.")
-
-    def root(self) -> str:
-        return lake_root(self.root_uri)
-    vacuum_retention_hours: int = Field(
-        default=DEFAULT_RETENTION_HOURS,
-        description="Unreferenced files younger than this are kept (LAKE_VACUUM_RETENTION_HOURS, default 168 = 7 days).",
+    vacuum_retention_hours: int | None = Field(
+        default=None,
+        description="Unreferenced files younger than this are kept; unset: ENERGY_LAKE_VACUUM_RETENTION_HOURS (default 168 = 7 days).",
     )
-    enforce_retention_duration: bool = Field(
-        default=True,
-        description="Refuse a retention shorter than a table's delta.deletedFileRetentionDuration (LAKE_VACUUM_ENFORCE_RETENTION).",
+    enforce_retention_duration: bool | None = Field(
+        default=None,
+        description=(
+            "Refuse a retention shorter than a table's delta.deletedFileRetentionDuration; unset: "
+            "ENERGY_LAKE_VACUUM_ENFORCE_RETENTION (default true)."
+        ),
     )
-    storage_options: dict[str, str] = Field(default_factory=dict, description="Extra delta-rs storage options (no secrets).")
 
     def vacuum_settings(self) -> VacuumSettings:
-        return VacuumSettings(self.vacuum_retention_hours, self.enforce_retention_duration)
+        env = VacuumSettings.from_env() if self.vacuum_retention_hours is None or self.enforce_retention_duration is None else None
+        return VacuumSettings(
+            self.vacuum_retention_hours if self.vacuum_retention_hours is not None else env.retention_hours,  # type: ignore[union-attr]
+            self.enforce_retention_duration if self.enforce_retention_duration is not None else env.enforce_retention_duration,  # type: ignore[union-attr]
+        )
 
 
 def lake_maintenance_resource() -> LakeMaintenance:
-    vacuum = VacuumSettings.from_env()  # validates the variables when the code location loads
-    return LakeMaintenance(
-        vacuum_retention_hours=EnvVar.int("ENERGY_LAKE_VACUUM_RETENTION_HOURS")
-        if settings.is_set("ENERGY_LAKE_VACUUM_RETENTION_HOURS")
-        else vacuum.retention_hours,
-        enforce_retention_duration=vacuum.enforce_retention_duration,
-    )
+    VacuumSettings.from_env()  # a malformed variable fails the code location's load, not the nightly run
+    return LakeMaintenance()
 
 
-def _known_table_keys(context: OpExecutionContext, root_uri: str) -> list[list[str]]:
-    """Asset keys `[layer, table]` of the code location running the job (how an object-store lake is listed)."""
+def known_table_keys(context: OpExecutionContext) -> list[list[str]]:
+    """Asset keys `[layer, table]` known to the run (how an object-store lake is listed): those of the code
+    location running the job and those the instance has recorded events for."""
     try:
-        keys = context.repository_def.asset_graph.get_all_asset_keys()
-    except Exception:  # executed in process, outside a code location
-        if is_local(root_uri):
-            return []  # the file system lists a local lake
-        from energy_assets.definitions import defs  # loaded by now: this op runs inside it
-
-        keys = defs.resolve_all_asset_keys()
-    return [list(key.path) for key in keys if len(key.path) == 2]
+        keys = set(context.repository_def.assets_defs_by_key)
+    except Exception:  # noqa: BLE001 - executed in process outside a code location: Dagster has no repository
+        keys = set()
+        context.log.info("no code location (executed in process): tables are found from the instance's asset keys and the file system")
+    keys.update(context.instance.get_asset_keys())
+    return sorted(list(key.path) for key in keys if len(key.path) == 2)
 
 
 @op(
@@ -85,27 +74,21 @@ def _known_table_keys(context: OpExecutionContext, root_uri: str) -> list[list[s
     ),
     tags={"energy_assets/maintenance": "lake"},
 )
-def maintain_lake_tables(context: OpExecutionContext, lake_maintenance: LakeMaintenance) -> None:
-    options = storage_options_from_env(lake_maintenance.storage_options)
+def maintain_lake_tables(context: OpExecutionContext, lake: LakeResource, lake_maintenance: LakeMaintenance) -> None:
+    the_lake = lake.lake()
     vacuum = lake_maintenance.vacuum_settings()
-    root = lake_maintenance.root()
-    tables = discover_tables(root, options, _known_table_keys(context, root))
+    tables = the_lake.tables(known_table_keys(context))
     context.log.info(
-        f"{len(tables)} Delta tables under {root}; vacuum retention {vacuum.retention_hours} h "
+        f"{len(tables)} Delta tables under {the_lake.root}; vacuum retention {vacuum.retention_hours} h "
         f"(enforced: {vacuum.enforce_retention_duration})"
     )
-    reports, failures = [], {}
-    for ref in tables:
-        try:
-            report = maintain_table(ref, options, vacuum, log=context.log.warning)
-        except Exception as exc:  # one bad table must not stop the others
-            failures[ref.name] = f"{type(exc).__name__}: {exc}"
-            context.log.error(f"{ref.name}: maintenance failed: {exc}")
-            continue
-        reports.append(report)
+    reports, failures = maintain_tables(the_lake, tables, vacuum, log=context.log.warning)
+    uris = {ref.name: ref.uri for ref in tables}
+    for report in reports:
+        layer, table = report.table.split("/")
         context.log_event(
             AssetObservation(
-                asset_key=AssetKey([ref.layer, ref.table]),
+                asset_key=AssetKey([layer, table]),
                 description="Lake maintenance: compaction and vacuum",
                 metadata={
                     "files_before": report.files_before,
@@ -118,14 +101,16 @@ def maintain_lake_tables(context: OpExecutionContext, lake_maintenance: LakeMain
                     "files_vacuumed": report.files_vacuumed,
                     "delta_version": report.version_after,
                     "vacuum_retention_hours": vacuum.retention_hours,
-                    "table_uri": MetadataValue.path(ref.uri),
+                    "table_uri": MetadataValue.path(uris[report.table]),
                 },
             )
         )
         context.log.info(
-            f"{ref.name}: files {report.files_before} -> {report.files_after}, "
+            f"{report.table}: files {report.files_before} -> {report.files_after}, "
             f"{report.files_vacuumed} unreferenced files vacuumed, {report.rows_after} rows unchanged"
         )
+    for name, reason in failures.items():
+        context.log.error(f"{name}: maintenance failed: {reason}")
     context.log.info("Lake maintenance summary:\n" + report_markdown(reports, failures))
     if failures:
         raise Failure(
@@ -148,9 +133,10 @@ lake_maintenance_nightly = ScheduleDefinition(
     cron_schedule="30 3 * * *",
     execution_timezone="Europe/London",
     default_status=DefaultScheduleStatus.RUNNING,
-    description="Every night at 03:30 London time: compact small files and vacuum the lake (LAKE_VACUUM_RETENTION_HOURS).",
+    description="Every night at 03:30 London time: compact small files and vacuum the lake (ENERGY_LAKE_VACUUM_RETENTION_HOURS).",
 )
 
+# The `lake` resource the job uses is the code location's shared one (energy_assets/resources.py).
 defs = Definitions(
     jobs=[lake_maintenance_job],
     schedules=[lake_maintenance_nightly],

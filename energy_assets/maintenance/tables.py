@@ -1,4 +1,5 @@
-"""Finding the lake's Delta tables and compacting / vacuuming them (delta-rs; no Dagster here).
+"""Compacting / vacuuming the lake's Delta tables (delta-rs; no Dagster here). The tables are found by
+`Lake.tables(known)`.
 
 Bronze tables grow by one small file per poll and every partition overwrite leaves the replaced files
 behind (they stay for time travel). `maintain_table` rewrites each partition's small files into few large
@@ -9,23 +10,22 @@ retention window references (`vacuum`, full mode, so leftovers of killed writes 
 Vacuum retention: files younger than the retention are kept, so readers of recent versions and writers in
 progress never lose a file. delta-rs refuses a retention shorter than the table's
 `delta.deletedFileRetentionDuration` (default 7 days = 168 h) unless `enforce_retention_duration` is off;
-we keep it on unless the operator turns it off explicitly (LAKE_VACUUM_ENFORCE_RETENTION=false), and
+we keep it on unless the operator turns it off explicitly (ENERGY_LAKE_VACUUM_ENFORCE_RETENTION=false), and
 refuse early with a message naming the table and both durations.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable
 
-from energy_assets.lake.io_manager import open_table, with_commit_retries
+from energy_assets.lake.engine import with_commit_retries
+from energy_assets.lake.store import Lake, TableRef
 
 DEFAULT_RETENTION_HOURS = 168
 DEFAULT_TABLE_RETENTION_HOURS = 168  # Delta's default delta.deletedFileRetentionDuration (1 week)
@@ -43,21 +43,10 @@ class VacuumSettings:
 
     @classmethod
     def from_env(cls) -> VacuumSettings:
-        """`LAKE_VACUUM_RETENTION_HOURS` (default 168) and `LAKE_VACUUM_ENFORCE_RETENTION` (default true)."""
-        from energy_assets import settings
+        """`ENERGY_LAKE_VACUUM_RETENTION_HOURS` (default 168) and `ENERGY_LAKE_VACUUM_ENFORCE_RETENTION` (default true)."""
+        from energy_assets import settings  # settings imports Dagster (EnvVar): kept out of this module's imports
 
         return cls(settings.vacuum_retention_hours(), settings.vacuum_enforce_retention())
-
-
-@dataclass(frozen=True)
-class TableRef:
-    layer: str
-    table: str
-    uri: str
-
-    @property
-    def name(self) -> str:
-        return f"{self.layer}/{self.table}"
 
 
 @dataclass
@@ -81,36 +70,6 @@ class TableReport:
         return asdict(self)
 
 
-def is_local(root_uri: str) -> bool:
-    return "://" not in root_uri or root_uri.startswith("file://")
-
-
-def discover_tables(
-    root_uri: str, storage_options: dict[str, str], known: Iterable[Sequence[str]] = ()
-) -> list[TableRef]:
-    """Every Delta table `<root>/<layer>/<table>`.
-
-    A local lake is listed from the file system (any directory with a `_delta_log`); an object-store lake
-    from the `known` asset keys (`[layer, table]`), keeping those whose table exists.
-    """
-    root = root_uri.rstrip("/")
-    found: dict[str, TableRef] = {}
-    if is_local(root):
-        base = Path(root.removeprefix("file://"))
-        if base.is_dir():
-            for log_dir in sorted(base.glob("*/*/_delta_log")):
-                table_dir = log_dir.parent
-                ref = TableRef(table_dir.parent.name, table_dir.name, str(table_dir))
-                found[ref.name] = ref
-    for key in known:
-        if len(key) != 2 or f"{key[0]}/{key[1]}" in found:
-            continue
-        uri = f"{root}/{key[0]}/{key[1]}"
-        if open_table(uri, storage_options) is not None:
-            found[f"{key[0]}/{key[1]}"] = TableRef(key[0], key[1], uri)
-    return [found[name] for name in sorted(found)]
-
-
 def _file_stats(table: DeltaTable) -> tuple[int, int, int]:
     actions = pa.table(table.get_add_actions(flatten=True))
     if actions.num_rows == 0:
@@ -131,25 +90,32 @@ def table_retention_hours(table: DeltaTable) -> float:
     return int(match.group(1)) * _UNIT_HOURS[match.group(2)]
 
 
-def maintain_table(ref: TableRef, storage_options: dict[str, str], vacuum: VacuumSettings, log=None) -> TableReport:
-    """Compact, checkpoint and vacuum one table; returns what changed. Raises `MaintenanceError`."""
-    table = DeltaTable(ref.uri, storage_options=storage_options or None)
+def maintain_table(lake: Lake, ref: TableRef, vacuum: VacuumSettings, log: Callable[[str], None] | None = None) -> TableReport:
+    """Compact, checkpoint and vacuum one table of `lake`; returns what changed. Raises `MaintenanceError`."""
+
+    def current() -> DeltaTable:
+        table = lake.open((ref.layer, ref.table))
+        if table is None:
+            raise MaintenanceError(f"{ref.name}: the table disappeared from {ref.uri} during maintenance")
+        return table
+
+    table = current()
     minimum = table_retention_hours(table)
     if vacuum.enforce_retention_duration and vacuum.retention_hours < minimum:
         raise MaintenanceError(
             f"{ref.name}: vacuum retention {vacuum.retention_hours} h is shorter than the table's "
             f"delta.deletedFileRetentionDuration ({minimum:g} h). Files that readers of recent versions or writers in "
-            "progress still need could be deleted. Raise LAKE_VACUUM_RETENTION_HOURS, or set "
-            "LAKE_VACUUM_ENFORCE_RETENTION=false if no run or reader can overlap the maintenance job."
+            "progress still need could be deleted. Raise ENERGY_LAKE_VACUUM_RETENTION_HOURS, or set "
+            "ENERGY_LAKE_VACUUM_ENFORCE_RETENTION=false if no run or reader can overlap the maintenance job."
         )
     version_before = table.version()
     files_before, rows_before, bytes_before = _file_stats(table)
 
     def compact() -> dict:
-        return DeltaTable(ref.uri, storage_options=storage_options or None).optimize.compact()
+        return current().optimize.compact()
 
     metrics, attempts = with_commit_retries(compact, f"{ref.name} (compaction)", log=log)
-    table = DeltaTable(ref.uri, storage_options=storage_options or None)
+    table = current()
     if int(metrics.get("numFilesAdded", 0)) or int(metrics.get("numFilesRemoved", 0)):
         table.create_checkpoint()
     vacuumed = table.vacuum(
@@ -158,7 +124,7 @@ def maintain_table(ref: TableRef, storage_options: dict[str, str], vacuum: Vacuu
         enforce_retention_duration=vacuum.enforce_retention_duration,
         full=True,  # also files never committed (a killed write), not only those removed by a commit
     )
-    table = DeltaTable(ref.uri, storage_options=storage_options or None)
+    table = current()
     files_after, rows_after, bytes_after = _file_stats(table)
     if rows_after != rows_before:
         raise MaintenanceError(f"{ref.name}: row count changed from {rows_before} to {rows_after} during maintenance")
@@ -178,6 +144,20 @@ def maintain_table(ref: TableRef, storage_options: dict[str, str], vacuum: Vacuu
         files_vacuumed=len(vacuumed),
         compact_attempts=attempts,
     )
+
+
+def maintain_tables(
+    lake: Lake, tables: Sequence[TableRef], vacuum: VacuumSettings, log: Callable[[str], None] | None = None
+) -> tuple[list[TableReport], dict[str, str]]:
+    """Maintain every table; one that fails does not stop the others. Returns the reports and, per failed
+    table, the reason."""
+    reports, failures = [], {}
+    for ref in tables:
+        try:
+            reports.append(maintain_table(lake, ref, vacuum, log=log))
+        except Exception as exc:  # noqa: BLE001 - reported per table; the caller fails at the end
+            failures[ref.name] = f"{type(exc).__name__}: {exc}"
+    return reports, failures
 
 
 def report_markdown(reports: Sequence[TableReport], failures: dict[str, str]) -> str:

@@ -3,7 +3,7 @@
 import pytest
 from deltalake.exceptions import CommitFailedError, SchemaMismatchError
 
-from energy_assets.lake.io_manager import LakeCommitConflictError, with_commit_retries
+from energy_assets.lake.engine import LakeCommitConflictError, with_commit_retries
 
 
 def flaky(conflicts: int, error=CommitFailedError):

@@ -321,3 +321,36 @@ def test_the_default_lake_root_is_read_when_a_run_starts(tmp_path, monkeypatch):
     monkeypatch.setenv("ENERGY_LAKE_URI", str(tmp_path / "later"))
     assert run([plain], io).success
     assert read(tmp_path / "later", "silver", "plain")["x"].to_list() == [1]
+
+
+def test_declared_column_descriptions_are_kept_in_the_reported_schema(tmp_path):
+    from dagster import TableColumn, TableSchema
+
+    declared = TableSchema(columns=[TableColumn("day", "date", description="UK settlement day (Europe/London)")])
+
+    @asset(key_prefix="silver", partitions_def=days, metadata={"partition_expr": "day", "dagster/column_schema": declared})
+    def described(context: AssetExecutionContext) -> pl.DataFrame:
+        return day_rows(context, 1)
+
+    result = run([described], ours(tmp_path), partition_key="2024-03-30")
+    columns = result.asset_materializations_for_node("silver__described")[0].metadata["dagster/column_schema"].schema.columns
+    assert [(c.name, c.type, c.description) for c in columns] == [
+        ("day", "Date", "UK settlement day (Europe/London)"),
+        ("value", "Int64", None),
+    ]
+
+
+@pytest.mark.parametrize(
+    "keys,message",
+    [
+        ([("2024-01-02", "GR"), ("2024-01-02", "DE"), ("2024-01-03", "GR")], "the run's 3 partitions are not a full day x zone box"),
+        ([("2024-01-02", "GR"), ("2024-01-04", "GR")], "the run's date partitions are not contiguous"),
+    ],
+    ids=["not-a-box", "gap-in-days"],
+)
+def test_a_multi_partition_run_that_is_not_one_contiguous_box_is_refused(keys, message):
+    from energy_assets.lake.io_manager import _box
+
+    run_keys = [MultiPartitionKey({"date": d, "zone": z}) for d, z in keys]
+    with pytest.raises(ValueError, match=message):
+        _box(day_zone, run_keys, {"date": "date", "zone": "zone"}, "bronze/readings")

@@ -9,10 +9,10 @@ from dagster import AssetExecutionContext, DagsterInstance, DailyPartitionsDefin
 from deltalake import DeltaTable
 
 from energy_assets.lake.io_manager import DeltaLakeIOManager
-
 from energy_assets.lake.resource import LakeResource
+from energy_assets.lake.store import Lake
 from energy_assets.maintenance.definitions import LakeMaintenance, lake_maintenance_job
-from energy_assets.maintenance.tables import VacuumSettings, discover_tables, table_retention_hours
+from energy_assets.maintenance.tables import VacuumSettings, table_retention_hours
 
 days = DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-01-31", timezone="Europe/London")
 
@@ -60,11 +60,15 @@ def active_files(path) -> int:
     return len(DeltaTable(str(path)).file_uris())
 
 
+DEFAULT_VACUUM = {"vacuum_retention_hours": 168, "enforce_retention_duration": True}
+
+
 def run_maintenance(root, **settings):
+    lake = LakeResource(root_uri=str(root))
     defs = Definitions(
         assets=[polls, daily],
         jobs=[lake_maintenance_job],
-        resources={"io_manager": DeltaLakeIOManager(lake=LakeResource(root_uri=str(root))), "lake_maintenance": LakeMaintenance(root_uri=str(root), **settings)},
+        resources={"lake": lake, "io_manager": DeltaLakeIOManager(lake=lake), "lake_maintenance": LakeMaintenance(**{**DEFAULT_VACUUM, **settings})},
     )
     return defs.get_job_def("lake_maintenance_job").execute_in_process(instance=DagsterInstance.ephemeral(), raise_on_error=False)
 
@@ -133,6 +137,21 @@ def test_retention_below_the_tables_minimum_is_refused_unless_opted_out(tmp_path
         assert after[name].equals(frame), name
 
 
+def test_unset_vacuum_settings_are_read_from_the_environment_when_the_run_starts(tmp_path, monkeypatch):
+    build_lake(tmp_path)
+    on_disk = parquet_on_disk(tmp_path)
+    maintenance = LakeMaintenance()  # built before the variables are set, as the code location's is
+    monkeypatch.setenv("ENERGY_LAKE_VACUUM_RETENTION_HOURS", "24")
+    monkeypatch.delenv("ENERGY_LAKE_VACUUM_ENFORCE_RETENTION", raising=False)
+    monkeypatch.delenv("LAKE_VACUUM_ENFORCE_RETENTION", raising=False)
+    lake = LakeResource(root_uri=str(tmp_path))
+    defs = Definitions(jobs=[lake_maintenance_job], resources={"lake": lake, "lake_maintenance": maintenance})
+    result = defs.get_job_def("lake_maintenance_job").execute_in_process(instance=DagsterInstance.ephemeral(), raise_on_error=False)
+    assert not result.success
+    assert "vacuum retention 24 h is shorter" in str(result.get_step_failure_events()[0].event_specific_data.error)
+    assert parquet_on_disk(tmp_path) == on_disk
+
+
 def test_settings_from_the_environment(monkeypatch):
     monkeypatch.delenv("LAKE_VACUUM_RETENTION_HOURS", raising=False)
     monkeypatch.delenv("LAKE_VACUUM_ENFORCE_RETENTION", raising=False)
@@ -148,7 +167,7 @@ def test_settings_from_the_environment(monkeypatch):
 def test_discovery_lists_local_tables_and_known_keys_only_when_they_exist(tmp_path):
     build_lake(tmp_path)
     (tmp_path / "gold" / "not_a_table").mkdir(parents=True)
-    names = [t.name for t in discover_tables(str(tmp_path), {}, known=[["gold", "missing"], ["silver", "daily"]])]
+    names = [t.name for t in Lake(str(tmp_path)).tables(known=[["gold", "missing"], ["silver", "daily"]])]
     assert names == ["bronze/polls", "silver/daily"]
     assert table_retention_hours(DeltaTable(str(tmp_path / "silver" / "daily"))) == 168
 

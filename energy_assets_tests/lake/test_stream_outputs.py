@@ -9,7 +9,7 @@ from dagster import AssetExecutionContext, BackfillPolicy, DagsterInstance, Dail
 from deltalake import DeltaTable
 from deltalake.exceptions import CommitFailedError
 
-from energy_assets.lake import io_manager as lake_io
+from energy_assets.lake import engine as lake_engine
 from energy_assets.lake.io_manager import DeltaLakeIOManager, FrameStream
 from energy_assets.lake.resource import LakeResource
 
@@ -114,7 +114,7 @@ def test_a_producer_failing_after_its_last_batch_leaves_the_table_as_it_was(tmp_
 def test_a_commit_conflict_reruns_the_stream_from_the_start(tmp_path, monkeypatch):
     version, calls = {"v": 1}, []
     daily = make_asset(version, calls)
-    original = lake_io.write_deltalake
+    original = lake_engine.write_deltalake
     conflicts = {"left": 1}
 
     def conflicting(table, data, **kwargs):
@@ -124,7 +124,7 @@ def test_a_commit_conflict_reruns_the_stream_from_the_start(tmp_path, monkeypatc
             raise CommitFailedError("simulated concurrent transaction")
         return original(table, data, **kwargs)
 
-    monkeypatch.setattr(lake_io, "write_deltalake", conflicting)
+    monkeypatch.setattr(lake_engine, "write_deltalake", conflicting)
     assert run([daily], tmp_path, tags=RANGE).success
     assert len(calls) == 2  # the producer was called again for the second attempt
     assert table(tmp_path)["value"].to_list() == [1] * 6  # all rows, once

@@ -26,6 +26,8 @@ from dagster import (
     materialize,
 )
 
+from energy_assets.lake.resource import LakeResource
+
 DAYS = DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-02-01", timezone="Europe/London")
 KEYS_PER_DAY = 10
 
@@ -36,11 +38,11 @@ def _install_commit_barrier() -> None:
     """Make the first Delta write (or merge) of this process wait at `_hold["barrier"]`."""
     import deltalake
 
-    from energy_assets.lake import io_manager
+    from energy_assets.lake import engine
 
-    if getattr(io_manager, "_test_barrier_installed", False):
+    if getattr(engine, "_test_barrier_installed", False):
         return
-    original_write = io_manager.write_deltalake
+    original_write = engine.write_deltalake
     original_merge = deltalake.DeltaTable.merge
 
     def wait_once():
@@ -59,9 +61,9 @@ def _install_commit_barrier() -> None:
         wait_once()
         return original_merge(self, *args, **kwargs)
 
-    io_manager.write_deltalake = write
+    engine.write_deltalake = write
     deltalake.DeltaTable.merge = merge
-    io_manager._test_barrier_installed = True
+    engine._test_barrier_installed = True
 
 
 def day_frame(day: str, value: int) -> pl.DataFrame:
@@ -89,7 +91,6 @@ def table_asset(mode: str):
 def materialize_day(lake_root: str, mode: str, day: str, value: int, barrier=None) -> dict:
     """One run for one partition; returns whether it succeeded and how many commit attempts it took."""
     from energy_assets.lake.io_manager import DeltaLakeIOManager
-    from energy_assets.lake.resource import LakeResource
 
     _install_commit_barrier()
     _hold["barrier"] = barrier
@@ -149,7 +150,7 @@ def _install_slow_write(marker: Path) -> None:
     """Stream `gold/wide` to delta-rs slowly; after some batches, tell the test we are mid-write and stall."""
     import deltalake
 
-    from energy_assets.lake import io_manager
+    from energy_assets.lake import engine
 
     def slow(data):
         table = pa.table(data) if not isinstance(data, pa.Table) else data
@@ -166,7 +167,7 @@ def _install_slow_write(marker: Path) -> None:
 
         return pa.RecordBatchReader.from_batches(table.schema, gen())
 
-    original_write = io_manager.write_deltalake
+    original_write = engine.write_deltalake
     original_merge = deltalake.DeltaTable.merge
 
     def write(table_or_uri, data, **kwargs):
@@ -176,7 +177,7 @@ def _install_slow_write(marker: Path) -> None:
     def merge(self, source, *args, **kwargs):
         return original_merge(self, slow(source), *args, **kwargs)
 
-    io_manager.write_deltalake = write
+    engine.write_deltalake = write
     deltalake.DeltaTable.merge = merge
 
 
@@ -207,14 +208,15 @@ def maintenance_definitions():
     """A code location with one bronze table and the maintenance job, configured from the environment."""
     from dagster import Definitions, in_process_executor
 
+    from energy_assets.lake.io_manager import DeltaLakeIOManager
     from energy_assets.maintenance.definitions import lake_maintenance_job, lake_maintenance_resource
-    from energy_assets.resources import lake_io_manager
     from energy_assets_tests.lake.test_maintenance import polls
 
+    lake = LakeResource()  # ENERGY_LAKE_URI / ENERGY_LAKE_STORAGE_OPTIONS, read when the run starts
     return Definitions(
         assets=[polls],
         jobs=[lake_maintenance_job],
-        resources={"io_manager": lake_io_manager(), "lake_maintenance": lake_maintenance_resource()},
+        resources={"lake": lake, "io_manager": DeltaLakeIOManager(lake=lake), "lake_maintenance": lake_maintenance_resource()},
         executor=in_process_executor,
     )
 

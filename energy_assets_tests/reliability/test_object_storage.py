@@ -1,9 +1,9 @@
 """The lake on object storage: `ENERGY_LAKE_URI=s3://...` against a local S3-compatible server (moto).
 
-Nothing but environment variables configures it, as in a deployment: the project's own
-`lake_io_manager()` reads `ENERGY_LAKE_URI`; delta-rs and polars read `AWS_ENDPOINT_URL`,
-`AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`, `AWS_REGION` and `AWS_ALLOW_HTTP` themselves (or
-`ENERGY_LAKE_STORAGE_OPTIONS` as JSON). Commits use S3 conditional puts (`If-None-Match: *`), which
+Environment variables configure it, as in a deployment: a default `LakeResource()` reads `ENERGY_LAKE_URI`
+when a run starts; delta-rs and polars read `AWS_ENDPOINT_URL`, `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY`,
+`AWS_REGION` and `AWS_ALLOW_HTTP` themselves (or `ENERGY_LAKE_STORAGE_OPTIONS` as JSON). The storage options
+may also be given to the `LakeResource` itself. Commits use S3 conditional puts (`If-None-Match: *`), which
 delta-rs 1.x does by default, so concurrent writers are safe without a lock table.
 """
 
@@ -16,7 +16,8 @@ import polars as pl
 import pytest
 from dagster import AssetExecutionContext, AssetIn, BackfillPolicy, DagsterInstance, asset, materialize
 
-from energy_assets.resources import lake_io_manager
+from energy_assets.lake.io_manager import DeltaLakeIOManager
+from energy_assets.lake.resource import LakeResource
 from energy_assets_tests.reliability._workers import DAYS, KEYS_PER_DAY, materialize_day
 from energy_assets_tests.reliability.s3_server import list_keys, s3_endpoint, s3_lake  # noqa: F401
 
@@ -62,11 +63,14 @@ def appended(context: AssetExecutionContext) -> pl.DataFrame:
     return keyed(context)
 
 
-def test_partitioned_writes_reads_merge_and_append_on_s3(s3_lake, s3_endpoint):
-    from energy_assets.lake.io_manager import lake_root
+def lake_io_manager(lake: LakeResource | None = None) -> DeltaLakeIOManager:
+    """The code location's wiring: one `LakeResource` (default: from the environment) under the IO manager."""
+    return DeltaLakeIOManager(lake=lake or LakeResource())
 
+
+def test_partitioned_writes_reads_merge_and_append_on_s3(s3_lake, s3_endpoint):
     io = lake_io_manager()
-    assert lake_root(io.root_uri) == s3_lake  # configured from ENERGY_LAKE_URI alone
+    assert io.lake.lake().root == s3_lake  # configured from ENERGY_LAKE_URI alone
     instance = DagsterInstance.ephemeral()
 
     assert materialize([daily], resources={"io_manager": io}, instance=instance, partition_key="2024-01-06").success
@@ -99,6 +103,26 @@ def test_storage_options_may_come_from_energy_lake_storage_options(s3_lake, s3_e
     io = lake_io_manager()
     assert materialize([daily], resources={"io_manager": io}, instance=DagsterInstance.ephemeral(), partition_key="2024-01-07").success
     assert pl.read_delta(f"{s3_lake}/silver/daily", storage_options=options).height == 1
+
+
+def test_storage_options_given_to_the_lake_resource_write_and_read_through_the_io_manager(s3_lake, s3_endpoint, monkeypatch):
+    """No AWS_* variable and no ENERGY_LAKE_URI: root and storage options come from the resource alone."""
+    options = {k: __import__("os").environ[k] for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_ALLOW_HTTP")}
+    for key in (*options, "ENERGY_LAKE_URI", "ENERGY_LAKE_STORAGE_OPTIONS"):
+        monkeypatch.delenv(key, raising=False)
+    io = lake_io_manager(LakeResource(root_uri=s3_lake, storage_options=options))
+    instance = DagsterInstance.ephemeral()
+    for v in ("1", "2"):
+        assert materialize([daily], resources={"io_manager": io}, instance=instance, tags={**RANGE, "v": v}).success
+    result = materialize([daily, all_days], selection=[all_days], resources={"io_manager": io}, instance=instance)
+    assert result.success and seen["rows"] == 3
+    meta = result.asset_materializations_for_node("presentation__all_days")[0].metadata
+    assert meta["dagster/uri"].value == f"{s3_lake}/presentation/all_days"
+    table = pl.read_delta(f"{s3_lake}/silver/daily", storage_options=options).sort("day")
+    assert table["day"].cast(pl.String).to_list() == ["2024-01-02", "2024-01-03", "2024-01-04"]
+    assert table["value"].to_list() == [2, 2, 2]
+    prefix = s3_lake.split("/", 3)[3]
+    assert any(k.endswith(".parquet") and "/silver/daily/" in k for k in list_keys(s3_endpoint, prefix))
 
 
 @pytest.fixture
