@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from energy_assets.lake.store import Lake
 from energy_assets.maintenance.tables import VacuumSettings, maintain_tables, report_markdown
 
 
-def main(argv: Sequence[str], known_keys: Iterable[str | Sequence[str]] = ()) -> int:
-    """`known_keys`: the code location's table keys (`[layer, table]` or `"layer/table"`); an object-store lake
-    cannot be listed, so its tables are found by probing these (the top-level CLI passes them)."""
+def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="energy-assets maintain", description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--lake", default=None, help="lake root (default: ENERGY_LAKE_URI or data/lake)")
+    parser.add_argument("--lake", default=None, help="lake root (default: the lake setting, data/lake)")
     parser.add_argument("--retention-hours", type=int, default=None, help="vacuum retention (default: ENERGY_LAKE_VACUUM_RETENTION_HOURS or 168)")
     parser.add_argument(
         "--no-enforce-retention",
@@ -37,9 +35,7 @@ def main(argv: Sequence[str], known_keys: Iterable[str | Sequence[str]] = ()) ->
         args.retention_hours if args.retention_hours is not None else env.retention_hours,
         False if args.no_enforce_retention else env.enforce_retention_duration,
     )
-    tables = lake.tables(known_keys)
-    if not lake.is_local and not tables:
-        print(f"warning: no tables found in {lake.root}: an object-store lake is listed from known asset keys, none given or none exists", file=sys.stderr)
+    tables = lake.tables()
     print(f"Lake {lake.root}: {len(tables)} Delta tables; vacuum retention {vacuum.retention_hours} h (enforced: {vacuum.enforce_retention_duration})")
     reports, failures = maintain_tables(lake, tables, vacuum)
     print(report_markdown(reports, failures))

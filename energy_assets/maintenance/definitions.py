@@ -55,18 +55,6 @@ def lake_maintenance_resource() -> LakeMaintenance:
     return LakeMaintenance()
 
 
-def known_table_keys(context: OpExecutionContext) -> list[list[str]]:
-    """Asset keys `[layer, table]` known to the run (how an object-store lake is listed): those of the code
-    location running the job and those the instance has recorded events for."""
-    try:
-        keys = set(context.repository_def.assets_defs_by_key)
-    except Exception:  # noqa: BLE001 - executed in process outside a code location: Dagster has no repository
-        keys = set()
-        context.log.info("no code location (executed in process): tables are found from the instance's asset keys and the file system")
-    keys.update(context.instance.get_asset_keys())
-    return sorted(list(key.path) for key in keys if len(key.path) == 2)
-
-
 @op(
     description=(
         "Compact small files, write a checkpoint and vacuum unreferenced files in every Delta table of the lake; "
@@ -77,7 +65,7 @@ def known_table_keys(context: OpExecutionContext) -> list[list[str]]:
 def maintain_lake_tables(context: OpExecutionContext, lake: LakeResource, lake_maintenance: LakeMaintenance) -> None:
     the_lake = lake.lake()
     vacuum = lake_maintenance.vacuum_settings()
-    tables = the_lake.tables(known_table_keys(context))
+    tables = the_lake.tables()
     context.log.info(
         f"{len(tables)} Delta tables under {the_lake.root}; vacuum retention {vacuum.retention_hours} h "
         f"(enforced: {vacuum.enforce_retention_duration})"
