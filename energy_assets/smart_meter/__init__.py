@@ -1,6 +1,6 @@
 """Smart-meter batch domain: the utility's reading files and SQLite database -> raw -> silver -> presentation.
 
-Source (see docs in `source.py`, generator in `generator.py`): `SMART_METER_READINGS_DIR` holds one JSON file
+Source (see docs in `source.py`, generator in `energy_assets/devtools/smart_meter_generator.py`): `SMART_METER_READINGS_DIR` holds one JSON file
 per meterpoint (pandas split orient, naive UK-local `interval_start`), re-delivered with new versions every
 morning; `SMART_METER_DB_PATH` holds `agreement`, `product`, `meterpoint`.
 

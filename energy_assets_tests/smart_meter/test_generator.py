@@ -5,7 +5,7 @@ import sqlite3
 
 import polars as pl
 
-from energy_assets.smart_meter import generator
+from energy_assets.devtools import smart_meter_generator as generator
 
 
 def load(folder) -> pl.DataFrame:
