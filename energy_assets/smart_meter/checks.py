@@ -15,7 +15,7 @@ from energy_assets.smart_meter.assets import (
     TOTAL_HALF_HOUR,
     WITHOUT_AGREEMENT,
 )
-from energy_assets.smart_meter.transforms import MAX_PLAUSIBLE_KWH
+from energy_assets.smart_meter.silver import MAX_PLAUSIBLE_KWH
 
 WH = 0.0005  # half a Wh: totals are rounded to the Wh
 

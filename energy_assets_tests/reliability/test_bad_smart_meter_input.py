@@ -57,7 +57,7 @@ def bad_file(drop, name: str, content: bytes | None = None, size: int | None = N
 
 
 def table(resources, layer, name) -> pl.DataFrame:
-    return pl.read_delta(f"{resources['smart_meter'].lake_root_uri}/{layer}/{name}")
+    return pl.read_delta(f"{resources['lake'].root_uri}/{layer}/{name}")
 
 
 def meta(result, key):

@@ -7,15 +7,17 @@ import shutil
 import polars as pl
 import pytest
 from dagster import DagsterInstance, materialize
+from dagster_duckdb import DuckDBResource
 from polars.testing import assert_frame_equal
 
 from energy_assets import settings
 from energy_assets.lake.io_manager import DeltaLakeIOManager
 from energy_assets.lake.resource import LakeResource
-from energy_assets.smart_meter import assets as sm_assets
 from energy_assets.smart_meter.assets import ASSETS
 from energy_assets.smart_meter.checks import CHECKS
-from energy_assets.smart_meter.transforms import day_chunks, file_chunks
+from energy_assets.smart_meter.ingestion import file_chunks
+from energy_assets.smart_meter.silver import day_chunks
+from energy_assets.smart_meter.source import SmartMeterSource
 
 TABLES = [
     ("raw", "smart_meter_readings"), ("raw", "ingestion_log"), ("silver", "smart_meter_readings"), ("silver", "smart_meter_quarantine"),
@@ -38,13 +40,16 @@ def test_day_chunks_and_file_chunks_cover_everything_in_order():
 
 
 def build(root, drop, monkeypatch, chunk_days, chunk_bytes) -> dict[str, pl.DataFrame]:
-    monkeypatch.setattr(sm_assets, "CHUNK_DAYS", chunk_days)
-    monkeypatch.setattr(sm_assets, "INGEST_CHUNK_BYTES", chunk_bytes)
+    # read when the run starts, not at import
+    monkeypatch.setenv("SMART_METER_CHUNK_DAYS", str(chunk_days))
+    monkeypatch.setenv("SMART_METER_INGEST_CHUNK_BYTES", str(chunk_bytes))
     lake = root / "lake"
+    lake_resource = LakeResource(root_uri=str(lake))
     resources = {
-        "io_manager": DeltaLakeIOManager(lake=LakeResource(root_uri=str(lake))),
-        "smart_meter": sm_assets.SmartMeterSource(readings_dir=str(drop["readings"]), db_path=str(drop["db"]), lake_root_uri=str(lake)),
-        "smart_meter_duckdb": sm_assets.DuckDBResource(database=":memory:"),
+        "lake": lake_resource,
+        "io_manager": DeltaLakeIOManager(lake=lake_resource),
+        "smart_meter": SmartMeterSource(readings_dir=str(drop["readings"]), db_path=str(drop["db"])),
+        "smart_meter_duckdb": DuckDBResource(database=":memory:"),
     }
     with DagsterInstance.ephemeral() as instance:
         result = materialize(
