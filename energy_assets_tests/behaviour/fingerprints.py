@@ -2,7 +2,7 @@
 
 A table's fingerprint is its row count and the SHA-256 of its rows as sorted NDJSON lines, after dropping
 the columns that record *when* something ran (fetch and ingestion times, file modification times) and
-rounding floats to 6 decimals (so a value computed in another order still matches).
+keeping floats to the millionth (so a value summed in another order still matches).
 
 `RENAMES` maps today's names back to the names the baseline was captured with (column renames and unit
 changes of the architecture issue): a table is turned back into its old shape before it is hashed, so the
@@ -46,7 +46,9 @@ def fingerprint_frame(df: pl.DataFrame, renames: dict[str, tuple[str, float]] | 
             col = pl.col(new) * factor if factor != 1 else pl.col(new)
             df = df.with_columns(col.alias(new)).rename({new: old})
     df = df.select(sorted(df.columns))
-    df = df.with_columns([pl.col(c).round(6) for c, t in df.schema.items() if t.is_float()])
+    # Floats to millionths, the boundary moved off the half: an average of 3-decimal values over 16 or 64
+    # readings is an exact decimal ending in 5, which plain rounding would flip on a 1e-16 difference of order.
+    df = df.with_columns([(pl.col(c) * 1e6 + 0.501).floor().cast(pl.Int64, strict=False) for c, t in df.schema.items() if t.is_float()])
     text = df.write_ndjson() if df.height else ""
     lines = sorted(line for line in text.split("\n") if line)
     digest = hashlib.sha256("\n".join(lines).encode()).hexdigest()
