@@ -220,3 +220,27 @@ def test_contiguous_ranges_and_ingestion_planning():
     # a: day 2 not yet ingested for this version -> read; b: all done -> not read; c: unknown version -> read
     assert ing.files_to_read(known, logged, [D(2021, 1, 1), D(2021, 1, 2)]) == ["a.json", "c.json"]
     assert ing.files_to_read(known, logged.filter(pl.col("settlement_date") == D(2021, 1, 1)), [D(2021, 1, 1)]) == ["c.json"]
+
+
+def test_presentation_aggregates_by_chunk_of_days_equal_one_pass():
+    agreements = [(1, "2020-01-01", None, "FIX-A", "m1", "a"), (2, "2020-01-01", None, "AGILE", "m2", "a")]
+    rows = [
+        ("m1.json", 0, "m1", "2021-03-27 10:00:00", "1.001"),
+        ("m2.json", 0, "m2", "2021-03-27 10:00:00", "2.002"),
+        ("m3.json", 0, "m3", "2021-03-27 23:30:00", "0.5"),  # no agreement
+        ("m1.json", 1, "m1", "2021-03-28 10:30:00", "0.25"),
+        ("m3.json", 1, "m3", "2021-03-28 00:00:00", "0.75"),  # no agreement
+    ]
+    readings = silver(rows, agreements).readings.select(pres.SILVER_COLUMNS)
+    con = duckdb.connect()
+    whole = pres.combine([pres.aggregate(con, readings)])
+    by_day = pres.combine([pres.aggregate(con, readings.filter(pl.col("settlement_date") == d)) for d in (D(2021, 3, 27), D(2021, 3, 28))])
+    assert set(whole) == {"total", "per_product", "avg", "without", "gold"}
+    for name, table in whole.items():
+        assert by_day[name].equals(table), name
+    assert whole["total"]["interval_start"].dtype == pl.Datetime("us", "UTC")
+    assert whole["without"].select("meterpoint_id", "reading_count", "total_consumption_kwh", "settlement_date").rows() == [
+        ("m3", 1, 0.5, D(2021, 3, 27)),
+        ("m3", 1, 0.75, D(2021, 3, 28)),
+    ]
+    assert "silver" not in con.sql("SHOW TABLES").pl()["name"].to_list()  # unregistered after each call
