@@ -223,14 +223,11 @@ def test_contiguous_ranges_and_ingestion_planning():
 
 
 def test_presentation_aggregates_by_chunk_of_days_equal_one_pass():
-    agreements = [(1, "2020-01-01", None, "FIX-A", "m1", "a"), (2, "2020-01-01", None, "AGILE", "m2", "a")]
-    rows = [
-        ("m1.json", 0, "m1", "2021-03-27 10:00:00", "1.001"),
-        ("m2.json", 0, "m2", "2021-03-27 10:00:00", "2.002"),
-        ("m3.json", 0, "m3", "2021-03-27 23:30:00", "0.5"),  # no agreement
-        ("m1.json", 1, "m1", "2021-03-28 10:30:00", "0.25"),
-        ("m3.json", 1, "m3", "2021-03-28 00:00:00", "0.75"),  # no agreement
-    ]
+    agreements = [(1, "2020-01-01", None, "FIX-A", "m1", "a"), (2, "2020-01-01", None, "AGILE", "m2", "a")]  # m3: none
+    # (meterpoint, local start, kWh) across two days
+    readings = [("m1", "03-27 10:00", "1.001"), ("m2", "03-27 10:00", "2.002"), ("m3", "03-27 23:30", "0.5"),
+                ("m1", "03-28 10:30", "0.25"), ("m3", "03-28 00:00", "0.75")]  # fmt: skip
+    rows = [(f"{mp}.json", i, mp, f"2021-{start}:00", kwh) for i, (mp, start, kwh) in enumerate(readings)]
     readings = silver(rows, agreements).readings.select(pres.SILVER_COLUMNS)
     con = duckdb.connect()
     whole = pres.combine([pres.aggregate(con, readings)])
