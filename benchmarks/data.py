@@ -37,7 +37,7 @@ class SmartMeterData:
 
 def ensure_smart_meter(workdir: Path, spec: SmartMeterData) -> tuple[Path, dict]:
     """Generate (once) `<workdir>/data/<key>/readings/*.json` and `case_study.db`; returns the folder and facts."""
-    from energy_assets.smart_meter import generator
+    from energy_assets.devtools import smart_meter_generator as generator
 
     folder = workdir / "data" / spec.key()
     marker = folder / "generated.json"

@@ -1,6 +1,6 @@
 """Smart-meter batch domain: the utility's reading files and SQLite database -> raw -> silver -> presentation.
 
-Source (see docs in `source.py`, generator in `generator.py`): `SMART_METER_READINGS_DIR` holds one JSON file
+Source (see docs in `source.py`, generator in `energy_assets/devtools/smart_meter_generator.py`): `SMART_METER_READINGS_DIR` holds one JSON file
 per meterpoint (pandas split orient, naive UK-local `interval_start`), re-delivered with new versions every
 morning; `SMART_METER_DB_PATH` holds `agreement`, `product`, `meterpoint`.
 
@@ -34,7 +34,7 @@ but not written; the sensor requests runs for them (see `sensors.py`).
 
 Silver and presentation
 -----------------------
-Silver (`transforms.silver_readings`) works on integer keys (meterpoint code + day / half-hour), parses and
+Silver (`silver.silver_readings`) works on integer keys (meterpoint code + day / half-hour), parses and
 converts each distinct local time string once and attributes each (meterpoint, day) once. It converts local -> UTC in Europe/London: the ambiguous autumn hour is
 resolved by occurrence in file order (first = BST, second = GMT, more = duplicates); a non-existent spring
 time is quarantined. Duplicates (same meterpoint and UTC instant) keep the first row in file order and go
@@ -52,4 +52,13 @@ day processed.
 
 The presentation aggregates are DuckDB SQL over silver registered through Arrow (one step, one read of
 silver); `active_agreements` uses strict as-of bounds (SMART_METER_AS_OF_DATE, default 2021-01-01).
+
+Modules
+-------
+- `source.py`: I/O of the drop (folder listing, hashes, DuckDB parse of the files, SQLite tables).
+- `ingestion.py`, `silver.py`, `presentation.py`: pure functions of frames (planning and raw rows, silver
+  and quarantine, the aggregates' SQL), no Dagster, no I/O.
+- `pipeline.py`: runs them over a run's days a chunk at a time (files, days, the hashing thread, DuckDB),
+  reading the domain's own tables through a `Lake`; no Dagster.
+- `assets.py`, `checks.py`, `sensors.py`, `definitions.py`: the Dagster wiring (thin).
 """

@@ -4,8 +4,6 @@ Thin: load, call a transform, return, attach metadata. The design is in the pack
 """
 
 import datetime as dt
-import os
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import polars as pl
@@ -21,11 +19,12 @@ from dagster import (
     multi_asset,
 )
 from dagster_duckdb import DuckDBResource
-from deltalake.exceptions import TableNotFoundError
 
-from energy_assets.lake.io_manager import FrameStream, storage_options_from_env
+from energy_assets import settings
+from energy_assets.lake.io_manager import FrameStream
+from energy_assets.lake.resource import LakeResource
 from energy_assets.partitions import uk_settlement_days
-from energy_assets.smart_meter import source, transforms
+from energy_assets.smart_meter import ingestion, pipeline, presentation, silver, source
 from energy_assets.smart_meter.source import SmartMeterSource
 
 GROUP = "smart_meter"
@@ -46,11 +45,7 @@ WITHOUT_AGREEMENT = AssetKey(["presentation", "readings_without_agreement"])
 
 DAY = {"partition_expr": "settlement_date"}
 SNAPSHOT = {"partition_expr": "snapshot_date"}
-# Days per chunk in silver and presentation: a chunk's rows (and their text columns) are in memory at a time,
-# not the whole range's. 15 days of 2,000 meterpoints = 1.4 M readings.
-CHUNK_DAYS = int(os.environ.get("SMART_METER_CHUNK_DAYS", "15"))
-# JSON bytes per chunk of files in ingestion: 64 MiB of the utility's files = about 1.6 M rows of text.
-INGEST_CHUNK_BYTES = int(os.environ.get("SMART_METER_INGEST_CHUNK_BYTES", str(64 << 20)))
+# Chunk sizes (SMART_METER_CHUNK_DAYS, SMART_METER_INGEST_CHUNK_BYTES) are read when a run starts; see pipeline.py.
 COMMON = dict(partitions_def=uk_settlement_days, backfill_policy=BackfillPolicy.single_run(), group_name=GROUP)
 
 
@@ -68,33 +63,6 @@ def _name(key: AssetKey) -> str:
 def _outs(specs: list[AssetSpec]) -> dict[str, AssetOut]:
     """Typed outputs (the IO manager writes them) described by specs; inputs feed every output."""
     return {_name(spec.key): AssetOut.from_spec(spec.replace_attributes(deps=[])) for spec in specs}
-
-
-def _read_lake(smart_meter: SmartMeterSource, key: AssetKey, schema: dict, days: list[dt.date] | None) -> pl.DataFrame:
-    """Rows of one of our own Delta tables (all, or only the given settlement days); empty if absent."""
-    uri = smart_meter.table_uri(*key.path)
-    try:
-        lf = pl.scan_delta(uri, storage_options=storage_options_from_env() or None)
-        if days is not None:
-            lf = lf.filter(pl.col("settlement_date").is_in(days))
-        return lf.collect().cast(schema)  # type: ignore[arg-type]
-    except (TableNotFoundError, FileNotFoundError):
-        return pl.DataFrame(schema=schema)
-
-
-def _read_log(smart_meter: SmartMeterSource, days: list[dt.date]) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """From the ingestion log: every version's identity (narrow columns, no lists) and the (file, hash, day)
-    rows of the run's days (partition-pruned). Cost grows with files and versions, not with rows."""
-    schema = transforms.LOG_SCHEMA
-    versions_schema = {c: schema[c] for c in transforms.VERSION_COLUMNS}
-    logged_schema = {c: schema[c] for c in ("file_name", "content_hash", "settlement_date")}
-    try:
-        lf = pl.scan_delta(smart_meter.table_uri(*INGESTION_LOG.path), storage_options=storage_options_from_env() or None)
-        versions = lf.select(transforms.VERSION_COLUMNS).unique(["file_name", "content_hash", "size_bytes", "modified_ns"]).collect()
-        logged = lf.filter(pl.col("settlement_date").is_in(days)).select(list(logged_schema)).collect()
-        return versions.cast(versions_schema), logged.cast(logged_schema)  # type: ignore[arg-type]
-    except (TableNotFoundError, FileNotFoundError):
-        return pl.DataFrame(schema=versions_schema), pl.DataFrame(schema=logged_schema)
 
 
 # ------------------------------------------------------------------------------------------------ raw
@@ -129,72 +97,23 @@ def _read_log(smart_meter: SmartMeterSource, days: list[dt.date]) -> tuple[pl.Da
     ]),
     **COMMON,
 )
-def smart_meter_ingestion(context: AssetExecutionContext, smart_meter: SmartMeterSource):
+def smart_meter_ingestion(context: AssetExecutionContext, smart_meter: SmartMeterSource, lake: LakeResource):
     days = run_days(context)
-    folder_path = smart_meter.folder()
-    folder = source.snapshot_folder(folder_path)
-    versions, logged = _read_log(smart_meter, days)
-    known = transforms.known_versions(folder, versions)
-    to_read = transforms.files_to_read(known, logged, days)
-    now = dt.datetime.now(dt.UTC)
-    # The files are read a chunk at a time (parse -> raw rows -> the chunk's share of the plan) and the raw
-    # rows streamed into ONE Delta transaction, so only one chunk of text rows is in memory. Every planning
-    # frame (rows per file and day, version summary, replacements) is per file, so chunks just concatenate.
-    file_chunks = transforms.file_chunks(folder.filter(pl.col("file_name").is_in(to_read)), INGEST_CHUNK_BYTES) or [[]]
-    plan: dict[str, list[pl.DataFrame]] = {"per_day": [], "summary": [], "replace": []}
-
-    def raw_batches():
-        for part in plan.values():
-            part.clear()
-        with ThreadPoolExecutor(max_workers=1) as pool:  # hashing (GIL released) overlaps the DuckDB parse
-            for names in file_chunks:
-                hashing = pool.submit(source.hash_files, folder_path, names)
-                parsed = source.parse_reading_files(folder_path, names)
-                hashes = hashing.result()
-                new = transforms.raw_rows(parsed, folder, now)
-                del parsed  # each copy of the rows is released as soon as the next exists
-                per_day = transforms.per_file_day(new)
-                summary = transforms.version_summary(per_day, hashes, folder, new)
-                replace = transforms.replacements(summary, logged, days)
-                plan["per_day"].append(per_day)
-                plan["summary"].append(summary)
-                plan["replace"].append(replace)
-                added = transforms.merge_raw(pl.DataFrame(schema=transforms.RAW_SCHEMA), new, replace, per_day, days)
-                del new
-                yield added
-        per_day, replace = pl.concat(plan["per_day"]), pl.concat(plan["replace"])
-        existing = _read_lake(smart_meter, RAW_READINGS, transforms.RAW_SCHEMA, days)
-        kept = transforms.kept_raw(existing, replace)
-        del existing
-        yield kept
-        summary = pl.concat(plan["summary"])
-        keys = replace.select(source_file="file_name", settlement_date="settlement_date")
-        replaced_rows = int(per_day.join(keys, on=["source_file", "settlement_date"], how="semi")["rows_in_partition"].sum())
-        malformed = summary.filter(pl.col("file_error").is_not_null())
-        stream.metadata.clear()
-        stream.metadata.update({
-            "file_days_replaced": replace.height,
-            "rows_ingested": replaced_rows,
-            "rows_kept_from_earlier_ingestions": kept.height,
-            "malformed_files": MetadataValue.json(malformed.select("file_name", "file_error").to_dicts()),
-        })  # fmt: skip
-
-    stream = FrameStream(schema=transforms.RAW_SCHEMA, batches=raw_batches)
+    run = pipeline.Ingestion(lake.lake(), smart_meter.folder(), days, settings.smart_meter_ingest_chunk_bytes())
     yield Output(
-        stream,
+        FrameStream(schema=ingestion.RAW_SCHEMA, batches=run.raw_batches, metadata=run.metadata),
         output_name=_name(RAW_READINGS),
         metadata={
-            "files_in_folder": folder.height,
-            "files_read": len(to_read),
-            "files_not_opened_already_ingested": folder.height - len(to_read),
+            "files_in_folder": run.folder.height,
+            "files_read": len(run.to_read),
+            "files_not_opened_already_ingested": run.folder.height - len(run.to_read),
         },
     )
-    per_day, summary, replace = (pl.concat(plan[k]) for k in ("per_day", "summary", "replace"))
+    log_new = run.log_rows()
     context.log.info(
-        f"{folder.height} files in {folder_path}; read {len(to_read)}; "
-        f"{replace.height} (file, day) pairs (re)ingested for {days[0]}..{days[-1]}"
+        f"{run.folder.height} files in {smart_meter.folder()}; read {len(run.to_read)}; "
+        f"{run.metadata['file_days_replaced']} (file, day) pairs (re)ingested for {days[0]}..{days[-1]}"
     )
-    log_new = transforms.log_rows(summary, replace, per_day, now)
     yield Output(log_new, output_name=_name(INGESTION_LOG), metadata={"versions_logged": log_new.height})
 
 
@@ -233,7 +152,7 @@ def smart_meter_database(context: AssetExecutionContext, smart_meter: SmartMeter
     tables = source.read_static_tables(Path(smart_meter.db_path))
     for key, table in ((RAW_AGREEMENTS, tables.agreements), (RAW_PRODUCTS, tables.products), (RAW_METERPOINTS, tables.meterpoints)):
         yield Output(
-            transforms.snapshot(table, days),
+            ingestion.snapshot(table, days),
             output_name=_name(key),
             metadata={"rows_in_database": table.height, "snapshot_days": len(days)},
         )
@@ -287,57 +206,24 @@ def smart_meter_silver(
     products: pl.DataFrame,
     meterpoints: pl.DataFrame,
 ):
-    # Processed a chunk of days at a time and streamed into ONE Delta transaction: only one chunk's raw
-    # rows are in memory. Days are independent in silver (see transforms.day_chunks).
-    chunks = transforms.day_chunks(run_days(context), CHUNK_DAYS)
-    quarantine_parts: list[pl.DataFrame] = []
-    totals: dict[str, int] = {}
-
-    def readings():
-        quarantine_parts.clear()
-        totals.clear()
-        for chunk in chunks:
-            on_days = pl.col("snapshot_date").is_in(chunk)
-            raw = raw_readings.filter(pl.col("settlement_date").is_in(chunk)).collect()
-            part = transforms.silver_readings(raw, agreements.filter(on_days), products.filter(on_days), meterpoints.filter(on_days))
-            del raw
-            totals.update(transforms.add_stats(totals, part.stats))
-            quarantine_parts.append(part.quarantine)
-            yield part.readings
-        # after the last chunk, before the commit: a failure here leaves silver as it was
-        if totals.get("rows_in", 0) != totals.get("rows_kept", 0) + totals.get("duplicates", 0) + totals.get("quarantined", 0):
-            raise RuntimeError(f"smart-meter silver row accounting does not balance: {totals}")  # refuse rather than lose rows
-        stream.metadata.clear()
-        stream.metadata.update({k: MetadataValue.int(v) for k, v in sorted(totals.items())})
-        stream.metadata["row_accounting"] = MetadataValue.text(
-            f"{totals['rows_in']} rows in = {totals['rows_kept']} kept + {totals['duplicates']} duplicates + {totals['quarantined']} quarantined"
-        )
-
-    stream = FrameStream(schema=transforms.SILVER_SCHEMA, batches=readings)
-    yield Output(stream, output_name=_name(SILVER_READINGS))
-    stats = {k: totals.get(k, 0) for k in ("rows_in", "rows_kept", "duplicates", "quarantined", "readings_without_agreement")}
+    run = pipeline.Silver(raw_readings, agreements, products, meterpoints, run_days(context), settings.smart_meter_chunk_days())
+    yield Output(FrameStream(schema=silver.SILVER_SCHEMA, batches=run.readings, metadata=run.metadata), output_name=_name(SILVER_READINGS))
+    stats = run.stats
     if stats["readings_without_agreement"]:
         context.log.warning(f"{stats['readings_without_agreement']} readings have no covering agreement (kept, product columns null)")
-    quarantine = (
-        pl.concat(quarantine_parts, how="vertical") if quarantine_parts else pl.DataFrame(schema=transforms.QUARANTINE_SCHEMA)
-    )
+    quarantine = run.quarantine()
     yield Output(
         quarantine,
         output_name=_name(QUARANTINE),
         metadata={
             "quarantined": stats["quarantined"],
             "duplicates": stats["duplicates"],
-            "reasons": MetadataValue.json(
-                quarantine.group_by("disposition", pl.col("reason").str.extract(r"^([a-z_]+)")).len().sort("len", descending=True).to_dicts()
-            ),
+            "reasons": MetadataValue.json(silver.quarantine_reasons(quarantine)),
         },
     )
 
 
 # ------------------------------------------------------------------------------------------------ presentation
-SILVER_COLUMNS = ["meterpoint_id", "interval_start_utc", "consumption_kwh", "agreement_id", "product_display_name", "settlement_date"]
-
-
 @multi_asset(
     name="smart_meter_presentation",
     ins={"silver": AssetIn(SILVER_READINGS)},
@@ -390,27 +276,13 @@ SILVER_COLUMNS = ["meterpoint_id", "interval_start_utc", "consumption_kwh", "agr
     **COMMON,
 )
 def smart_meter_presentation(context: AssetExecutionContext, silver: pl.LazyFrame, smart_meter_duckdb: DuckDBResource):
-    # Every aggregate groups by settlement day, so the days are aggregated a chunk at a time (in day order,
-    # which keeps each table's ORDER BY): only one chunk of silver (the columns used) is in memory.
-    parts: dict[str, list[pl.DataFrame]] = {"total": [], "per_product": [], "avg": [], "without": []}
     with smart_meter_duckdb.get_connection() as con:
-        for chunk in transforms.day_chunks(run_days(context), CHUNK_DAYS):
-            rows = silver.filter(pl.col("settlement_date").is_in(chunk)).select(SILVER_COLUMNS).collect()
-            con.register("silver", rows.to_arrow())
-            parts["total"].append(con.sql(transforms.TOTAL_CONSUMPTION_HALF_HOUR_SQL).pl())
-            parts["per_product"].append(con.sql(transforms.CONSUMPTION_PER_PRODUCT_PER_DAY_SQL).pl())
-            parts["avg"].append(con.sql(transforms.GOLD_AVG_HALF_HOUR_BY_PRODUCT_SQL).pl())
-            parts["without"].append(con.sql(transforms.READINGS_WITHOUT_AGREEMENT_SQL).pl())
-            con.unregister("silver")
-            del rows
-    total = _utc(pl.concat(parts["total"], how="vertical"), "interval_start")
-    per_product = pl.concat(parts["per_product"], how="vertical")
-    avg_by_product = _utc(pl.concat(parts["avg"], how="vertical"), "interval_start")
-    without = _utc(pl.concat(parts["without"], how="vertical"), "first_interval_start", "last_interval_start")
+        tables = pipeline.presentation_tables(con, silver, run_days(context), settings.smart_meter_chunk_days())
+    total, per_product, without = tables["total"], tables["per_product"], tables["without"]
     yield Output(total, output_name=_name(TOTAL_HALF_HOUR), metadata={"total_consumption_kwh": float(total["total_consumption_kwh"].sum())})
     yield Output(per_product, output_name=_name(PER_PRODUCT_DAY), metadata={"products": per_product["product_display_name"].n_unique()})
-    yield Output(transforms.gold_aggregate_per_half_hour(total), output_name=_name(GOLD_HALF_HOUR))
-    yield Output(avg_by_product, output_name=_name(GOLD_AVG_BY_PRODUCT))
+    yield Output(tables["gold"], output_name=_name(GOLD_HALF_HOUR))
+    yield Output(tables["avg"], output_name=_name(GOLD_AVG_BY_PRODUCT))
     yield Output(
         without,
         output_name=_name(WITHOUT_AGREEMENT),
@@ -419,11 +291,6 @@ def smart_meter_presentation(context: AssetExecutionContext, silver: pl.LazyFram
             "meterpoints_without_agreement": without["meterpoint_id"].n_unique(),
         },
     )
-
-
-def _utc(df: pl.DataFrame, *columns: str) -> pl.DataFrame:
-    """DuckDB hands timestamps with time zone back in its session zone: normalise to UTC."""
-    return df.with_columns(pl.col(c).dt.convert_time_zone("UTC").dt.cast_time_unit("us") for c in columns)
 
 
 @multi_asset(
@@ -449,7 +316,7 @@ def smart_meter_active_agreements(
     context: AssetExecutionContext, agreements: pl.DataFrame, products: pl.DataFrame, smart_meter: SmartMeterSource
 ):
     as_of = smart_meter.as_of()
-    active = transforms.active_agreements(agreements, products, as_of)
+    active = presentation.active_agreements(agreements, products, as_of)
     yield Output(active, output_name=_name(ACTIVE_AGREEMENTS), metadata={"as_of_date": as_of.isoformat()})
 
 

@@ -30,7 +30,7 @@ from dagster import (
 )
 
 from energy_assets.partitions import uk_settlement_days
-from energy_assets.smart_meter import source, transforms
+from energy_assets.smart_meter import ingestion, source
 from energy_assets.smart_meter.assets import GROUP
 from energy_assets.smart_meter.source import SmartMeterSource
 
@@ -113,7 +113,7 @@ def smart_meter_readings_sensor(context: SensorEvaluationContext, smart_meter: S
         return SensorResult(skip_reason=SkipReason(f"no new file versions among {folder.height} files"), cursor=json.dumps(new_cursor))
     names = versions["file_name"].to_list()
     parsed = source.parse_reading_files(readings_dir, names)
-    raw = transforms.raw_rows(parsed, folder, dt.datetime.now(dt.UTC))
+    raw = ingestion.raw_rows(parsed, folder, dt.datetime.now(dt.UTC))
     touched = raw.select("source_file", "settlement_date").unique()
     requests = run_requests_for(versions, touched)
     context.log.info(f"{len(names)} new file versions touching {touched['settlement_date'].n_unique()} days -> {len(requests)} runs")

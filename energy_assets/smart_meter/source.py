@@ -1,6 +1,6 @@
 """Reading the utility's drop: the readings folder (JSON files) and the static SQLite database.
 
-Everything here is I/O; the decisions (what to read, how rows become silver) live in `transforms.py`.
+Everything here is I/O; the decisions (what to read, how rows become silver) live in `ingestion.py` and `silver.py`.
 
 - `snapshot_folder`: one `os.scandir` of the folder: name, size and modification time of every file.
 - `hash_files`: SHA-256 of the files' bytes, the identity of a file *version*.
@@ -80,15 +80,6 @@ class SmartMeterSource(ConfigurableResource):
         default="2021-01-01",
         description="As-of date of presentation/active_agreements, YYYY-MM-DD (SMART_METER_AS_OF_DATE).",
     )
-    lake_root_uri: str = Field(
-        default="",
-        description=(
-            "Root of the Delta lake the IO manager writes: the ingestion step reads its own log and the rows "
-            "already ingested for the run's days from here. Empty (the default): the IO manager's own rule, "
-            "ENERGY_LAKE_URI when the run starts, else data/lake."
-        ),
-    )
-
     def as_of(self) -> dt.date:
         try:
             return dt.date.fromisoformat(self.as_of_date)
@@ -97,11 +88,6 @@ class SmartMeterSource(ConfigurableResource):
 
     def folder(self) -> Path:
         return Path(self.readings_dir)
-
-    def table_uri(self, layer: str, table: str) -> str:
-        from energy_assets.lake.io_manager import lake_root
-
-        return f"{lake_root(self.lake_root_uri).rstrip('/')}/{layer}/{table}"
 
 
 def default_source() -> SmartMeterSource:
@@ -180,7 +166,7 @@ def parse_reading_files(folder: Path, names: list[str]) -> pl.DataFrame:
 
 def _parse(con: duckdb.DuckDBPyConnection, paths: list[str]) -> pl.DataFrame:
     # streamed in record batches: DuckDB never holds the whole result next to the polars copy
-    reader = con.sql(_PARSE_SQL, params={"files": paths}).fetch_record_batch(1 << 20)
+    reader = con.sql(_PARSE_SQL, params={"files": paths}).to_arrow_reader(1 << 20)
     batches = [pl.from_arrow(batch) for batch in reader]
     rows = pl.concat(batches, how="vertical", rechunk=False) if batches else pl.DataFrame(schema={**PARSED_SCHEMA, "bad_layout": pl.Boolean}).drop("file_error")
     del batches
@@ -209,7 +195,6 @@ def _parse(con: duckdb.DuckDBPyConnection, paths: list[str]) -> pl.DataFrame:
 
 
 MAX_FILE_BYTES_ENV = "SMART_METER_MAX_FILE_BYTES"
-DEFAULT_MAX_FILE_BYTES = 256 << 20  # a year of one meterpoint's half-hours is ~1 MB
 
 
 def _unreadable(path: Path) -> str | None:
@@ -248,7 +233,7 @@ class StaticTables:
 
 
 def read_static_tables(db_path: Path) -> StaticTables:
-    """The three tables as delivered (dates stay text here; `transforms.typed_agreements` parses them)."""
+    """The three tables as delivered (dates stay text here; `silver.typed_agreements` parses them)."""
     if not db_path.is_file():
         raise FileNotFoundError(f"smart-meter database {db_path} does not exist (SMART_METER_DB_PATH)")
     con = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True)

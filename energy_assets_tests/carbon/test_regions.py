@@ -3,7 +3,7 @@ import pytest
 
 from energy_assets.carbon.regions import NESO_REGIONS, SMART_METER_REGION_TO_NESO, region_map_frame, unmapped_regions
 from energy_assets.neso_regional.samples import REGIONS as NESO_API_REGIONS
-from energy_assets.smart_meter.generator import REGIONS as GENERATOR_REGIONS
+from energy_assets.devtools.smart_meter_generator import REGIONS as GENERATOR_REGIONS
 
 
 def test_every_region_the_generator_writes_maps_to_one_distinct_dno_region():

@@ -145,7 +145,7 @@ def test_hostile_file_names_are_data_and_hostile_numbers_are_quarantined(tmp_pat
     with DagsterInstance.ephemeral() as instance:
         result = materialize([*ASSETS, *CHECKS], resources=sm_resources, instance=instance, partition_key=day, raise_on_error=False)
     assert result.success, [str(e.event_specific_data.error) for e in result.get_step_failure_events()]
-    lake = sm_resources["smart_meter"].lake_root_uri
+    lake = sm_resources["lake"].root_uri
     raw = pl.read_delta(f"{lake}/raw/smart_meter_readings")
     silver = pl.read_delta(f"{lake}/silver/smart_meter_readings")
     quarantine = pl.read_delta(f"{lake}/silver/smart_meter_quarantine")

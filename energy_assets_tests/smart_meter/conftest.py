@@ -8,7 +8,6 @@ import pytest
 from dagster_duckdb import DuckDBResource
 
 from energy_assets.lake.io_manager import DeltaLakeIOManager
-
 from energy_assets.lake.resource import LakeResource
 from energy_assets.smart_meter.source import SmartMeterSource
 
@@ -66,8 +65,10 @@ def sm_resources(tmp_path, drop):
     lake = tmp_path / "lake"
     lake.mkdir()
     drop["readings"].mkdir(parents=True, exist_ok=True)
+    lake_resource = LakeResource(root_uri=str(lake))
     return {
-        "io_manager": DeltaLakeIOManager(lake=LakeResource(root_uri=str(lake))),
-        "smart_meter": SmartMeterSource(readings_dir=str(drop["readings"]), db_path=str(drop["db"]), lake_root_uri=str(lake)),
+        "lake": lake_resource,
+        "io_manager": DeltaLakeIOManager(lake=lake_resource),
+        "smart_meter": SmartMeterSource(readings_dir=str(drop["readings"]), db_path=str(drop["db"])),
         "smart_meter_duckdb": DuckDBResource(database=":memory:"),
     }

@@ -35,7 +35,7 @@ def run(resources, instance, start, end=None):
 
 
 def table(resources, layer, name) -> pl.DataFrame:
-    return pl.read_delta(f"{resources['smart_meter'].lake_root_uri}/{layer}/{name}")
+    return pl.read_delta(f"{resources['lake'].root_uri}/{layer}/{name}")
 
 
 def meta(result, key):

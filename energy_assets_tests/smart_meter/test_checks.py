@@ -37,7 +37,7 @@ def test_violations_are_found_and_shown():
     assert checks.duplicate_keys(dup)[1] == 1
     off = silver(interval_start_utc=[dt.datetime(2021, 3, 27, 10, 15, tzinfo=U), dt.datetime(2021, 3, 27, 10, 30, tzinfo=U), dt.datetime(2021, 3, 27, 10, 0, 1, tzinfo=U)]).lazy()
     n, examples = checks.off_grid(off)
-    assert n == 2 and examples[0]["meterpoint_id"] == "m1"
+    assert n == 2 and examples.row(0, named=True)["meterpoint_id"] == "m1"
     assert checks.implausible(silver(consumption_kwh=[-0.1, 99.0, 1.0]).lazy())[0]["out_of_range"] == 2
     outside = silver(agreement_valid_to=[dt.date(2021, 3, 27), None, None]).lazy()  # ends on the reading's day: half-open
     assert checks.misattributed(outside)[0] == 1
@@ -59,3 +59,31 @@ def test_accounting_reconciliation_and_counts():
     reported = pl.DataFrame({"meterpoint_id": ["m2"], "reading_count": [1], "total_consumption_kwh": [1.0]}).lazy()
     found = checks.unattributed_reported(s, reported)
     assert found["silver_readings_without_agreement"] == found["reported_readings"] == 1
+
+
+def test_outcomes_say_what_was_found_with_the_numbers():
+    clean = checks.rule_plausible(silver().lazy())
+    assert clean.passed and clean.found == "0 rows out of range; consumption_kwh min 0.25, max 1.0, mean 0.5833333333333334"
+
+    bad = checks.rule_plausible(silver(consumption_kwh=[-0.1, 99.0, 1.0]).lazy())
+    assert not bad.passed and bad.found.startswith("2 rows out of range; consumption_kwh min -0.1, max 99.0")
+    result = bad.result()
+    assert result.passed is False
+    assert result.metadata["found"].value == bad.found and result.metadata["out_of_range"].value == 2
+    assert "99.0" in result.metadata["first_offending_rows"].value
+
+    dup = checks.rule_unique_keys(silver(interval_start_utc=[dt.datetime(2021, 3, 27, 10, 0, tzinfo=U)] * 3).lazy())
+    assert (dup.passed, dup.found) == (False, "1 duplicated (meterpoint_id, interval_start_utc) keys among 3 rows")
+
+    q = pl.DataFrame({"disposition": ["duplicate"]}).lazy()
+    acc = checks.rule_accounting(pl.DataFrame({"x": range(5)}).lazy(), silver().lazy(), q)
+    assert (acc.passed, acc.found) == (False, "5 raw rows, 3 silver + 1 duplicates + 0 quarantined = 4; difference 1")
+
+    total = pl.DataFrame({"interval_start": [dt.datetime(2021, 3, 27, 10, 0, tzinfo=U), dt.datetime(2021, 3, 27, 10, 30, tzinfo=U)],
+                          "total_consumption_kwh": [1.502, 0.25], "meterpoint_count": [2, 1]}).lazy()  # fmt: skip
+    rec = checks.rule_totals_reconcile(silver().lazy(), total, checks.HALF_HOUR, "half-hour")
+    assert (rec.passed, rec.found) == (False, "1 mismatched groups; silver 1.750 kWh, table 1.752 kWh")
+
+    reported = pl.DataFrame({"meterpoint_id": ["m2"], "reading_count": [1], "total_consumption_kwh": [1.0]}).lazy()
+    rep = checks.rule_unattributed_reported(silver().lazy(), reported)
+    assert rep.passed and rep.found == "silver: 1 readings without agreement, 1.000 kWh, 1 meterpoints; reported: 1 readings, 1.000 kWh, 1 meterpoints"

@@ -7,15 +7,17 @@ import shutil
 import polars as pl
 import pytest
 from dagster import DagsterInstance, materialize
+from dagster_duckdb import DuckDBResource
 from polars.testing import assert_frame_equal
 
 from energy_assets import settings
 from energy_assets.lake.io_manager import DeltaLakeIOManager
 from energy_assets.lake.resource import LakeResource
-from energy_assets.smart_meter import assets as sm_assets
 from energy_assets.smart_meter.assets import ASSETS
 from energy_assets.smart_meter.checks import CHECKS
-from energy_assets.smart_meter.transforms import day_chunks, file_chunks
+from energy_assets.smart_meter.ingestion import file_chunks
+from energy_assets.smart_meter.silver import day_chunks
+from energy_assets.smart_meter.source import SmartMeterSource
 
 TABLES = [
     ("raw", "smart_meter_readings"), ("raw", "ingestion_log"), ("silver", "smart_meter_readings"), ("silver", "smart_meter_quarantine"),
@@ -38,13 +40,16 @@ def test_day_chunks_and_file_chunks_cover_everything_in_order():
 
 
 def build(root, drop, monkeypatch, chunk_days, chunk_bytes) -> dict[str, pl.DataFrame]:
-    monkeypatch.setattr(sm_assets, "CHUNK_DAYS", chunk_days)
-    monkeypatch.setattr(sm_assets, "INGEST_CHUNK_BYTES", chunk_bytes)
+    # read when the run starts, not at import
+    monkeypatch.setenv("SMART_METER_CHUNK_DAYS", str(chunk_days))
+    monkeypatch.setenv("SMART_METER_INGEST_CHUNK_BYTES", str(chunk_bytes))
     lake = root / "lake"
+    lake_resource = LakeResource(root_uri=str(lake))
     resources = {
-        "io_manager": DeltaLakeIOManager(lake=LakeResource(root_uri=str(lake))),
-        "smart_meter": sm_assets.SmartMeterSource(readings_dir=str(drop["readings"]), db_path=str(drop["db"]), lake_root_uri=str(lake)),
-        "smart_meter_duckdb": sm_assets.DuckDBResource(database=":memory:"),
+        "lake": lake_resource,
+        "io_manager": DeltaLakeIOManager(lake=lake_resource),
+        "smart_meter": SmartMeterSource(readings_dir=str(drop["readings"]), db_path=str(drop["db"])),
+        "smart_meter_duckdb": DuckDBResource(database=":memory:"),
     }
     with DagsterInstance.ephemeral() as instance:
         result = materialize(
@@ -71,3 +76,25 @@ def test_chunked_runs_equal_the_default_run(tmp_path, drop, monkeypatch, chunk_d
     for key, table in expected.items():
         # averages may differ in the last bits: DuckDB adds in another order (as it may in parallel anyway)
         assert_frame_equal(got[key], table, check_exact=False, rel_tol=1e-12, abs_tol=1e-12)
+
+
+def test_chunk_sizes_are_read_when_the_run_starts(tmp_path, drop, monkeypatch):
+    """The settings decide the chunks a run uses (read at run time, not at import): one file per ingestion chunk
+    and one day per silver chunk here, and the streamed batches add up to the same rows."""
+    import datetime as dt
+
+    from energy_assets.lake.store import Lake
+    from energy_assets.smart_meter import pipeline
+
+    shutil.copytree(settings.DATA_DIR / "readings", drop["readings"], dirs_exist_ok=True)
+    monkeypatch.setenv("SMART_METER_INGEST_CHUNK_BYTES", "1")
+    monkeypatch.setenv("SMART_METER_CHUNK_DAYS", "1")
+    days = [dt.date(2021, 3, 26) + dt.timedelta(days=i) for i in range(4)]
+    run = pipeline.Ingestion(Lake(str(tmp_path / "lake")), drop["readings"], days, settings.smart_meter_ingest_chunk_bytes())
+    assert run.file_chunks == [[name] for name in sorted(run.to_read)] and len(run.to_read) == 100
+    batches = list(run.raw_batches())
+    assert len(batches) == 100 + 1  # one per file, then the rows kept from earlier ingestions (none: empty lake)
+    assert batches[-1].height == 0
+    assert run.metadata["rows_ingested"] == sum(b.height for b in batches)
+    assert run.log_rows()["rows_in_partition"].sum() == run.metadata["rows_ingested"]
+    assert pipeline.Silver(pl.LazyFrame(), pl.DataFrame(), pl.DataFrame(), pl.DataFrame(), days, settings.smart_meter_chunk_days()).chunks == [[d] for d in days]

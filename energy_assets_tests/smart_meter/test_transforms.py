@@ -6,7 +6,9 @@ import duckdb
 import polars as pl
 import pytest
 
-from energy_assets.smart_meter import transforms as t
+from energy_assets.smart_meter import ingestion as ing
+from energy_assets.smart_meter import presentation as pres
+from energy_assets.smart_meter import silver as sv
 
 D = dt.date
 
@@ -23,7 +25,7 @@ def raw(rows: list[tuple], file_error: str | None = None) -> pl.DataFrame:
         file_error=pl.lit(file_error, pl.String),
         ingested_at=pl.lit(dt.datetime(2021, 4, 1, tzinfo=dt.UTC)),
         settlement_date=pl.coalesce(day, pl.lit(D(2021, 3, 28))),
-    ).select(list(t.RAW_SCHEMA))
+    ).select(list(ing.RAW_SCHEMA))
 
 
 def static(days, agreements, meterpoints=("m1", "m2", "m3"), products=(("Fixed", 0, 1, "FIX-A"), ("Fixed", 0, 2, "FIX-B"), ("Agile", 1, 3, "AGILE"))):
@@ -34,14 +36,14 @@ def static(days, agreements, meterpoints=("m1", "m2", "m3"), products=(("Fixed",
     )
     p = pl.DataFrame(list(products), schema={"display_name": pl.String, "is_variable": pl.Int64, "id": pl.Int64, "product_id": pl.String}, orient="row")
     m = pl.DataFrame({"region": ["London"] * len(meterpoints), "meterpoint_id": list(meterpoints)})
-    return t.snapshot(a, days), t.snapshot(p, days), t.snapshot(m, days)
+    return ing.snapshot(a, days), ing.snapshot(p, days), ing.snapshot(m, days)
 
 
 def silver(rows, agreements, days=(D(2021, 3, 27), D(2021, 3, 28)), **kw):
     a, p, m = static(list(days), agreements, **kw)
-    res = t.silver_readings(raw(rows), a, p, m)
+    res = sv.silver_readings(raw(rows), a, p, m)
     # row order carries no meaning in silver: sort for readable assertions
-    return t.SilverResult(res.readings.sort("meterpoint_id", "interval_start_utc"), res.quarantine, res.stats)
+    return sv.SilverResult(res.readings.sort("meterpoint_id", "interval_start_utc"), res.quarantine, res.stats)
 
 
 def utc(*args):
@@ -148,7 +150,7 @@ def test_every_kind_of_bad_row_is_quarantined_with_its_reason_and_source(row, re
 def test_malformed_file_row_is_quarantined_with_the_parser_message():
     df = raw([("bad.json", None, None, None, None)], file_error="bad.json: malformed JSON: unexpected end of data")
     a, p, m = static([D(2021, 3, 28)], [])
-    res = t.silver_readings(df, a, p, m)
+    res = sv.silver_readings(df, a, p, m)
     assert res.readings.height == 0
     assert res.quarantine.select("source_file", "reason").row(0) == ("bad.json", "malformed_file: bad.json: malformed JSON: unexpected end of data")
 
@@ -163,7 +165,7 @@ def test_active_agreements_use_strict_bounds():
         (5, "2020-12-31", "2020-12-31", "FIX-A", "m1", "a"),  # zero-length
     ]
     a, p, _ = static([D(2021, 3, 28)], agreements)
-    got = t.active_agreements(a, p, as_of)
+    got = pres.active_agreements(a, p, as_of)
     assert got.select("agreement_id", "meterpoint_id", "product_display_name", "is_variable").rows() == [
         (1, "m1", "Fixed", False),
         (4, "m3", "Agile", True),
@@ -181,15 +183,15 @@ def test_presentation_sql_counts_distinct_meterpoints_and_groups_shared_display_
     res = silver(rows, agreements)
     con = duckdb.connect()
     con.register("silver", res.readings.to_arrow())
-    total = con.sql(t.TOTAL_CONSUMPTION_HALF_HOUR_SQL).pl()
+    total = con.sql(pres.TOTAL_CONSUMPTION_HALF_HOUR_SQL).pl()
     assert total.select("meterpoint_count", "total_consumption_kwh").rows() == [(3, 3.503), (1, 0.25)]
-    per = con.sql(t.CONSUMPTION_PER_PRODUCT_PER_DAY_SQL).pl()
+    per = con.sql(pres.CONSUMPTION_PER_PRODUCT_PER_DAY_SQL).pl()
     assert per.rows() == [("Fixed", D(2021, 3, 27), 2, 3.253)]  # FIX-A and FIX-B share the name
-    avg = con.sql(t.GOLD_AVG_HALF_HOUR_BY_PRODUCT_SQL).pl()
+    avg = con.sql(pres.GOLD_AVG_HALF_HOUR_BY_PRODUCT_SQL).pl()
     assert avg.select("product_display_name", "avg_consumption_kwh", "reading_count").rows() == [("Fixed", pytest.approx(1.5015), 2), ("Fixed", 0.25, 1)]
-    without = con.sql(t.READINGS_WITHOUT_AGREEMENT_SQL).pl()
+    without = con.sql(pres.READINGS_WITHOUT_AGREEMENT_SQL).pl()
     assert without.select("meterpoint_id", "reading_count", "total_consumption_kwh").rows() == [("m3", 1, 0.5)]
-    gold = t.gold_aggregate_per_half_hour(total.with_columns(pl.col("interval_start").dt.convert_time_zone("UTC")))
+    gold = pres.gold_aggregate_per_half_hour(total.with_columns(pl.col("interval_start").dt.convert_time_zone("UTC")))
     assert gold["interval_start_local"].to_list()[0] == dt.datetime(2021, 3, 27, 10, 0)
     assert gold["avg_consumption_kwh_per_meterpoint"].to_list()[0] == pytest.approx(3.503 / 3, abs=1e-6)
 
@@ -214,7 +216,28 @@ def test_contiguous_ranges_and_ingestion_planning():
         }
     )
     logged = pl.DataFrame({"file_name": ["a.json", "b.json", "c.json"], "content_hash": ["ha", "hb", "hc"], "settlement_date": [D(2021, 1, 1)] * 3})
-    known = t.known_versions(folder, versions)
+    known = ing.known_versions(folder, versions)
     # a: day 2 not yet ingested for this version -> read; b: all done -> not read; c: unknown version -> read
-    assert t.files_to_read(known, logged, [D(2021, 1, 1), D(2021, 1, 2)]) == ["a.json", "c.json"]
-    assert t.files_to_read(known, logged.filter(pl.col("settlement_date") == D(2021, 1, 1)), [D(2021, 1, 1)]) == ["c.json"]
+    assert ing.files_to_read(known, logged, [D(2021, 1, 1), D(2021, 1, 2)]) == ["a.json", "c.json"]
+    assert ing.files_to_read(known, logged.filter(pl.col("settlement_date") == D(2021, 1, 1)), [D(2021, 1, 1)]) == ["c.json"]
+
+
+def test_presentation_aggregates_by_chunk_of_days_equal_one_pass():
+    agreements = [(1, "2020-01-01", None, "FIX-A", "m1", "a"), (2, "2020-01-01", None, "AGILE", "m2", "a")]  # m3: none
+    # (meterpoint, local start, kWh) across two days
+    readings = [("m1", "03-27 10:00", "1.001"), ("m2", "03-27 10:00", "2.002"), ("m3", "03-27 23:30", "0.5"),
+                ("m1", "03-28 10:30", "0.25"), ("m3", "03-28 00:00", "0.75")]  # fmt: skip
+    rows = [(f"{mp}.json", i, mp, f"2021-{start}:00", kwh) for i, (mp, start, kwh) in enumerate(readings)]
+    readings = silver(rows, agreements).readings.select(pres.SILVER_COLUMNS)
+    con = duckdb.connect()
+    whole = pres.combine([pres.aggregate(con, readings)])
+    by_day = pres.combine([pres.aggregate(con, readings.filter(pl.col("settlement_date") == d)) for d in (D(2021, 3, 27), D(2021, 3, 28))])
+    assert set(whole) == {"total", "per_product", "avg", "without", "gold"}
+    for name, table in whole.items():
+        assert by_day[name].equals(table), name
+    assert whole["total"]["interval_start"].dtype == pl.Datetime("us", "UTC")
+    assert whole["without"].select("meterpoint_id", "reading_count", "total_consumption_kwh", "settlement_date").rows() == [
+        ("m3", 1, 0.5, D(2021, 3, 27)),
+        ("m3", 1, 0.75, D(2021, 3, 28)),
+    ]
+    assert "silver" not in con.sql("SHOW TABLES").pl()["name"].to_list()  # unregistered after each call

@@ -1,0 +1,178 @@
+"""Running the smart-meter steps over a run's days, a chunk at a time. No Dagster: a `Lake`, folders and plain
+settings values in; frames and batch generators out. The assets (assets.py) only load, call this, return and
+attach metadata; the decisions are in the pure modules (`ingestion`, `silver`, `presentation`), the reading of
+the drop in `source`.
+
+Memory follows the chunk, not the run: ingestion reads the files a chunk of about `chunk_bytes` at a time
+(hashing in a thread while DuckDB parses), silver and presentation take `chunk_days` days at a time; the
+chunks are streamed into ONE Delta transaction per table by the IO manager (`FrameStream`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import duckdb
+import polars as pl
+
+from energy_assets.lake.store import Lake
+from energy_assets.smart_meter import ingestion, presentation, silver, source
+
+RAW_READINGS = ("raw", "smart_meter_readings")
+INGESTION_LOG = ("raw", "ingestion_log")
+
+
+def on_days(days: list[dt.date], column: str = "settlement_date") -> pl.Expr:
+    return pl.col(column).is_in(days)
+
+
+# ---------------------------------------------------------------------------------------------- ingestion
+def read_log(lake: Lake, days: list[dt.date]) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """From the ingestion log: every version's identity (narrow columns, no lists) and the (file, hash, day)
+    rows of the run's days (partition-pruned). Cost grows with files and versions, not with rows. A missing
+    log reads as empty."""
+    schema = ingestion.LOG_SCHEMA
+    versions_schema = {c: schema[c] for c in ingestion.VERSION_COLUMNS}
+    logged_schema = {c: schema[c] for c in ("file_name", "content_hash", "settlement_date")}
+    versions = lake.read(INGESTION_LOG, schema=versions_schema, columns=ingestion.VERSION_COLUMNS).unique(
+        ["file_name", "content_hash", "size_bytes", "modified_ns"]
+    )
+    logged = lake.read(INGESTION_LOG, where=on_days(days), schema=logged_schema, columns=list(logged_schema))
+    return versions, logged
+
+
+class Ingestion:
+    """One ingestion run over `days`: which files to read (from the folder listing and the log), then the raw
+    rows as a stream of batches and, once the stream is consumed, the log rows and the counts.
+
+    The files are read a chunk at a time (parse -> raw rows -> the chunk's share of the plan) so only one
+    chunk of text rows is in memory. Every planning frame (rows per file and day, version summary,
+    replacements) is per file, so the chunks' shares just concatenate. `raw_batches` may be called again (a
+    commit conflict re-runs the write): it starts afresh each time.
+    """
+
+    def __init__(self, lake: Lake, readings_dir: Path, days: list[dt.date], chunk_bytes: int, now: dt.datetime | None = None):
+        self.readings_dir, self.days = readings_dir, days
+        self.now = now or dt.datetime.now(dt.UTC)
+        self.folder = source.snapshot_folder(readings_dir)
+        versions, self.logged = read_log(lake, days)
+        self.to_read = ingestion.files_to_read(ingestion.known_versions(self.folder, versions), self.logged, days)
+        self.file_chunks = ingestion.file_chunks(self.folder.filter(pl.col("file_name").is_in(self.to_read)), chunk_bytes) or [[]]
+        # The rows already ingested for the run's days, as a lazy scan made here: the batches are pulled by the
+        # Delta writer from its own runtime, where a table cannot be opened; the scan reads the snapshot current
+        # when it is collected (after the new rows, so a retried write sees the latest one).
+        self._existing = lake.scan(RAW_READINGS, on_days(days)) if lake.exists(RAW_READINGS) else None
+        self.metadata: dict = {}  # filled when the stream is consumed
+        self._parts: dict[str, list[pl.DataFrame]] = {"per_day": [], "summary": [], "replace": []}
+
+    def raw_batches(self) -> Iterator[pl.DataFrame]:
+        """The run's raw partitions: the new versions' rows chunk by chunk, then the rows kept from earlier
+        ingestions of the run's days."""
+        for part in self._parts.values():
+            part.clear()
+        self.metadata.clear()
+        days = self.days
+        with ThreadPoolExecutor(max_workers=1) as pool:  # hashing (GIL released) overlaps the DuckDB parse
+            for names in self.file_chunks:
+                hashing = pool.submit(source.hash_files, self.readings_dir, names)
+                parsed = source.parse_reading_files(self.readings_dir, names)
+                hashes = hashing.result()
+                new = ingestion.raw_rows(parsed, self.folder, self.now)
+                del parsed  # each copy of the rows is released as soon as the next exists
+                per_day = ingestion.per_file_day(new)
+                summary = ingestion.version_summary(per_day, hashes, self.folder, new)
+                replace = ingestion.replacements(summary, self.logged, days)
+                self._parts["per_day"].append(per_day)
+                self._parts["summary"].append(summary)
+                self._parts["replace"].append(replace)
+                added = ingestion.merge_raw(pl.DataFrame(schema=ingestion.RAW_SCHEMA), new, replace, per_day, days)
+                del new
+                yield added
+        per_day, summary, replace = self.plan()
+        existing = pl.DataFrame(schema=ingestion.RAW_SCHEMA) if self._existing is None else self._existing.collect().cast(ingestion.RAW_SCHEMA)  # type: ignore[arg-type]
+        kept = ingestion.kept_raw(existing, replace)
+        del existing
+        yield kept
+        keys = replace.select(source_file="file_name", settlement_date="settlement_date")
+        replaced_rows = int(per_day.join(keys, on=["source_file", "settlement_date"], how="semi")["rows_in_partition"].sum())
+        malformed = summary.filter(pl.col("file_error").is_not_null())
+        self.metadata.update({
+            "file_days_replaced": replace.height,
+            "rows_ingested": replaced_rows,
+            "rows_kept_from_earlier_ingestions": kept.height,
+            "malformed_files": malformed.select("file_name", "file_error").to_dicts(),
+        })  # fmt: skip
+
+    def plan(self) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+        """(rows per file and day, version summary, replaced (file, hash, day)) of the files read so far."""
+        return tuple(pl.concat(self._parts[k]) for k in ("per_day", "summary", "replace"))  # type: ignore[return-value]
+
+    def log_rows(self) -> pl.DataFrame:
+        """The ingestion log's rows for this run (after `raw_batches` was consumed)."""
+        per_day, summary, replace = self.plan()
+        return ingestion.log_rows(summary, replace, per_day, self.now)
+
+
+# ---------------------------------------------------------------------------------------------- silver
+class Silver:
+    """Silver over `days`, `chunk_days` at a time (days are independent in silver: see `silver.day_chunks`):
+    `readings()` streams the silver rows and, after the last chunk, refuses an unbalanced row accounting
+    before anything is committed; then `quarantine()` and `stats` hold the rest. `readings` may be called
+    again (a commit conflict re-runs the write): it starts afresh each time."""
+
+    def __init__(self, raw: pl.LazyFrame, agreements: pl.DataFrame, products: pl.DataFrame, meterpoints: pl.DataFrame,
+                 days: list[dt.date], chunk_days: int):  # fmt: skip
+        self.raw, self.agreements, self.products, self.meterpoints = raw, agreements, products, meterpoints
+        self.chunks = silver.day_chunks(days, chunk_days)
+        self.totals: dict[str, int] = {}
+        self.metadata: dict = {}
+        self._quarantine: list[pl.DataFrame] = []
+
+    def readings(self) -> Iterator[pl.DataFrame]:
+        self._quarantine.clear()
+        self.totals.clear()
+        self.metadata.clear()
+        for chunk in self.chunks:
+            snapshot_days = on_days(chunk, "snapshot_date")
+            raw = self.raw.filter(on_days(chunk)).collect()
+            part = silver.silver_readings(
+                raw, self.agreements.filter(snapshot_days), self.products.filter(snapshot_days), self.meterpoints.filter(snapshot_days)
+            )
+            del raw
+            self.totals.update(silver.add_stats(self.totals, part.stats))
+            self._quarantine.append(part.quarantine)
+            yield part.readings
+        # after the last chunk, before the commit: a failure here leaves silver as it was
+        t = {k: self.totals.get(k, 0) for k in ("rows_in", "rows_kept", "duplicates", "quarantined")}
+        if t["rows_in"] != t["rows_kept"] + t["duplicates"] + t["quarantined"]:
+            raise RuntimeError(f"smart-meter silver row accounting does not balance: {self.totals}")  # refuse rather than lose rows
+        self.metadata.update(dict(sorted(self.totals.items())))
+        self.metadata["row_accounting"] = (
+            f"{t['rows_in']} rows in = {t['rows_kept']} kept + {t['duplicates']} duplicates + {t['quarantined']} quarantined"
+        )
+
+    @property
+    def stats(self) -> dict[str, int]:
+        keys = ("rows_in", "rows_kept", "duplicates", "quarantined", "readings_without_agreement")
+        return {k: self.totals.get(k, 0) for k in keys}
+
+    def quarantine(self) -> pl.DataFrame:
+        if not self._quarantine:
+            return pl.DataFrame(schema=silver.QUARANTINE_SCHEMA)
+        return pl.concat(self._quarantine, how="vertical")
+
+
+# ---------------------------------------------------------------------------------------------- presentation
+def presentation_tables(con: duckdb.DuckDBPyConnection, silver_rows: pl.LazyFrame, days: list[dt.date], chunk_days: int) -> dict[str, pl.DataFrame]:
+    """The presentation aggregates of silver over `days`, `chunk_days` at a time (every aggregate groups by
+    settlement day; chunks are taken in day order, which keeps each table's ORDER BY): only one chunk of
+    silver (the columns used) is in memory. Keys: total, per_product, avg, without, gold."""
+    parts = []
+    for chunk in silver.day_chunks(days, chunk_days):
+        rows = silver_rows.filter(on_days(chunk)).select(presentation.SILVER_COLUMNS).collect()
+        parts.append(presentation.aggregate(con, rows))
+        del rows
+    return presentation.combine(parts)
