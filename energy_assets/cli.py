@@ -304,7 +304,7 @@ def _delegate(module: str, function: str) -> Callable:
 
 # Subcommands implemented by a domain: name -> (module, function(argv) -> int, help). Their own --help works.
 DELEGATED: dict[str, tuple[str, str, str]] = {
-    "generate-smart-meter": ("energy_assets.smart_meter.generator", "main", "generate smart-meter reading files and a static database"),
+    "generate-smart-meter": ("energy_assets.devtools.smart_meter_generator", "main", "generate smart-meter reading files and a static database"),
     "fake-neso-api": ("energy_assets.neso.fake_api", "main", "serve a local fake NESO Carbon Intensity API whose data changes"),
     "neso-samples": ("energy_assets.neso.samples", "main", "regenerate the NESO replay samples under data/samples/neso"),
     "neso-regional-samples": ("energy_assets.neso_regional.samples", "main", "regenerate the NESO regional replay samples"),
