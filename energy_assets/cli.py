@@ -1,14 +1,16 @@
 """`energy-assets`: the project's console command.
 
-    energy-assets demo      materialise every asset for the sample partitions (local lake, bundled
-                            samples, no network), run every asset check, print a summary
-    energy-assets check     evaluate every asset check against the current lake; exit 1 on failure
-    energy-assets dev       `dagster dev` with the project's persistent instance (DAGSTER_HOME)
-    energy-assets show / sql / dashboard / maintain / generate-smart-meter / fake-neso-api ...
-                            see `energy-assets --help`
+Offline (bundled samples, local lake, no network):
+    energy-assets demo        materialise every asset for the sample days and run every asset check
+    energy-assets check       evaluate every asset check against the current lake; exit 1 on failure
+    energy-assets dev --offline   the Dagster UI with API requests answered from the samples
+    energy-assets show / sql / dashboard / maintain / graph        read or look after the lake
+    energy-assets generate-smart-meter / fake-neso-api / *-samples  development data and fakes
+Online (these call the public APIs):
+    energy-assets dev         the Dagster UI; materialising a bronze asset calls NESO / Electricity Maps
 
-Runs go to the project's Dagster instance (`DAGSTER_HOME`, default `dagster_home/` in the repository),
-so they appear in `dagster dev` afterwards.
+Runs go to the project's Dagster instance (DAGSTER_HOME, default dagster_home/ in the repository), so they
+appear in the UI afterwards. `energy-assets COMMAND --help` describes each command.
 """
 
 from __future__ import annotations
@@ -287,10 +289,42 @@ def cmd_check(args) -> int:
 
 
 def cmd_dev(args) -> int:
+    """`dagster dev -w workspace.yaml` on the project's instance. Ctrl-C or SIGTERM stop it cleanly: the signal is
+    passed on to `dagster dev` (which stops its webserver, daemon and code servers) and waited for."""
+    import signal
+
     _prepare_environment(replay=False)
+    if args.offline:
+        settings.export("ENERGY_ASSETS_SOURCE", settings.REPLAY)
     command = [sys.executable, "-m", "dagster", "dev", "-w", str(settings.PROJECT_ROOT / "workspace.yaml"), *args.dagster_args]
-    print(f"DAGSTER_HOME={settings.get('DAGSTER_HOME')} {' '.join(command)}", flush=True)
-    return subprocess.call(command, cwd=settings.PROJECT_ROOT)
+    mode = settings.source_mode()
+    print(
+        f"DAGSTER_HOME={settings.get('DAGSTER_HOME')} ENERGY_ASSETS_SOURCE={mode} {' '.join(command)}\n"
+        + ("offline: API requests are answered from the bundled samples (runs are tagged energy_assets/source=replay)"
+           if mode == settings.REPLAY else
+           "online: materialising bronze assets calls the public APIs; `energy-assets dev --offline` uses the samples"),
+        flush=True,
+    )  # fmt: skip
+    child = subprocess.Popen(command, cwd=settings.PROJECT_ROOT, env=settings.process_environment())
+
+    def forward(signum, _frame):
+        if child.poll() is None:
+            child.send_signal(signum)
+
+    previous = signal.signal(signal.SIGTERM, forward)
+    try:
+        while True:
+            try:
+                return child.wait()
+            except KeyboardInterrupt:  # Ctrl-C reached us and dagster dev alike: wait for it to finish stopping
+                forward(signal.SIGINT, None)
+                try:
+                    child.wait(timeout=30)
+                except subprocess.TimeoutExpired:
+                    child.kill()
+                return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _delegate(module: str, function: str) -> Callable:
@@ -327,7 +361,18 @@ def build_parser() -> argparse.ArgumentParser:
         command = sub.add_parser(name, help=help_text)
         command.add_argument("-v", "--verbose", action="store_true", help="print every Dagster event, not only warnings")
         command.set_defaults(func=func)
-    dev = sub.add_parser("dev", help="dagster dev with the project's persistent instance (other arguments go to dagster dev)")
+    dev = sub.add_parser(
+        "dev",
+        help="the Dagster UI (dagster dev) on the project's instance; --offline answers API requests from the samples",
+        description=(
+            "Start `dagster dev -w workspace.yaml` with DAGSTER_HOME set to the project's instance. Online by default: "
+            "materialising a bronze asset calls the NESO and Electricity Maps APIs. With --offline every API request is "
+            "answered from the bundled samples (ENERGY_ASSETS_SOURCE=replay), so the sample days materialise without "
+            "a network; such runs carry the tag energy_assets/source=replay. Any other argument is passed to dagster dev "
+            "(e.g. `energy-assets dev --offline -p 3001`)."
+        ),
+    )
+    dev.add_argument("--offline", action="store_true", help="answer every API request from the bundled samples")
     dev.set_defaults(func=cmd_dev, passthrough=True)
     for name, (module, function, help_text) in DELEGATED.items():
         delegated = sub.add_parser(name, help=help_text, add_help=False)

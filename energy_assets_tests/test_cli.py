@@ -94,3 +94,55 @@ def test_commands_started_together_on_a_new_instance_do_not_race_on_its_schema(f
     for out in outputs:
         assert "Traceback" not in out, out[-3000:]
         assert "No materialised partitions to check" in out, out[-3000:]
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _start_dev(env, port):
+    import time
+    import urllib.request
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "energy_assets.cli", "dev", "--offline", "-p", str(port), "--host", "127.0.0.1"],
+        env=env, cwd=settings.PROJECT_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=True,  # its own process group, as a terminal would give it
+    )  # fmt: skip
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()[0][-3000:]
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/server_info", timeout=2) as answer:
+                if answer.status == 200:
+                    return proc
+        except OSError:
+            time.sleep(1)
+    proc.kill()
+    raise AssertionError("dagster dev did not answer within 240 s")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["sigterm", "ctrl-c"])
+def test_dev_stops_cleanly_and_leaves_no_dagster_process_behind(fresh_env, how):
+    import signal
+
+    import psutil
+
+    env, _ = fresh_env
+    proc = _start_dev(env, _free_port())
+    tree = [proc.pid] + [c.pid for c in psutil.Process(proc.pid).children(recursive=True)]
+    assert len(tree) >= 3, "dagster dev runs a webserver and a daemon below the command"
+    if how == "sigterm":
+        proc.send_signal(signal.SIGTERM)  # what a process manager sends: only to our command
+    else:
+        os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole foreground group
+    out = proc.communicate(timeout=120)[0]
+    assert "offline: API requests are answered from the bundled samples" in out
+    assert "Traceback" not in out, out[-3000:]  # (dagster dev itself logs "KeyboardInterrupt received")
+    left = [pid for pid in tree if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
+    assert not left, f"processes left running after {how}: {left}"
