@@ -3,6 +3,7 @@
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Sequence
 
 from dagster import (
     AssetSelection,
@@ -17,7 +18,6 @@ from dagster import (
 
 from energy_assets import settings
 from energy_assets.electricity_maps.client import KINDS, ElectricityMapsError, ElectricityMapsResource, MissingApiKeyError
-from energy_assets.http import HttpSession
 from energy_assets.partitions import ELECTRICITY_MAPS_START_DATE, electricity_maps_zones
 
 INTERVAL_ENV = "ELECTRICITY_MAPS_SENSOR_INTERVAL_SECONDS"
@@ -86,33 +86,40 @@ def plan_requests(cursor: dict, observations: list[tuple[str, str, str, str]]) -
     return requests, new_cursor
 
 
-def build_sensor(selection: AssetSelection):
+def build_sensor(selection: AssetSelection, zones: Sequence[str] | None = None, interval_seconds: int | None = None):
+    """The `latest` sensor over `zones` (default: the partitions' zones, a load-time setting) polled every
+    `interval_seconds` (default: ELECTRICITY_MAPS_SENSOR_INTERVAL_SECONDS, read when the code location loads)."""
+    zones = tuple(zones) if zones is not None else tuple(electricity_maps_zones())
+    interval = interval_seconds if interval_seconds is not None else sensor_interval_s()
+
     @sensor(
         name="electricity_maps_latest_sensor",
-        minimum_interval_seconds=sensor_interval_s(),
+        minimum_interval_seconds=interval,
         default_status=DefaultSensorStatus.STOPPED,
         asset_selection=selection,
         description=(
             "Polls Electricity Maps `carbon-intensity/latest` and `power-breakdown/latest` for every zone in "
-            f"ELECTRICITY_MAPS_ZONES (every {INTERVAL_ENV} seconds, default {DEFAULT_INTERVAL_S}). When a zone "
+            f"ELECTRICITY_MAPS_ZONES ({', '.join(zones)}; every {interval} s, {INTERVAL_ENV}). When a zone "
             "shows a new hour or a revised `updatedAt`, it requests runs of the (UTC day, zone) partitions the "
             "trailing 24 h touch. Quiet (skips with the reason) without an API key or when the API fails."
         ),
     )
-    def electricity_maps_latest_sensor(
-        context: SensorEvaluationContext, electricity_maps: ElectricityMapsResource, http: HttpSession
-    ):
-        api = electricity_maps.api(http)
+    def electricity_maps_latest_sensor(context: SensorEvaluationContext, electricity_maps: ElectricityMapsResource):
+        api = electricity_maps.api()
         try:
             api.require_key()
         except MissingApiKeyError as exc:
             return SkipReason(str(exc))
         cursor = parse_cursor(context.cursor)
         observations, errors = [], []
-        for zone in electricity_maps_zones():
+        for zone in zones:
             for kind in KINDS:
                 try:
-                    body = api.latest(kind, zone).response.json()
+                    fetch = api.latest(kind, zone)
+                    if fetch.problem:
+                        errors.append(f"{zone} {kind}: {fetch.problem}")
+                        continue
+                    body = fetch.json()
                     observations.append((zone, kind, str(body["datetime"]), str(body.get("updatedAt") or body["datetime"])))
                 except (ElectricityMapsError, KeyError, TypeError, ValueError) as exc:
                     errors.append(f"{zone} {kind}: {exc}")
