@@ -2,7 +2,7 @@
 the asset checks that run them."""
 
 import polars as pl
-from dagster import AssetCheckResult, AssetIn, AssetKey, MultiPartitionsDefinition, asset_check
+from dagster import AssetCheckResult, AssetCheckSpec, AssetIn, AssetKey, MultiPartitionsDefinition, asset_check, multi_asset_check
 
 from energy_assets.bronze import AUXILIARY_RULE, latest_fetches, rule_latest_fetch_usable
 from energy_assets.check_outcome import CheckOutcome
@@ -282,21 +282,27 @@ def features_null_only_without_history(gold: pl.DataFrame) -> CheckOutcome:
 def build_checks(partitions_def: MultiPartitionsDefinition = utc_day_by_zone) -> list:
     """The bronze, silver and gold checks over `partitions_def` (the assets' partitions)."""
 
-    @asset_check(
-        asset=CARBON_BRONZE, partitions_def=partitions_def, blocking=True,
-        additional_ins={"power": AssetIn(key=POWER_BRONZE)},
-        description="The newest answer of every partition is usable (an outage is kept in bronze, then fails the run before silver).",
+    bronze_doc = (
+        "The newest answer of every partition is usable (an outage is kept in bronze, then fails the run before "
+        "silver); \"no data\" passes only when the other feed has data."
     )
-    def carbon_bronze_latest_answer_usable(electricity_maps_carbon_intensity: pl.DataFrame, power: pl.DataFrame) -> AssetCheckResult:
-        return bronze_usable(electricity_maps_carbon_intensity, power, "bronze/electricity_maps_carbon_intensity").result()
 
-    @asset_check(
-        asset=POWER_BRONZE, partitions_def=partitions_def, blocking=True,
-        additional_ins={"carbon": AssetIn(key=CARBON_BRONZE)},
-        description="The newest answer of every partition is usable (an outage is kept in bronze, then fails the run before silver).",
+    @multi_asset_check(
+        name="electricity_maps_bronze_latest_answers_usable",
+        specs=[
+            AssetCheckSpec("latest_answer_usable", asset=CARBON_BRONZE, blocking=True, partitions_def=partitions_def, description=bronze_doc),
+            AssetCheckSpec("latest_answer_usable", asset=POWER_BRONZE, blocking=True, partitions_def=partitions_def, description=bronze_doc),
+        ],
+        ins={"carbon": AssetIn(key=CARBON_BRONZE), "power": AssetIn(key=POWER_BRONZE)},
     )
-    def power_bronze_latest_answer_usable(electricity_maps_power_breakdown: pl.DataFrame, carbon: pl.DataFrame) -> AssetCheckResult:
-        return bronze_usable(electricity_maps_power_breakdown, carbon, "bronze/electricity_maps_power_breakdown").result()
+    def bronze_latest_answers_usable(carbon: pl.DataFrame, power: pl.DataFrame):
+        """One op for both bronze tables: each one's verdict needs the other's newest answers."""
+        for key, mine, other in ((CARBON_BRONZE, carbon, power), (POWER_BRONZE, power, carbon)):
+            result = bronze_usable(mine, other, key.to_user_string()).result()
+            yield AssetCheckResult(
+                asset_key=key, check_name="latest_answer_usable", passed=result.passed, metadata=result.metadata,
+                description=result.description, severity=result.severity,
+            )
 
     @asset_check(
         asset=SILVER, partitions_def=partitions_def, blocking=False,
@@ -347,7 +353,7 @@ def build_checks(partitions_def: MultiPartitionsDefinition = utc_day_by_zone) ->
     def gold_lag_equals_previous_hour(electricity_maps_ml_features: pl.DataFrame) -> AssetCheckResult:
         return lag_equals_previous_hour(electricity_maps_ml_features).result()
 
-    return [carbon_bronze_latest_answer_usable, power_bronze_latest_answer_usable, silver_both_feeds_present, silver_unique_zone_hour, silver_datetimes_on_the_hour, silver_carbon_intensity_plausible, silver_totals_match_breakdowns, gold_features_null_only_without_history, gold_lag_equals_previous_hour]
+    return [bronze_latest_answers_usable, silver_both_feeds_present, silver_unique_zone_hour, silver_datetimes_on_the_hour, silver_carbon_intensity_plausible, silver_totals_match_breakdowns, gold_features_null_only_without_history, gold_lag_equals_previous_hour]
 
 
 CHECKS = build_checks()

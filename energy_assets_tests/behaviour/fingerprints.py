@@ -26,6 +26,11 @@ VOLATILE = {"fetched_at", "carbon_fetched_at", "power_fetched_at", "ingested_at"
 
 # table -> {new column: (old column, factor)}: old value = new value * factor.
 RENAMES: dict[str, dict[str, tuple[str, float]]] = {}
+# Electricity Maps (issue 11 items 5-7): the shared bronze contract's `request_url`; shares as fractions.
+RENAMES["bronze/electricity_maps_carbon_intensity"] = {"request_url": ("endpoint", 1)}
+RENAMES["bronze/electricity_maps_power_breakdown"] = {"request_url": ("endpoint", 1)}
+RENAMES["silver/electricity_maps_quarantine"] = {"request_url": ("endpoint", 1)}
+RENAMES["silver/electricity_maps_energy"] = {"fossil_free_fraction": ("fossil_free_percentage", 100), "renewable_fraction": ("renewable_percentage", 100)}
 # new table name -> old table name
 TABLE_RENAMES: dict[str, str] = {}
 
