@@ -204,3 +204,22 @@ def test_features_never_cross_zones():
     assert gr0["rolling_hours_24h"] == 1
     assert gr0["rolling_avg_carbon_intensity_gco2_per_kwh_24h"] == gr0["carbon_intensity_gco2_per_kwh"]
     assert at(gold, "2024-03-06T00:00:00", "DE")["lag_carbon_intensity_gco2_per_kwh_1h"] == at(energy, "2024-03-05T23:00:00", "DE")["carbon_intensity_gco2_per_kwh"]
+
+
+def test_a_null_carbon_intensity_stays_null_and_is_neither_zero_nor_quarantined():
+    rows = day_rows(CI, "GR", "2024-03-06")
+    rows[3] = {**rows[3], "carbonIntensity": None}
+    silver = T.build_silver(*both(carbon_rows=rows))
+    row = at(silver.energy, "2024-03-06T03:00:00")
+    assert row["carbon_intensity_gco2_per_kwh"] is None and row["has_carbon_intensity"] is True
+    assert silver.quarantine.height == 0 and silver.energy.height == 24
+
+
+def test_hours_one_feed_lacks_are_built_from_the_other_and_say_which_feed_is_missing():
+    carbon_rows = day_rows(CI, "GR", "2024-03-06")[:20]  # the carbon feed lacks the last four hours
+    silver = T.build_silver(*both(carbon_rows=carbon_rows, power_rows=day_rows(PB, "GR", "2024-03-06")[2:]))
+    energy = silver.energy.sort("datetime")
+    assert energy.height == 24
+    assert energy["missing_feed"].to_list() == ["power-breakdown"] * 2 + [None] * 18 + ["carbon-intensity"] * 4
+    assert at(energy, "2024-03-06T00:00:00")["consumption_total_mw"] is None
+    assert at(energy, "2024-03-06T23:00:00")["carbon_intensity_gco2_per_kwh"] is None
