@@ -342,7 +342,7 @@ DELEGATED: dict[str, tuple[str, str, str]] = {
     "fake-neso-api": ("energy_assets.neso.fake_api", "main", "serve a local fake NESO Carbon Intensity API whose data changes"),
     "neso-samples": ("energy_assets.neso.samples", "main", "regenerate the NESO replay samples under data/samples/neso"),
     "neso-regional-samples": ("energy_assets.neso_regional.samples", "main", "regenerate the NESO regional replay samples"),
-    "electricity-maps-samples": ("energy_assets.electricity_maps.samples", "main", "regenerate the Electricity Maps replay samples"),
+    "electricity-maps-samples": ("energy_assets.devtools.electricity_maps_samples", "main", "regenerate the Electricity Maps replay samples"),
     "show": ("energy_assets.serving.cli", "show_main", "print a lake table, e.g. show silver/neso_carbon_intensity --limit 20"),
     "sql": ("energy_assets.serving.cli", "sql_main", 'run SQL over the lake, e.g. sql "select count(*) from silver.smart_meter_readings"'),
     "dashboard": ("energy_assets.dashboard.launch", "main", "start the live dashboard (needs the [dashboard] extra)"),

@@ -91,6 +91,7 @@ _ALL = [
     Setting("ELECTRICITY_MAPS_PAID_TIER", "false", "`true`: backfill past days with `past-range`"),
     Setting("ELECTRICITY_MAPS_ZONES", "GR", "comma-separated zones (the zone dimension of the partitions)", when=LOAD),
     Setting("ELECTRICITY_MAPS_SENSOR_INTERVAL_SECONDS", "300", "Electricity Maps poll interval", when=LOAD),
+    Setting("ELECTRICITY_MAPS_REVISION_LOOKBACK_DAYS", "0,7,30,90", "days before today the daily revision schedule re-fetches (Electricity Maps revises about three months of history)"),
     # smart meter
     Setting("SMART_METER_READINGS_DIR", str(DATA_DIR / "readings"), "the smart-meter reading files", default_shown="`data/readings`"),
     Setting("SMART_METER_DB_PATH", str(DATA_DIR / "case_study.db"), "the smart-meter SQLite database", default_shown="`data/case_study.db`"),

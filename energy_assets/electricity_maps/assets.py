@@ -20,13 +20,8 @@ from dagster import (
     multi_asset,
 )
 
-from energy_assets.electricity_maps.client import (
-    AccessDeniedError,
-    ElectricityMapsError,
-    ElectricityMapsResource,
-    Fetch,
-    InvalidApiKeyError,
-)
+from energy_assets.bronze import bronze_metadata
+from energy_assets.electricity_maps.client import ElectricityMapsResource, Fetch
 from energy_assets.electricity_maps.transforms import (
     BRONZE_SCHEMA,
     FEATURE_COLUMNS,
@@ -34,13 +29,11 @@ from energy_assets.electricity_maps.transforms import (
     build_silver,
     partition_targets,
 )
-from energy_assets.http import HttpSession
 from energy_assets.partitions import utc_day_by_zone
 
 GROUP = "electricity_maps"
 KINDS = {"delta", "polars"}
 PARTITION_EXPR = {"date": "date", "zone": "zone"}
-BRONZE_KEYS = ["date", "zone", "endpoint", "content_hash"]
 
 previous_day_same_zone = MultiPartitionMapping(
     {
@@ -55,84 +48,61 @@ def run_partitions(context: AssetExecutionContext) -> list[tuple[str, str]]:
     return [(k.keys_by_dimension["date"], k.keys_by_dimension["zone"]) for k in context.partition_keys]
 
 
-def bronze_rows(fetches: list[Fetch], problems: dict[int, str] | None = None) -> pl.DataFrame:
-    """One row per response per partition it is stored for. The key is never part of a response.
-
-    `problems` maps the index of an unusable fetch to why it failed; that row is kept (the raw answer) with
-    `problem` set and silver ignores it.
-    """
-    problems = problems or {}
+def bronze_rows(fetches: list[Fetch]) -> pl.DataFrame:
+    """One row per answer per partition it is stored for (the bronze contract). The key is never part of it."""
     rows = [
         {
             "date": day,
             "zone": f.zone,
-            "fetched_at": f.response.fetched_at,
-            "endpoint": f.endpoint,
-            "request_kind": f.request_kind,
-            "http_status": f.response.status,
-            "body": f.response.text,
+            "fetched_at": f.fetched_at,
+            "request_url": f.request_url,
+            "http_status": f.http_status,
+            "body": f.body,
             "content_hash": f.content_hash,
-            "attempts": f.response.attempts,
-            "problem": problems.get(i),
+            "attempts": f.attempts,
+            "problem": f.problem,
+            "request_kind": f.request_kind,
         }
-        for i, f in enumerate(fetches)
+        for f in fetches
         for day in f.dates
     ]
     return pl.DataFrame(rows, schema=BRONZE_SCHEMA)
 
 
-def _fetch_bronze(context: AssetExecutionContext, kind: str, electricity_maps: ElectricityMapsResource, http: HttpSession):
-    """Yields the bronze output, then raises if a request failed for good.
-
-    An unusable answer (error status, `{}`, truncated or non-JSON body, missing fields) is written to bronze
-    with `problem` set, together with the responses fetched before it, and the step then fails naming the
-    request: the raw answer is kept and nothing downstream (silver, gold) is built from an incomplete fetch.
-    A failure without any answer (refused connection, timeout, missing key) or a 401/403 (about the key, not
-    the data) fails before bronze is written.
-    """
-    api = electricity_maps.api(http)
+def _fetch_bronze(context: AssetExecutionContext, kind: str, electricity_maps: ElectricityMapsResource) -> Output:
+    """Every answer the run's partitions need, usable or not (the bronze check fails the run before silver on
+    an unusable one). Errors about the caller (no key, a rejected key, no access) raise before anything is written."""
+    api = electricity_maps.api()
     api.require_key()
     days_by_zone: dict[str, list[dt.date]] = defaultdict(list)
     for day, zone in run_partitions(context):
         days_by_zone[zone].append(dt.date.fromisoformat(day))
     fetches: list[Fetch] = []
-    problems: dict[int, str] = {}
-    failure: ElectricityMapsError | None = None
     for zone, days in sorted(days_by_zone.items()):
-        try:
-            fetches.extend(api.fetch_days(kind, zone, days))
-        except ElectricityMapsError as exc:
-            if exc.response is None or isinstance(exc, (InvalidApiKeyError, AccessDeniedError)):
-                raise  # nothing arrived, or an answer about our credentials rather than the data: nothing to keep
-            fetches.extend(exc.fetched)
-            problems[len(fetches)] = str(exc)
-            request_kind = (exc.endpoint or "").split("?")[0].rsplit("/", 1)[-1]
-            fetches.append(Fetch(kind, zone, request_kind, exc.endpoint or "", exc.response, exc.dates))
-            failure = exc
-            break  # like a failed NESO chunk: no further requests once one has failed for good
-    frame = bronze_rows(fetches, problems)
+        fetches.extend(api.fetch_days(kind, zone, days))
+    problems = [f.problem for f in fetches if f.problem]
+    for problem in problems:
+        context.log.warning(f"unusable answer kept in bronze: {problem}")
     metadata = {
         "requests": MetadataValue.int(len(fetches)),
-        "endpoints": MetadataValue.json(sorted({f.endpoint for f in fetches})),
-        "response_bytes": MetadataValue.int(sum(len(f.response.text) for f in fetches)),
-        "retried_attempts": MetadataValue.int(sum(f.response.attempts - 1 for f in fetches)),
+        "request_urls": MetadataValue.json(sorted({f.request_url for f in fetches})),
+        "response_bytes": MetadataValue.int(sum(len(f.body) for f in fetches)),
+        "retried_attempts": MetadataValue.int(sum(max(f.attempts - 1, 0) for f in fetches)),
         "mode": MetadataValue.text("replay" if api.replay else ("paid tier" if api.paid_tier else "free tier")),
-        "failed_requests": MetadataValue.int(len(problems)),
-        "first_problem": MetadataValue.text(next(iter(problems.values()), "")),
+        "unusable_answers": MetadataValue.int(len(problems)),
+        "first_problem": MetadataValue.text(problems[0] if problems else ""),
     }
-    yield Output(frame, metadata=metadata)
-    if failure is not None:
-        context.log.error(f"unusable answer kept in bronze: {failure}")
-        raise failure
+    return Output(bronze_rows(fetches), metadata=metadata)
 
 
-BRONZE_METADATA = {"partition_expr": PARTITION_EXPR, "write_mode": "append", "merge_keys": BRONZE_KEYS}
+BRONZE_METADATA = bronze_metadata(PARTITION_EXPR)
 BRONZE_DOC = (
-    "Raw Electricity Maps `{kind}` responses, append-only: one row per API response per (UTC day, zone) "
-    "partition it covers, with `fetched_at`, `endpoint` (path and query, never the key), `http_status`, the "
-    "verbatim `body` and its SHA-256 `content_hash`. Keys (date, zone, endpoint, content_hash) make re-fetching "
-    "identical data a no-op while every revision adds a row. Free tier: `history` (last 24 h); paid tier and "
-    "replay: `past-range`."
+    "Raw Electricity Maps `{kind}` answers, the one bronze contract (energy_assets/bronze.py): one row per answer "
+    "per (UTC day, zone) partition it covers, with `fetched_at`, `request_url` (path and query, never the key), "
+    "`http_status`, the verbatim `body`, its SHA-256 `content_hash`, `attempts`, `problem` (null when usable) and "
+    "`request_kind`. Merged on (date, zone, request_url, content_hash): a revision adds a row, an identical refetch "
+    "moves `fetched_at`. Unusable answers (5xx, throttled, `{{}}`, not JSON, no data) are kept and the blocking "
+    "bronze check fails the run before silver. Free tier: `history` (last 24 h); paid tier and replay: `past-range`."
 )
 
 
@@ -149,10 +119,8 @@ def build_assets(partitions_def: MultiPartitionsDefinition = utc_day_by_zone) ->
         metadata=BRONZE_METADATA,
         description=BRONZE_DOC.format(kind="carbon-intensity"),
     )
-    def electricity_maps_carbon_intensity(
-        context: AssetExecutionContext, electricity_maps: ElectricityMapsResource, http: HttpSession
-    ):
-        yield from _fetch_bronze(context, "carbon-intensity", electricity_maps, http)
+    def electricity_maps_carbon_intensity(context: AssetExecutionContext, electricity_maps: ElectricityMapsResource):
+        return _fetch_bronze(context, "carbon-intensity", electricity_maps)
 
 
     @asset(
@@ -165,10 +133,8 @@ def build_assets(partitions_def: MultiPartitionsDefinition = utc_day_by_zone) ->
         metadata=BRONZE_METADATA,
         description=BRONZE_DOC.format(kind="power-breakdown"),
     )
-    def electricity_maps_power_breakdown(
-        context: AssetExecutionContext, electricity_maps: ElectricityMapsResource, http: HttpSession
-    ):
-        yield from _fetch_bronze(context, "power-breakdown", electricity_maps, http)
+    def electricity_maps_power_breakdown(context: AssetExecutionContext, electricity_maps: ElectricityMapsResource):
+        return _fetch_bronze(context, "power-breakdown", electricity_maps)
 
 
     SILVER_METADATA = {"partition_expr": PARTITION_EXPR}
@@ -182,10 +148,11 @@ def build_assets(partitions_def: MultiPartitionsDefinition = utc_day_by_zone) ->
                 kinds=KINDS,
                 description=(
                     "One row per (zone, UTC hour `datetime`): carbon intensity (gCO2eq/kWh, lifecycle), the four totals "
-                    "(_mw), fossil-free and renewable percentages, one column per production and consumption source "
+                    "(_mw), `fossil_free_fraction` and `renewable_fraction` (0..1), one column per production and consumption source "
                     "(e.g. `production_hydro_discharge_mw`, negative when pumping; null where the zone has no such "
                     "source), `unknown_sources` for source keys the API adds later, `is_estimated`, `estimation_method` "
-                    "and `updated_at`. Power and carbon are joined on zone and hour; per hour the newest `updatedAt` "
+                    "and `updated_at`. An hour one feed has no data for is still built from the other: its columns are null and "
+                    "`missing_feed` names the missing feed (carbon-intensity | power-breakdown). Power and carbon are joined on zone and hour; per hour the newest `updatedAt` "
                     "(then the newest fetch) of all bronze responses wins. Rebuilt from bronze on every run."
                 ),
             ),
@@ -229,6 +196,9 @@ def build_assets(partitions_def: MultiPartitionsDefinition = utc_day_by_zone) ->
                 "estimated_hours": MetadataValue.int(estimated),
                 "hours_without_carbon_intensity": MetadataValue.int(int((~silver.energy["has_carbon_intensity"]).sum())),
                 "hours_without_power_breakdown": MetadataValue.int(int((~silver.energy["has_power_breakdown"]).sum())),
+                "hours_with_null_carbon_intensity": MetadataValue.int(
+                    int((silver.energy["has_carbon_intensity"] & silver.energy["carbon_intensity_gco2_per_kwh"].is_null()).sum())
+                ),
                 "unknown_source_keys": MetadataValue.json(silver.unknown_sources),
                 "bronze_responses": MetadataValue.int(carbon_bronze.height + power_bronze.height),
             },

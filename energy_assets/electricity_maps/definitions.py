@@ -1,17 +1,19 @@
-"""Electricity Maps domain: assets, checks, the `latest` sensor and the API resource."""
+"""Electricity Maps domain: assets, checks, the `latest` sensor, the revision schedule and the API resource."""
 
 from dagster import AssetSelection, Definitions
 
 from energy_assets.electricity_maps.assets import ASSETS
 from energy_assets.electricity_maps.checks import CHECKS
 from energy_assets.electricity_maps.client import resource_from_env
-from energy_assets.electricity_maps.sensors import build_sensor
+from energy_assets.electricity_maps.sensors import build_revision_schedule, build_sensor
 
 latest_sensor = build_sensor(AssetSelection.assets(*ASSETS))
+revision_schedule = build_revision_schedule(AssetSelection.assets(*ASSETS))
 
 defs = Definitions(
     assets=ASSETS,
     asset_checks=CHECKS,
     sensors=[latest_sensor],
+    schedules=[revision_schedule],
     resources={"electricity_maps": resource_from_env()},
 )

@@ -1,23 +1,27 @@
-"""A sensor that polls `latest` per zone and requests runs for the (day, zone) partitions that changed."""
+"""A sensor that polls `latest` per zone and requests runs for the (day, zone) partitions that changed, and a
+daily schedule that re-fetches the days Electricity Maps may have revised."""
 
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Sequence
 
 from dagster import (
     AssetSelection,
+    DefaultScheduleStatus,
     DefaultSensorStatus,
     MultiPartitionKey,
     RunRequest,
+    ScheduleEvaluationContext,
     SensorEvaluationContext,
     SensorResult,
     SkipReason,
+    schedule,
     sensor,
 )
 
 from energy_assets import settings
 from energy_assets.electricity_maps.client import KINDS, ElectricityMapsError, ElectricityMapsResource, MissingApiKeyError
-from energy_assets.http import HttpSession
 from energy_assets.partitions import ELECTRICITY_MAPS_START_DATE, electricity_maps_zones
 
 INTERVAL_ENV = "ELECTRICITY_MAPS_SENSOR_INTERVAL_SECONDS"
@@ -86,33 +90,40 @@ def plan_requests(cursor: dict, observations: list[tuple[str, str, str, str]]) -
     return requests, new_cursor
 
 
-def build_sensor(selection: AssetSelection):
+def build_sensor(selection: AssetSelection, zones: Sequence[str] | None = None, interval_seconds: int | None = None):
+    """The `latest` sensor over `zones` (default: the partitions' zones, a load-time setting) polled every
+    `interval_seconds` (default: ELECTRICITY_MAPS_SENSOR_INTERVAL_SECONDS, read when the code location loads)."""
+    zones = tuple(zones) if zones is not None else tuple(electricity_maps_zones())
+    interval = interval_seconds if interval_seconds is not None else sensor_interval_s()
+
     @sensor(
         name="electricity_maps_latest_sensor",
-        minimum_interval_seconds=sensor_interval_s(),
+        minimum_interval_seconds=interval,
         default_status=DefaultSensorStatus.STOPPED,
         asset_selection=selection,
         description=(
             "Polls Electricity Maps `carbon-intensity/latest` and `power-breakdown/latest` for every zone in "
-            f"ELECTRICITY_MAPS_ZONES (every {INTERVAL_ENV} seconds, default {DEFAULT_INTERVAL_S}). When a zone "
+            f"ELECTRICITY_MAPS_ZONES ({', '.join(zones)}; every {interval} s, {INTERVAL_ENV}). When a zone "
             "shows a new hour or a revised `updatedAt`, it requests runs of the (UTC day, zone) partitions the "
             "trailing 24 h touch. Quiet (skips with the reason) without an API key or when the API fails."
         ),
     )
-    def electricity_maps_latest_sensor(
-        context: SensorEvaluationContext, electricity_maps: ElectricityMapsResource, http: HttpSession
-    ):
-        api = electricity_maps.api(http)
+    def electricity_maps_latest_sensor(context: SensorEvaluationContext, electricity_maps: ElectricityMapsResource):
+        api = electricity_maps.api()
         try:
             api.require_key()
         except MissingApiKeyError as exc:
             return SkipReason(str(exc))
         cursor = parse_cursor(context.cursor)
         observations, errors = [], []
-        for zone in electricity_maps_zones():
+        for zone in zones:
             for kind in KINDS:
                 try:
-                    body = api.latest(kind, zone).response.json()
+                    fetch = api.latest(kind, zone)
+                    if fetch.problem:
+                        errors.append(f"{zone} {kind}: {fetch.problem}")
+                        continue
+                    body = fetch.json()
                     observations.append((zone, kind, str(body["datetime"]), str(body.get("updatedAt") or body["datetime"])))
                 except (ElectricityMapsError, KeyError, TypeError, ValueError) as exc:
                     errors.append(f"{zone} {kind}: {exc}")
@@ -125,3 +136,62 @@ def build_sensor(selection: AssetSelection):
         return SensorResult(run_requests=requests, cursor=json.dumps(new_cursor, sort_keys=True))
 
     return electricity_maps_latest_sensor
+
+
+# ---------------------------------------------------------------------------------------------- revisions
+REVISION_ENV = "ELECTRICITY_MAPS_REVISION_LOOKBACK_DAYS"
+REVISION_CRON = "20 4 * * *"  # daily, after Electricity Maps' own nightly refetches
+
+
+def revision_lookback_days() -> tuple[int, ...]:
+    """`ELECTRICITY_MAPS_REVISION_LOOKBACK_DAYS` (e.g. `0,7,30,90`), read when the schedule ticks."""
+    text = settings.get(REVISION_ENV) or ""
+    try:
+        days = tuple(sorted({int(part) for part in text.split(",") if part.strip()}))
+    except ValueError:
+        raise ValueError(f"{REVISION_ENV} must be comma-separated whole days, e.g. 0,7,30,90 (got {text!r})") from None
+    if not days or days[0] < 0:
+        raise ValueError(f"{REVISION_ENV} must name at least one day, none negative (got {text!r})")
+    return days
+
+
+def revision_requests(today: dt.date, lookback: Sequence[int], zones: Sequence[str], paid_tier: bool) -> list[RunRequest]:
+    """One run per (day, zone) to re-fetch: each lookback day and the day before it (Electricity Maps refetches
+    48 h windows). A free key reaches only the last 24 h, so it gets today and yesterday only."""
+    start = dt.date.fromisoformat(ELECTRICITY_MAPS_START_DATE)
+    days = {today - dt.timedelta(days=n + k) for n in lookback for k in (0, 1)}
+    days = sorted(d for d in days if d >= start and (paid_tier or (today - d).days <= 1))
+    return [
+        RunRequest(
+            partition_key=MultiPartitionKey({"date": day.isoformat(), "zone": zone}),
+            run_key=f"electricity_maps_revision:{today.isoformat()}:{day.isoformat()}|{zone}",
+            tags={"electricity_maps/trigger": f"revision re-fetch {(today - day).days} day(s) back"},
+        )
+        for zone in zones
+        for day in days
+    ]
+
+
+def build_revision_schedule(selection: AssetSelection, zones: Sequence[str] | None = None):
+    """Daily re-fetch of the lookback days: every revised answer is a new bronze row (new content hash) and the
+    newest `updatedAt` wins in silver; an unchanged answer only moves `fetched_at`."""
+    zones = tuple(zones) if zones is not None else tuple(electricity_maps_zones())
+
+    @schedule(
+        name="electricity_maps_revision_schedule",
+        cron_schedule=REVISION_CRON,
+        execution_timezone="UTC",
+        target=selection,
+        default_status=DefaultScheduleStatus.STOPPED,
+        description=(
+            f"Electricity Maps revises history for about three months: every day re-fetch the days {REVISION_ENV} "
+            f"names (default 0,7,30,90 days ago, each with the day before) for {', '.join(zones)}. Needs a paid key "
+            "for days older than 24 h (a free key re-fetches today and yesterday only)."
+        ),
+    )
+    def electricity_maps_revision_schedule(context: ScheduleEvaluationContext):
+        today = context.scheduled_execution_time.astimezone(dt.timezone.utc).date()
+        requests = revision_requests(today, revision_lookback_days(), zones, settings.electricity_maps_paid_tier())
+        return requests or SkipReason("no lookback day falls within the partitions")
+
+    return electricity_maps_revision_schedule

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 import duckdb
 import polars as pl
 
+from energy_assets.bronze import bronze_schema
+
 KNOWN_SOURCES = (
     "nuclear", "geothermal", "biomass", "coal", "wind", "solar", "hydro", "gas", "oil", "unknown",
     "hydro discharge", "battery discharge",
@@ -39,23 +41,13 @@ SOURCE_COLUMNS = [source_column(f, s) for f in FLOWS for s in KNOWN_SOURCES]
 TOTAL_COLUMNS = [f"{t}_total_mw" for t in TOTALS]
 FEATURE_VALUES = ("consumption_total_mw", "production_total_mw", "import_total_mw", "export_total_mw", "carbon_intensity_gco2_per_kwh")
 
-BRONZE_SCHEMA = {
-    "date": pl.Date,
-    "zone": pl.String,
-    "fetched_at": TS,
-    "endpoint": pl.String,
-    "request_kind": pl.String,
-    "http_status": pl.Int32,
-    "body": pl.String,
-    "content_hash": pl.String,
-    "attempts": pl.Int32,
-    "problem": pl.String,  # why the response could not be used (null when it could); such rows never reach silver
-}
+# The one bronze contract (energy_assets/bronze.py), plus `request_kind` (history | past-range | latest).
+BRONZE_SCHEMA = {**bronze_schema({"date": pl.Date(), "zone": pl.String()}), "request_kind": pl.String()}
 QUARANTINE_SCHEMA = {
     "date": pl.Date,
     "zone": pl.String,
     "source_table": pl.String,
-    "endpoint": pl.String,
+    "request_url": pl.String,
     "content_hash": pl.String,
     "fetched_at": TS,
     "reason": pl.String,
@@ -74,7 +66,7 @@ EXCHANGE_SCHEMA = {
 
 # ---------------------------------------------------------------------------------------------- parsing
 _RESPONSES = """
-select date, zone, fetched_at, endpoint, content_hash, body,
+select date, zone, fetched_at, request_url, content_hash, body,
        json_valid(body) as valid
 from bronze
 """
@@ -82,7 +74,7 @@ from bronze
 _ROWS = """
 create temp table rows as
 select row_number() over () as row_id, * from (
-    select date, zone, fetched_at, endpoint, content_hash,
+    select date, zone, fetched_at, request_url, content_hash,
            unnest(coalesce(j->'$.history', j->'$.data', json_array(j))::JSON[]) as r
     from (select *, body::JSON as j from responses where valid)
 )
@@ -109,7 +101,7 @@ def _bad_val(field_name: str) -> str:
 
 
 _CARBON = f"""
-select row_id, date, zone, fetched_at, endpoint, content_hash, r::VARCHAR as raw,
+select row_id, date, zone, fetched_at, request_url, content_hash, r::VARCHAR as raw,
        r->>'$.zone' as row_zone, r->>'$.datetime' as datetime_text, r->>'$.updatedAt' as updated_at_text,
        {_num('carbonIntensity')} as carbon_intensity_gco2_per_kwh,
        {_bad_num('carbonIntensity')} as bad_number,
@@ -121,14 +113,14 @@ from rows
 """
 
 _POWER = f"""
-select row_id, date, zone, fetched_at, endpoint, content_hash, r::VARCHAR as raw,
+select row_id, date, zone, fetched_at, request_url, content_hash, r::VARCHAR as raw,
        r->>'$.zone' as row_zone, r->>'$.datetime' as datetime_text, r->>'$.updatedAt' as updated_at_text,
        {_num('powerConsumptionTotal')} as consumption_total_mw,
        {_num('powerProductionTotal')} as production_total_mw,
        {_num('powerImportTotal')} as import_total_mw,
        {_num('powerExportTotal')} as export_total_mw,
-       {_num('fossilFreePercentage')} as fossil_free_percentage,
-       {_num('renewablePercentage')} as renewable_percentage,
+       {_num('fossilFreePercentage')} / 100 as fossil_free_fraction,
+       {_num('renewablePercentage')} / 100 as renewable_fraction,
        ({_bad_num('powerConsumptionTotal')} or {_bad_num('powerProductionTotal')} or {_bad_num('powerImportTotal')}
         or {_bad_num('powerExportTotal')} or {_bad_num('fossilFreePercentage')} or {_bad_num('renewablePercentage')})
          as bad_number,
@@ -149,7 +141,7 @@ select row_id, flow, e.key as name, e.value as power_mw from (
 
 
 def _bronze_frame(bronze: pl.DataFrame) -> pl.DataFrame:
-    cols = ["date", "zone", "fetched_at", "endpoint", "content_hash", "body"]
+    cols = ["date", "zone", "fetched_at", "request_url", "content_hash", "body"]
     if "problem" in bronze.columns:  # unusable responses are kept in bronze as evidence, never parsed
         bronze = bronze.filter(pl.col("problem").is_null())
     if bronze.is_empty():
@@ -174,7 +166,7 @@ def parse_responses(bronze: pl.DataFrame, kind: str) -> Parsed:
     try:
         con.register("bronze", _bronze_frame(bronze).to_arrow())
         con.execute("create temp table responses as " + _RESPONSES)
-        bad = con.sql("select date, zone, fetched_at, endpoint, content_hash, body as raw from responses where not valid").pl()
+        bad = con.sql("select date, zone, fetched_at, request_url, content_hash, body as raw from responses where not valid").pl()
         con.execute(_ROWS)
         rows = con.sql(_CARBON if kind == "carbon-intensity" else _POWER).pl()
         if kind == "power-breakdown":
@@ -233,10 +225,10 @@ def _classify(parsed: Parsed, source_table: str) -> Classified:
     quarantine = pl.concat(
         [
             bad_rows.select(
-                "date", "zone", pl.lit(source_table).alias("source_table"), "endpoint", "content_hash", "fetched_at", "reason", "raw"
+                "date", "zone", pl.lit(source_table).alias("source_table"), "request_url", "content_hash", "fetched_at", "reason", "raw"
             ),
             parsed.bad_bodies.select(
-                "date", "zone", pl.lit(source_table).alias("source_table"), "endpoint", "content_hash", "fetched_at",
+                "date", "zone", pl.lit(source_table).alias("source_table"), "request_url", "content_hash", "fetched_at",
                 pl.lit("response body is not valid JSON").alias("reason"), "raw",
             ),
         ]
@@ -260,6 +252,18 @@ class Silver:
     quarantine: pl.DataFrame
     stats: dict[str, int]
     unknown_sources: list[str]
+
+
+def missing_feed_expr() -> pl.Expr:
+    """Which feed has no row for the hour (`carbon-intensity` | `power-breakdown`), null when both have one:
+    an hour is built from the feed that answered (AUXILIARY_RULE of energy_assets/bronze.py)."""
+    return (
+        pl.when(pl.col("carbon_updated_at").is_null())
+        .then(pl.lit("carbon-intensity"))
+        .when(pl.col("power_updated_at").is_null())
+        .then(pl.lit("power-breakdown"))
+        .otherwise(None)
+    )
 
 
 UNKNOWN_SOURCES_DTYPE = pl.List(pl.Struct({"flow": pl.String, "source": pl.String, "power_mw": pl.Float64}))
@@ -290,7 +294,7 @@ def build_silver(carbon_bronze: pl.DataFrame, power_bronze: pl.DataFrame) -> Sil
 
     power_wide = (
         power.kept.select(
-            "row_id", "date", "zone", "datetime", *TOTAL_COLUMNS, "fossil_free_percentage", "renewable_percentage",
+            "row_id", "date", "zone", "datetime", *TOTAL_COLUMNS, "fossil_free_fraction", "renewable_fraction",
             pl.col("is_estimated").alias("power_is_estimated"), pl.col("estimation_method").alias("power_estimation_method"),
             pl.col("updated_at").alias("power_updated_at"), pl.col("fetched_at").alias("power_fetched_at"),
         )
@@ -311,11 +315,12 @@ def build_silver(carbon_bronze: pl.DataFrame, power_bronze: pl.DataFrame) -> Sil
             pl.max_horizontal("carbon_updated_at", "power_updated_at").alias("updated_at"),
             pl.col("carbon_updated_at").is_not_null().alias("has_carbon_intensity"),
             pl.col("power_updated_at").is_not_null().alias("has_power_breakdown"),
+            missing_feed_expr().alias("missing_feed"),
         )
         .select(
             "date", "zone", "datetime", "carbon_intensity_gco2_per_kwh", "emission_factor_type", *TOTAL_COLUMNS,
-            "fossil_free_percentage", "renewable_percentage", *SOURCE_COLUMNS, "unknown_sources",
-            "has_carbon_intensity", "has_power_breakdown", "is_estimated", "estimation_method", "updated_at",
+            "fossil_free_fraction", "renewable_fraction", *SOURCE_COLUMNS, "unknown_sources",
+            "has_carbon_intensity", "has_power_breakdown", "missing_feed", "is_estimated", "estimation_method", "updated_at",
             "carbon_is_estimated", "power_is_estimated", "carbon_updated_at", "power_updated_at",
             "carbon_fetched_at", "power_fetched_at",
         )

@@ -34,6 +34,16 @@ _CARBON_SUMMARY_RENAMES = {
 }
 RENAMES["presentation/carbon_per_product_per_day"] = _CARBON_SUMMARY_RENAMES
 RENAMES["presentation/carbon_per_region_per_day"] = _CARBON_SUMMARY_RENAMES
+# Electricity Maps (issue 11 items 5-7): the shared bronze contract's `request_url`; shares as fractions.
+RENAMES["bronze/electricity_maps_carbon_intensity"] = {"request_url": ("endpoint", 1)}
+RENAMES["bronze/electricity_maps_power_breakdown"] = {"request_url": ("endpoint", 1)}
+RENAMES["silver/electricity_maps_quarantine"] = {"request_url": ("endpoint", 1)}
+RENAMES["silver/electricity_maps_energy"] = {"fossil_free_fraction": ("fossil_free_percentage", 100), "renewable_fraction": ("renewable_percentage", 100)}
+# table -> columns the redesign added (they say something new, e.g. which auxiliary feed was missing): left out
+# of the comparison, which then proves every other column kept its values.
+ADDED: dict[str, set[str]] = {
+    "silver/electricity_maps_energy": {"missing_feed"},
+}
 # new table name -> old table name
 TABLE_RENAMES: dict[str, str] = {}
 
@@ -46,9 +56,9 @@ def _tables(root: Path) -> list[tuple[str, Path]]:
     return out
 
 
-def fingerprint_frame(df: pl.DataFrame, renames: dict[str, tuple[str, float]] | None = None) -> dict:
+def fingerprint_frame(df: pl.DataFrame, renames: dict[str, tuple[str, float]] | None = None, added: set[str] = frozenset()) -> dict:
     renames = renames or {}
-    df = df.drop([c for c in df.columns if c in VOLATILE])
+    df = df.drop([c for c in df.columns if c in VOLATILE or c in added])
     for new, (old, factor) in renames.items():
         if new in df.columns:
             col = pl.col(new) * factor if factor != 1 else pl.col(new)
@@ -67,7 +77,7 @@ def fingerprint_lake(root: str | Path) -> dict[str, dict]:
     result = {}
     for name, path in _tables(Path(root)):
         df = pl.from_arrow(DeltaTable(str(path)).to_pyarrow_table())
-        result[TABLE_RENAMES.get(name, name)] = fingerprint_frame(df, RENAMES.get(name))
+        result[TABLE_RENAMES.get(name, name)] = fingerprint_frame(df, RENAMES.get(name), ADDED.get(name, set()))
     return result
 
 

@@ -1,13 +1,14 @@
 """Fixtures for the Electricity Maps tests: a loopback API (pytest-httpserver) serving the project's own
-format-faithful payloads (energy_assets.electricity_maps.samples), and resources pointing at it."""
+format-faithful payloads (energy_assets.devtools.electricity_maps_samples), and resources pointing at it."""
 
 import datetime as dt
 import json
 
 import pytest
 
-from energy_assets.electricity_maps import samples
+from energy_assets.devtools import electricity_maps_samples as samples
 from energy_assets.electricity_maps.client import ElectricityMapsResource, day_window, utc_z
+from energy_assets.http import HttpSession
 
 # Distinctive, so a leak anywhere (errors, metadata, bronze, logs) is found by a plain substring search.
 API_KEY = "emk-TEST-3f9a7c1e-SECRET"
@@ -60,5 +61,6 @@ def api(httpserver):
     return FakeApi(httpserver)
 
 
-def em_resource(api: FakeApi, paid_tier: bool = True, key: str = API_KEY, **kwargs) -> ElectricityMapsResource:
-    return ElectricityMapsResource(api_key=key, base_url=api.base_url, paid_tier=paid_tier, **kwargs)
+def em_resource(api: FakeApi, http: HttpSession, paid_tier: bool = True, key: str = API_KEY, **kwargs) -> ElectricityMapsResource:
+    """The resource against the loopback API, with `http` (the test-sized session) nested in it."""
+    return ElectricityMapsResource(http=http, api_key=key, base_url=api.base_url, paid_tier=paid_tier, **kwargs)

@@ -14,7 +14,7 @@ from dagster import (
 )
 from deltalake import DeltaTable
 
-from energy_assets.electricity_maps import samples
+from energy_assets.devtools import electricity_maps_samples as samples
 from energy_assets.http import HttpSession
 from energy_assets.electricity_maps.assets import build_assets
 from energy_assets.electricity_maps.checks import build_checks
@@ -75,12 +75,12 @@ def assert_no_key_anywhere(lake_root, instance, *results):
 
 def test_single_runs_over_two_days_of_two_zones_build_every_layer_and_pass_every_check(api, lake_root, resources, instance, httpserver):
     serve_days(api)
-    resources = {**resources, "electricity_maps": em_resource(api)}
+    resources = {**resources, "electricity_maps": em_resource(api, resources["http"])}
     results = [run(resources, instance, tags=day_range(zone)) for zone in ("DE", "GR")]
     for result in results:
         assert result.success
         evaluations = result.get_asset_check_evaluations()
-        assert len(evaluations) == 6 and all(e.passed for e in evaluations)
+        assert len(evaluations) == 9 and all(e.passed for e in evaluations)
     # one past-range request per zone and kind for the contiguous two days
     assert len(httpserver.log) == 4
     bronze = read(lake_root, "bronze/electricity_maps_power_breakdown")
@@ -106,14 +106,20 @@ def test_single_runs_over_two_days_of_two_zones_build_every_layer_and_pass_every
 
 
 def test_rerunning_is_idempotent_and_a_revision_adds_a_bronze_row_and_wins_in_silver(api, lake_root, resources, instance, httpserver):
-    resources = {**resources, "electricity_maps": em_resource(api)}
+    resources = {**resources, "electricity_maps": em_resource(api, resources["http"])}
     gr = MultiPartitionKey({"date": "2024-03-06", "zone": "GR"})
     serve_days(api, zones=("GR",), start="2024-03-06", days=1)
     assert run(resources, instance, partition_key=gr).success
     first = {t: read(lake_root, t) for t in TABLES[:4]}
     assert run(resources, instance, partition_key=gr).success
+    when = ["fetched_at", "carbon_fetched_at", "power_fetched_at"]  # an identical refetch only moves these
     for table, frame in first.items():
-        assert read(lake_root, table).sort(frame.columns[:3]).equals(frame.sort(frame.columns[:3])), table
+        again = read(lake_root, table)
+        drop = [c for c in when if c in frame.columns]
+        keys = [c for c in frame.columns if c not in drop][:3]
+        assert again.drop(drop).sort(keys).equals(frame.drop(drop).sort(keys)), table
+    for table in TABLES[:2]:
+        assert read(lake_root, table)["fetched_at"][0] > first[table]["fetched_at"][0]  # the newest fetch again
 
     httpserver.clear()
     revised_at = samples.iso_ms(hour("2024-03-07T06:00:00"))
@@ -133,7 +139,7 @@ def test_rerunning_is_idempotent_and_a_revision_adds_a_bronze_row_and_wins_in_si
 
 
 def test_without_a_key_the_assets_fail_saying_how_to_set_one_and_write_nothing(api, lake_root, resources, instance, httpserver):
-    resources = {**resources, "electricity_maps": em_resource(api, key="")}
+    resources = {**resources, "electricity_maps": em_resource(api, resources["http"], key="")}
     result = run(resources, instance, partition_key=MultiPartitionKey({"date": "2024-03-06", "zone": "GR"}))
     assert not result.success
     errors = " ".join(str(e.event_specific_data.error) for e in result.get_step_failure_events())
@@ -143,7 +149,7 @@ def test_without_a_key_the_assets_fail_saying_how_to_set_one_and_write_nothing(a
 
 
 def test_an_auth_failure_names_the_problem_leaves_tables_unchanged_and_never_shows_the_key(api, lake_root, resources, instance):
-    resources = {**resources, "electricity_maps": em_resource(api)}
+    resources = {**resources, "electricity_maps": em_resource(api, resources["http"])}
     gr = MultiPartitionKey({"date": "2024-03-06", "zone": "GR"})
     serve_days(api, zones=("GR",), start="2024-03-06", days=1)
     assert run(resources, instance, partition_key=gr).success
@@ -153,13 +159,13 @@ def test_an_auth_failure_names_the_problem_leaves_tables_unchanged_and_never_sho
     failed = run(resources, instance, partition_key=MultiPartitionKey({"date": "2024-03-05", "zone": "GR"}))
     assert not failed.success
     errors = " ".join(str(e.event_specific_data.error) for e in failed.get_step_failure_events())
-    assert "HTTP 401" in errors and "rate-limited" in errors
+    assert "HTTP 401" in errors and "was rejected" in errors and "InvalidApiKeyError" in errors
     assert DeltaTable(str(lake_root / "bronze/electricity_maps_carbon_intensity")).version() == version
     assert_no_key_anywhere(lake_root, instance, failed)
 
 
 def test_free_tier_refuses_an_old_partition_with_an_actionable_error(api, resources, instance, httpserver):
-    resources = {**resources, "electricity_maps": em_resource(api, paid_tier=False)}
+    resources = {**resources, "electricity_maps": em_resource(api, resources["http"], paid_tier=False)}
     result = run(resources, instance, partition_key=MultiPartitionKey({"date": "2024-03-05", "zone": "GR"}))
     assert not result.success
     errors = " ".join(str(e.event_specific_data.error) for e in result.get_step_failure_events())
@@ -174,7 +180,7 @@ def test_free_tier_today_uses_history(api, lake_root, resources, instance, https
     hours = [start + dt.timedelta(hours=i) for i in range(24)]
     for kind in ("carbon-intensity", "power-breakdown"):
         api.history(kind, "GR", [samples.row(kind, "GR", h, estimated=h == hours[-1]) for h in hours])
-    resources = {**resources, "electricity_maps": em_resource(api, paid_tier=False)}
+    resources = {**resources, "electricity_maps": em_resource(api, resources["http"], paid_tier=False)}
     result = run(resources, instance, partition_key=MultiPartitionKey({"date": today, "zone": "GR"}))
     assert result.success
     assert {r.path for r, _ in httpserver.log} == {"/v3/carbon-intensity/history", "/v3/power-breakdown/history"}
@@ -183,7 +189,7 @@ def test_free_tier_today_uses_history(api, lake_root, resources, instance, https
     assert energy["datetime"].to_list() == expected
     assert energy["is_estimated"].to_list()[-1] is True
     bronze = read(lake_root, "bronze/electricity_maps_carbon_intensity")
-    assert bronze["endpoint"].to_list() == ["/carbon-intensity/history?zone=GR"]
+    assert bronze["request_url"].to_list() == ["/carbon-intensity/history?zone=GR"]
 
 
 @pytest.mark.slow
@@ -197,7 +203,7 @@ def test_replay_runs_the_sample_days_in_one_run(lake_root, instance, fast_http):
     resources = {
         "io_manager": DeltaLakeIOManager(lake=LakeResource(root_uri=str(lake_root))),
         "http": HttpSession(source_mode="replay", min_interval_s=0.0),
-        "electricity_maps": ElectricityMapsResource(api_key=""),
+        "electricity_maps": ElectricityMapsResource(http=HttpSession(source_mode="replay", min_interval_s=0.0), api_key=""),
     }
     tags = {"dagster/asset_partition_range_start": "2021-03-26|GR", "dagster/asset_partition_range_end": "2021-03-29|GR"}
     result = materialize([*REAL_ASSETS, *REAL_CHECKS], resources=resources, instance=instance, tags=tags)
@@ -209,7 +215,7 @@ def test_replay_runs_the_sample_days_in_one_run(lake_root, instance, fast_http):
 
 def test_one_run_over_days_of_several_zones(api, lake_root, resources, instance):
     serve_days(api)
-    resources = {**resources, "electricity_maps": em_resource(api)}
+    resources = {**resources, "electricity_maps": em_resource(api, resources["http"])}
     tags = {"dagster/asset_partition_range_start": "2024-03-05|DE", "dagster/asset_partition_range_end": "2024-03-06|GR"}
     result = run(resources, instance, tags=tags)
     assert result.success

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from energy_assets.electricity_maps import client as C
-from energy_assets.electricity_maps import samples
+from energy_assets.devtools import electricity_maps_samples as samples
 from energy_assets.http import HttpSession
 from energy_assets_tests.electricity_maps.conftest import API_KEY, day_rows, em_resource, hour
 
@@ -21,33 +21,33 @@ def no_key_leak(*texts):
 
 # ------------------------------------------------------------------------------------------ shapes
 def test_latest_history_and_past_range_shapes_parse_and_send_the_key_only_as_header(api, fast_http, httpserver):
-    em = em_resource(api).api(fast_http)
+    em = em_resource(api, fast_http).api()
     row = samples.carbon_row("GR", hour("2024-03-06T19:00:00"), estimated=True)
     api.latest("carbon-intensity", "GR", row)
     api.history("power-breakdown", "GR", day_rows("power-breakdown", "GR", "2024-03-06"))
     api.past_range("carbon-intensity", "GR", "2024-03-01", days=3)
 
     latest = em.latest("carbon-intensity", "GR")
-    assert latest.response.json()["carbonIntensity"] == row["carbonIntensity"]
-    assert latest.endpoint == "/carbon-intensity/latest?zone=GR"
+    assert latest.ok and latest.json()["carbonIntensity"] == row["carbonIntensity"]
+    assert latest.request_url == "/carbon-intensity/latest?zone=GR"
     history = em.history("power-breakdown", "GR")
-    assert len(history.response.json()["history"]) == 24
+    assert history.ok and len(history.json()["history"]) == 24
     past = em.past_range("carbon-intensity", "GR", hour("2024-03-01T00:00:00"), hour("2024-03-04T00:00:00"))
-    assert len(past.response.json()["data"]) == 72
-    assert past.endpoint == "/carbon-intensity/past-range?end=2024-03-04T00:00:00Z&start=2024-03-01T00:00:00Z&zone=GR"
+    assert past.ok and len(past.json()["data"]) == 72
+    assert past.request_url == "/carbon-intensity/past-range?end=2024-03-04T00:00:00Z&start=2024-03-01T00:00:00Z&zone=GR"
     # the header carried the key (routes demand it); no URL or query ever did
     assert len(httpserver.log) == 3
     for request, _ in httpserver.log:
         assert request.headers["auth-token"] == API_KEY
         no_key_leak(request.url, request.query_string)
-    no_key_leak(latest.response.url, history.response.url, past.response.url, repr(em))
+    no_key_leak(latest.request_url, history.request_url, past.request_url, repr(em))
 
 
 def test_a_wrong_key_header_does_not_match_the_route(api, fast_http):
     api.latest("carbon-intensity", "GR", samples.carbon_row("GR", hour("2024-03-06T19:00:00")))
-    em = em_resource(api, key="some-other-key").api(fast_http)
-    with pytest.raises(C.ElectricityMapsError):
-        em.latest("carbon-intensity", "GR")
+    em = em_resource(api, fast_http, key="some-other-key").api()
+    fetch = em.latest("carbon-intensity", "GR")  # the route demands the right header: the server answers 500
+    assert fetch.http_status == 500 and "HTTP 500" in fetch.problem
 
 
 # ------------------------------------------------------------------------------------------ windows and tiers
@@ -81,55 +81,98 @@ def test_fetch_days_tags_each_response_with_the_partitions_it_covers(api, fast_h
     api.past_range("power-breakdown", "GR", "2024-03-01", days=2)
     api.history("power-breakdown", "GR", day_rows("power-breakdown", "GR", "2024-03-06"))
     days = [D(2024, 2, 20) + dt.timedelta(days=i) for i in range(12)] + [D(2024, 3, 6)]
-    fetches = em_resource(api).api(fast_http).fetch_days("power-breakdown", "GR", days, now=NOW)
+    fetches = em_resource(api, fast_http).api().fetch_days("power-breakdown", "GR", days, now=NOW)
     assert [(f.request_kind, len(f.dates)) for f in fetches] == [("history", 1), ("past-range", 10), ("past-range", 2)]
     assert sorted(d for f in fetches for d in f.dates) == sorted(days)
 
 
 def test_replay_acts_like_a_paid_key_with_one_day_windows_and_needs_no_key(fast_http):
     replay = HttpSession(source_mode="replay", min_interval_s=0.0)
-    em = C.ElectricityMapsResource(api_key="").api(replay)
+    em = C.ElectricityMapsResource(http=replay, api_key="").api()
     fetches = em.fetch_days("carbon-intensity", "GR", [D(2021, 3, 26), D(2021, 3, 27)], now=NOW)
     assert [f.request_kind for f in fetches] == ["past-range", "past-range"]
-    assert [len(f.response.json()["data"]) for f in fetches] == [24, 24]
+    assert [len(f.json()["data"]) for f in fetches] == [24, 24]
 
 
 # ------------------------------------------------------------------------------------------ errors
 ZONE_Q = {"zone": "GR"}
-ERRORS = [
-    (401, {"error": "Invalid auth-token", "message": "Please provide a valid auth-token"}, C.InvalidApiKeyError, "rate-limited"),
+CALLER_ERRORS = [
+    (401, {"error": "Invalid auth-token", "message": "Please provide a valid auth-token"}, C.InvalidApiKeyError, "was rejected"),
     (403, "Access denied", C.AccessDeniedError, "ELECTRICITY_MAPS_PAID_TIER"),
     (404, {"message": "no Route matched with those values"}, C.RouteNotFoundError, "ELECTRICITY_MAPS_API_BASE_URL"),
-    (404, {"error": 'No recent data for zone "GR"'}, C.NoRecentDataError, "retry later"),
     (400, {"status": "error", "message": "Zone 'GR' does not exist."}, C.UnknownZoneError, "ELECTRICITY_MAPS_ZONES"),
-    (200, {"error": 'No recent data for zone "GR"'}, C.NoRecentDataError, "no recent data"),
 ]
 
 
-@pytest.mark.parametrize("status,body,error,advice", ERRORS, ids=[e[2].__name__ + str(e[0]) for e in ERRORS])
-def test_each_error_is_specific_and_actionable_and_never_shows_the_key(api, fast_http, status, body, error, advice):
-    # a hostile server echoing the key must not make it leak either
-    echoed = body.replace("denied", f"denied for {API_KEY}") if isinstance(body, str) else {**body, "echo": API_KEY}
-    api.error("/carbon-intensity/latest", ZONE_Q, status, echoed, content_type="text/plain" if isinstance(body, str) else "application/json")
-    with pytest.raises(error) as err:
-        em_resource(api).api(fast_http).latest("carbon-intensity", "GR")
-    assert advice in str(err.value)
+def echoing(body):
+    """A hostile server echoing the key back must not make it leak."""
+    return body.replace("denied", f"denied for {API_KEY}") if isinstance(body, str) else {**body, "echo": API_KEY}
+
+
+@pytest.mark.parametrize("status,body,error,advice", CALLER_ERRORS, ids=[e[2].__name__ for e in CALLER_ERRORS])
+def test_errors_about_the_caller_are_raised_at_once_specific_and_without_the_key(api, fast_http, httpserver, status, body, error, advice):
+    api.error("/carbon-intensity/latest", ZONE_Q, status, echoing(body), content_type="text/plain" if isinstance(body, str) else "application/json")
+    with pytest.raises(error, match=advice) as err:
+        em_resource(api, fast_http).api().latest("carbon-intensity", "GR")
     assert "/carbon-intensity/latest?zone=GR" in str(err.value)
+    assert len(httpserver.log) == 1  # not retried
     no_key_leak(str(err.value), repr(err.value))
 
 
-def test_401_is_not_retried_while_429_and_5xx_are(api, fast_http, httpserver):
-    api.error("/carbon-intensity/latest", ZONE_Q, 401, {"error": "Invalid auth-token"})
-    with pytest.raises(C.InvalidApiKeyError):
-        em_resource(api).api(fast_http).latest("carbon-intensity", "GR")
+UNUSABLE = [
+    (404, {"error": 'No recent data for zone "GR"'}, "no data: the API said 'No recent data for zone \"GR\""),
+    (200, {"error": 'No recent data for zone "GR"'}, "no data: the API said"),
+    (200, {"zone": "GR", "history": []}, "no data: the answer's `history` list is empty"),
+    (500, {"error": "internal"}, "failed after 4 attempt(s)"),
+    (200, {}, "an empty JSON object {}"),
+    (200, "<html>maintenance</html>", "a body that is not JSON"),
+    (200, {"zone": "GR", "rows": []}, "no `history` field"),
+]
+
+
+@pytest.mark.parametrize("status,body,problem", UNUSABLE, ids=[f"{u[0]}-{i}" for i, u in enumerate(UNUSABLE)])
+def test_unusable_answers_come_back_with_their_problem_to_be_kept_and_never_the_key(api, fast_http, status, body, problem):
+    api.error("/carbon-intensity/history", ZONE_Q, status, echoing(body) if body else body,
+              content_type="text/html" if isinstance(body, str) else "application/json")  # fmt: skip
+    fetch = em_resource(api, fast_http).api().history("carbon-intensity", "GR", [D(2024, 3, 6)])
+    assert problem in fetch.problem
+    assert fetch.http_status == status and fetch.dates == (D(2024, 3, 6),)
+    assert "/carbon-intensity/history?zone=GR" in fetch.problem
+    no_key_leak(fetch.problem, fetch.body, fetch.request_url)
+
+
+def test_a_401_about_the_rate_limit_is_throttling_backed_off_and_retried_until_it_succeeds(api, fast_http, httpserver):
+    throttled = {"error": "Invalid auth-token", "message": "API rate limit exceeded"}
+    for _ in range(2):
+        api.server.expect_ordered_request("/v3/carbon-intensity/latest", query_string=ZONE_Q).respond_with_json(throttled, status=401)
+    row = samples.carbon_row("GR", hour("2024-03-06T19:00:00"))
+    api.server.expect_ordered_request("/v3/carbon-intensity/latest", query_string=ZONE_Q).respond_with_json(row)
+    fetch = em_resource(api, fast_http).api().latest("carbon-intensity", "GR")
+    assert fetch.ok and fetch.http_status == 200 and fetch.attempts == 3
+    assert fetch.json()["carbonIntensity"] == row["carbonIntensity"]
+    assert len(httpserver.log) == 3
+
+
+def test_throttling_on_every_attempt_is_kept_as_a_problem_not_raised_as_a_bad_key(api, fast_http, httpserver):
+    api.error("/carbon-intensity/latest", ZONE_Q, 401, {"error": "Too many requests", "message": f"slow down {API_KEY}"})
+    fetch = em_resource(api, fast_http).api().latest("carbon-intensity", "GR")
+    assert fetch.http_status == 401 and fetch.problem.startswith("Electricity Maps: GET /carbon-intensity/latest?zone=GR")
+    assert "throttled: HTTP 401" in fetch.problem and f"every one of {fast_http.max_attempts} attempt(s)" in fetch.problem
+    assert len(httpserver.log) == fast_http.max_attempts
+    no_key_leak(fetch.problem, fetch.body)
+
+    httpserver.clear()  # an "invalid key" 401 is not retried and stays an immediate error
+    api.error("/carbon-intensity/latest", ZONE_Q, 401, {"error": "Invalid auth-token", "message": "Please provide a valid auth-token"})
+    with pytest.raises(C.InvalidApiKeyError, match="HTTP 401 'Invalid auth-token Please provide a valid auth-token'"):
+        em_resource(api, fast_http).api().latest("carbon-intensity", "GR")
     assert len(httpserver.log) == 1
 
-    httpserver.clear()
+
+def test_429_and_5xx_are_retried_by_the_session_then_kept(api, fast_http, httpserver):
     api.error("/power-breakdown/latest", ZONE_Q, 429, {"error": "Too many requests"})
-    with pytest.raises(C.RateLimitedError) as err:
-        em_resource(api).api(fast_http).latest("power-breakdown", "GR")
+    fetch = em_resource(api, fast_http).api().latest("power-breakdown", "GR")
+    assert fetch.http_status == 429 and "HTTP 429" in fetch.problem
     assert len(httpserver.log) == fast_http.max_attempts
-    no_key_leak(str(err.value))
 
 
 def test_a_transient_503_is_retried_and_then_succeeds(api, fast_http, httpserver):
@@ -137,31 +180,21 @@ def test_a_transient_503_is_retried_and_then_succeeds(api, fast_http, httpserver
     api.server.expect_ordered_request("/v3/carbon-intensity/latest", query_string=ZONE_Q).respond_with_json(
         samples.carbon_row("GR", hour("2024-03-06T19:00:00"))
     )
-    fetch = em_resource(api).api(fast_http).latest("carbon-intensity", "GR")
-    assert fetch.response.attempts == 2 and fetch.response.status == 200
+    fetch = em_resource(api, fast_http).api().latest("carbon-intensity", "GR")
+    assert fetch.ok and fetch.attempts == 2 and fetch.http_status == 200
 
 
-def test_connection_failure_names_the_request_without_the_key(fast_http):
-    em = C.ElectricityMapsResource(api_key=API_KEY, base_url="http://127.0.0.1:9/v3").api(fast_http)
-    with pytest.raises(C.RequestFailedError) as err:
-        em.latest("carbon-intensity", "GR")
-    assert "127.0.0.1:9" in str(err.value)
-    no_key_leak(str(err.value))
-
-
-def test_a_body_that_is_not_json_or_lacks_the_expected_field_is_a_format_error(api, fast_http):
-    api.error("/carbon-intensity/history", ZONE_Q, 200, "<html>maintenance</html>", content_type="text/html")
-    api.error("/power-breakdown/history", ZONE_Q, 200, {"zone": "GR", "rows": []})
-    em = em_resource(api).api(fast_http)
-    with pytest.raises(C.ResponseFormatError, match="not JSON"):
-        em.history("carbon-intensity", "GR")
-    with pytest.raises(C.ResponseFormatError, match="`history`"):
-        em.history("power-breakdown", "GR")
+def test_no_answer_at_all_is_kept_with_the_request_named_and_without_the_key(fast_http):
+    em = C.ElectricityMapsResource(http=fast_http, api_key=API_KEY, base_url="http://127.0.0.1:9/v3").api()
+    fetch = em.latest("carbon-intensity", "GR")
+    assert fetch.http_status is None and fetch.body == ""
+    assert "127.0.0.1:9" in fetch.problem and "connection failed" in fetch.problem
+    no_key_leak(fetch.problem)
 
 
 def test_without_a_key_the_client_says_how_to_set_one(api, fast_http, httpserver):
     with pytest.raises(C.MissingApiKeyError) as err:
-        em_resource(api, key="").api(fast_http).fetch_days("carbon-intensity", "GR", [D(2024, 3, 6)], now=NOW)
+        em_resource(api, fast_http, key="").api().fetch_days("carbon-intensity", "GR", [D(2024, 3, 6)], now=NOW)
     assert "export ELECTRICITY_MAPS_API_KEY=" in str(err.value)
     assert len(httpserver.log) == 0
 
@@ -169,7 +202,7 @@ def test_without_a_key_the_client_says_how_to_set_one(api, fast_http, httpserver
 def test_resource_from_env_takes_the_key_as_an_envvar(monkeypatch):
     monkeypatch.setenv("ELECTRICITY_MAPS_API_KEY", API_KEY)
     monkeypatch.setenv("ELECTRICITY_MAPS_PAID_TIER", "true")
-    resource = C.resource_from_env()
+    resource = C.resource_from_env(HttpSession())
     assert resource.paid_tier is True
     # the configured value is the variable's name, not the key: nothing to leak in the UI or run config
     no_key_leak(json.dumps(resource._get_non_default_public_field_values(), default=str))

@@ -6,7 +6,7 @@ import json
 import polars as pl
 import pytest
 
-from energy_assets.electricity_maps import samples
+from energy_assets.devtools import electricity_maps_samples as samples
 from energy_assets.electricity_maps import transforms as T
 from energy_assets.electricity_maps.client import content_hash
 from energy_assets_tests.electricity_maps.conftest import day_rows, hour
@@ -22,7 +22,7 @@ def bronze(*responses) -> pl.DataFrame:
     for day, zone, body, fetched in responses:
         text = body if isinstance(body, str) else json.dumps(body)
         rows.append({
-            "date": dt.date.fromisoformat(day), "zone": zone, "fetched_at": fetched, "endpoint": "/x?zone=" + zone,
+            "date": dt.date.fromisoformat(day), "zone": zone, "fetched_at": fetched, "request_url": "/x?zone=" + zone,
             "request_kind": "past-range", "http_status": 200, "body": text, "content_hash": content_hash(text), "attempts": 1,
         })  # fmt: skip
     return pl.DataFrame(rows, schema=T.BRONZE_SCHEMA)
@@ -53,7 +53,10 @@ def test_one_row_per_zone_hour_with_normalised_source_columns_and_nulls_kept():
     assert row["consumption_total_mw"] == source["powerConsumptionTotal"]
     assert row["carbon_intensity_gco2_per_kwh"] == samples.carbon_row("GR", hour("2024-03-06T03:00:00"))["carbonIntensity"]
     assert set(T.SOURCE_COLUMNS) <= set(energy.columns)
-    assert {"is_estimated", "estimation_method", "updated_at", "fossil_free_percentage", "renewable_percentage"} <= set(energy.columns)
+    assert {"is_estimated", "estimation_method", "updated_at", "fossil_free_fraction", "renewable_fraction", "missing_feed"} <= set(energy.columns)
+    assert row["fossil_free_fraction"] == pytest.approx(source["fossilFreePercentage"] / 100)
+    assert row["renewable_fraction"] == pytest.approx(source["renewablePercentage"] / 100)
+    assert energy["missing_feed"].null_count() == 24  # both feeds answered every hour
 
 
 def test_empty_import_maps_and_null_totals_give_no_exchange_rows_and_null_totals():
@@ -201,3 +204,22 @@ def test_features_never_cross_zones():
     assert gr0["rolling_hours_24h"] == 1
     assert gr0["rolling_avg_carbon_intensity_gco2_per_kwh_24h"] == gr0["carbon_intensity_gco2_per_kwh"]
     assert at(gold, "2024-03-06T00:00:00", "DE")["lag_carbon_intensity_gco2_per_kwh_1h"] == at(energy, "2024-03-05T23:00:00", "DE")["carbon_intensity_gco2_per_kwh"]
+
+
+def test_a_null_carbon_intensity_stays_null_and_is_neither_zero_nor_quarantined():
+    rows = day_rows(CI, "GR", "2024-03-06")
+    rows[3] = {**rows[3], "carbonIntensity": None}
+    silver = T.build_silver(*both(carbon_rows=rows))
+    row = at(silver.energy, "2024-03-06T03:00:00")
+    assert row["carbon_intensity_gco2_per_kwh"] is None and row["has_carbon_intensity"] is True
+    assert silver.quarantine.height == 0 and silver.energy.height == 24
+
+
+def test_hours_one_feed_lacks_are_built_from_the_other_and_say_which_feed_is_missing():
+    carbon_rows = day_rows(CI, "GR", "2024-03-06")[:20]  # the carbon feed lacks the last four hours
+    silver = T.build_silver(*both(carbon_rows=carbon_rows, power_rows=day_rows(PB, "GR", "2024-03-06")[2:]))
+    energy = silver.energy.sort("datetime")
+    assert energy.height == 24
+    assert energy["missing_feed"].to_list() == ["power-breakdown"] * 2 + [None] * 18 + ["carbon-intensity"] * 4
+    assert at(energy, "2024-03-06T00:00:00")["consumption_total_mw"] is None
+    assert at(energy, "2024-03-06T23:00:00")["carbon_intensity_gco2_per_kwh"] is None

@@ -10,7 +10,7 @@ Replay files are written at the exact paths the client requests in replay mode (
 session): one `past-range` file per (kind, UTC day) of `settings.SAMPLE_DAYS` for zone GR, plus `latest`
 files (the last sample hour) for the sensor.
 
-    python -m energy_assets.electricity_maps.samples [--out data/samples]
+    python -m energy_assets.devtools.electricity_maps_samples   (or `energy-assets electricity-maps-samples`) [--out data/samples]
 """
 
 from __future__ import annotations
