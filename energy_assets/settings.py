@@ -300,7 +300,7 @@ class GraphSettings:
     electricity_maps_sensor_interval_seconds: int
 
 
-def _zones(value: str) -> tuple[str, ...]:
+def parse_zones(value: str) -> tuple[str, ...]:
     zones = tuple(z.strip() for z in value.split(",") if z.strip())
     if not zones:
         raise SettingError("ELECTRICITY_MAPS_ZONES names no zone")
@@ -314,7 +314,7 @@ def _zones(value: str) -> tuple[str, ...]:
 def graph() -> GraphSettings:
     """The load-time settings, read on first use (when the code location is imported) and then kept."""
     return GraphSettings(
-        electricity_maps_zones=_zones(str(get("ELECTRICITY_MAPS_ZONES"))),
+        electricity_maps_zones=parse_zones(str(get("ELECTRICITY_MAPS_ZONES"))),
         neso_sensor_interval_seconds=integer("NESO_SENSOR_INTERVAL_SECONDS", minimum=1),
         electricity_maps_sensor_interval_seconds=integer("ELECTRICITY_MAPS_SENSOR_INTERVAL_SECONDS", minimum=1),
     )

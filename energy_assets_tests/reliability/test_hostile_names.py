@@ -16,13 +16,13 @@ import polars as pl
 import pytest
 from dagster import DagsterInstance, materialize
 
-from energy_assets.electricity_maps import samples
+from energy_assets.devtools import electricity_maps_samples as samples
 from energy_assets.electricity_maps.client import content_hash as em_hash
 from energy_assets.electricity_maps.transforms import BRONZE_SCHEMA, build_silver
 from energy_assets.neso import transforms as neso
 from energy_assets.neso.client import FetchedResponse, usability_problem
 from energy_assets.neso.fake_api import FakeNesoState, answer
-from energy_assets.partitions import electricity_maps_zones
+from energy_assets import settings
 from energy_assets.smart_meter.assets import ASSETS
 from energy_assets.smart_meter.checks import CHECKS
 from energy_assets_tests.smart_meter.conftest import PRODUCTS, day_rows, drop, sm_resources, write_db  # noqa: F401 (fixtures)
@@ -35,17 +35,16 @@ HOSTILE_NUMBERS = ["1e308", "NaN", "Infinity", "-Infinity", "1e400"]
     "zones",
     ["GR'; DROP TABLE silver; --", 'DE"', "GR OR 1=1", "../etc", "DE,FR'", "zone with space"],
 )
-def test_zone_keys_with_quotes_sql_or_paths_are_rejected_naming_the_key(monkeypatch, zones):
-    monkeypatch.setenv("ELECTRICITY_MAPS_ZONES", zones)
-    with pytest.raises(ValueError, match="ELECTRICITY_MAPS_ZONES") as err:
-        electricity_maps_zones()
+def test_zone_keys_with_quotes_sql_or_paths_are_rejected_naming_the_key(zones):
+    # zones shape the graph and are read once at load (settings.graph()); the parser is what refuses them
+    with pytest.raises(settings.SettingError, match="ELECTRICITY_MAPS_ZONES") as err:
+        settings.parse_zones(zones)
     bad = [z.strip() for z in zones.split(",") if not all(c.isalnum() or c == "-" for c in z.strip())][0]
     assert repr(bad) in str(err.value)
 
 
-def test_plain_zone_keys_are_accepted(monkeypatch):
-    monkeypatch.setenv("ELECTRICITY_MAPS_ZONES", "GR, DE,US-CAR-DUK")
-    assert electricity_maps_zones() == ["GR", "DE", "US-CAR-DUK"]
+def test_plain_zone_keys_are_accepted():
+    assert settings.parse_zones("GR, DE,US-CAR-DUK") == ("GR", "DE", "US-CAR-DUK")
 
 
 def _with_numbers(text: str, member: str, field: str, numbers=HOSTILE_NUMBERS) -> str:
