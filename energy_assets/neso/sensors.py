@@ -54,7 +54,7 @@ def day_fingerprints(intensity_bronze: pl.DataFrame, generation_bronze: pl.DataF
     intensity = transforms.build_silver_intensity(valid).select(
         "settlement_date", "period_start", "forecast_gco2_per_kwh", "actual_gco2_per_kwh", "intensity_index"
     )
-    mix = transforms.build_silver_mix(generation_bronze).select("settlement_date", "period_start", "fuel", "percentage")
+    mix = transforms.build_silver_mix(generation_bronze).select("settlement_date", "period_start", "fuel", "generation_fraction")
     out = {}
     for day in days:  # two days per tick
         digest = hashlib.sha256()

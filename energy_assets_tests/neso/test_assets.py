@@ -170,7 +170,7 @@ def test_a_payload_that_reverts_to_an_earlier_version_wins_again(neso_resources,
 
 
 def test_bad_records_are_quarantined_and_the_hole_they_leave_blocks_gold(httpserver, resources, instance, lake_root, fast_http):
-    from energy_assets.neso import synthetic
+    from energy_assets.devtools import neso_synthetic as synthetic
 
     day = dt.date(2024, 7, 4)
     starts = synthetic.uk_day_starts(day)

@@ -6,7 +6,8 @@ import json
 import polars as pl
 import pytest
 
-from energy_assets.neso import checks, synthetic, transforms
+from energy_assets.devtools import neso_synthetic as synthetic
+from energy_assets.neso import checks, transforms
 from energy_assets.neso.client import UTC, FetchedResponse, chunk_path
 
 D = dt.date
@@ -122,9 +123,10 @@ def test_latest_fetch_usable():
     day = D(2024, 7, 4)
     ok = FetchedResponse("intensity", "u", (day,), LATER, 200, "{...}", 1, None)
     bad = FetchedResponse("intensity", "u", (day,), LATER + dt.timedelta(minutes=1), 500, '{"error":{}}', 5, "GET u failed: HTTP 500")
-    assert checks.rule_latest_fetch_usable(transforms.bronze_rows([ok])).passed
-    outcome = checks.rule_latest_fetch_usable(transforms.bronze_rows([ok, bad]))
-    assert not outcome.passed and "HTTP 500" in outcome.found
+    assert checks.rule_latest_fetch_usable(transforms.bronze_rows([ok]), "bronze/x").passed
+    outcome = checks.rule_latest_fetch_usable(transforms.bronze_rows([ok, bad]), "bronze/x")
+    assert not outcome.passed and "HTTP 500" in outcome.found and "settlement_date=2024-07-04" in outcome.found
+    assert "bronze/x" in outcome.checked
 
 
 def test_a_begun_day_without_rows_fails_completeness(good):

@@ -1,7 +1,7 @@
 """API fault matrix for both APIs (NESO national, Electricity Maps), through real Dagster materialisations.
 
 A loopback server (pytest-httpserver on 127.0.0.1) answers in each API's own format (NESO: the project's fake
-API `energy_assets.neso.fake_api.answer`; Electricity Maps: `energy_assets.electricity_maps.samples`) and
+API `energy_assets.devtools.neso_fake_api.answer`; Electricity Maps: `energy_assets.electricity_maps.samples`) and
 injects one fault: refused connection, read timeout, 429 with and without Retry-After, 500/502/503, HTTP 200
 with `{}`, truncated JSON, a 200 text/html error page, a payload missing its data member, one with extra fields.
 
@@ -53,7 +53,7 @@ from energy_assets.lake.resource import LakeResource
 from energy_assets.neso.assets import NESO_ASSETS
 from energy_assets.neso.checks import NESO_CHECKS
 from energy_assets.neso.client import NesoClient
-from energy_assets.neso.fake_api import FakeNesoState, answer
+from energy_assets.devtools.neso_fake_api import FakeNesoState, answer
 from energy_assets.neso.sensors import neso_carbon_intensity_poller
 
 EM_KEY = "emk-faults-test-key"

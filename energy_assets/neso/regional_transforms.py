@@ -8,17 +8,14 @@ from __future__ import annotations
 
 import polars as pl
 
-from energy_assets.neso.transforms import (  # noqa: F401  (bronze rows and their checks are the national ones)
+from energy_assets.neso.transforms import (  # bronze rows are the national ones (energy_assets.bronze)
     ALLOWED_INDEX,
-    BRONZE_SCHEMA,
+    API_TIME_FORMAT,
     PLAUSIBLE_GCO2_PER_KWH,
-    bronze_rows,
-    latest_fetch_problems,
+    UK_TZ,
     settlement_period,
 )
 
-UK_TZ = "Europe/London"
-API_TIME_FORMAT = "%Y-%m-%dT%H:%MZ"
 REGION_IDS = tuple(range(1, 19))  # 1..17 plus 18 = GB
 
 SILVER_REGIONAL_SCHEMA = pl.Schema(
