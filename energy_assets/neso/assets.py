@@ -111,6 +111,7 @@ QUARANTINE_KEY = AssetKey(["silver", "neso_carbon_intensity_quarantine"])
         "silver": AssetOut(
             key=SILVER_INTENSITY_KEY,
             metadata=PARTITION_META,
+            is_required=False,  # subsettable: either output may be selected alone
             kinds=KINDS,
             description=(
                 "National carbon intensity per half-hour (UTC period_start/period_end, UK settlement_date and "
@@ -123,6 +124,7 @@ QUARANTINE_KEY = AssetKey(["silver", "neso_carbon_intensity_quarantine"])
         "quarantine": AssetOut(
             key=QUARANTINE_KEY,
             metadata=PARTITION_META,
+            is_required=False,
             kinds=KINDS,
             description=(
                 "Intensity records of usable bronze payloads that silver cannot hold (unparseable time, not 30 "
