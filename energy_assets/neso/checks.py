@@ -205,16 +205,19 @@ def rule_regional_unique_and_complete(silver: pl.DataFrame) -> CheckOutcome:
 
 
 def rule_mix_present(features: pl.DataFrame) -> CheckOutcome:
-    """Non-blocking (WARN): the half-hours of gold built without a generation mix, counted by reason."""
-    missing = features.filter(pl.col("mix_missing_reason").is_not_null())
+    """Non-blocking (WARN): the half-hours of gold built without a generation mix, counted by reason. Half-hours
+    that had not started when the mix was fetched are expected to have none and are only reported."""
+    not_yet = features.filter(pl.col("mix_missing_reason") == transforms.MIX_NOT_YET).height
+    missing = features.filter(pl.col("mix_missing_reason").is_not_null() & (pl.col("mix_missing_reason") != transforms.MIX_NOT_YET))
     reasons = dict(missing.group_by("mix_missing_reason").len().sort("mix_missing_reason").iter_rows()) if missing.height else {}
     days = missing["settlement_date"].n_unique() if missing.height else 0
     return CheckOutcome(
         passed=missing.is_empty(),
-        checked="every half-hour of the intensity features has a generation mix (low_carbon_share_fraction set)",
+        checked="every half-hour of the intensity features that had started when the generation mix was fetched has a mix (low_carbon_share_fraction set)",
         found=f"{missing.height} of {features.height} half-hour(s) on {days} day(s) without a generation mix"
-        + (f": {reasons}" if reasons else ""),
-        details={"periods": features.height, "periods_without_mix": missing.height, "days_without_mix": days},
+        + (f": {reasons}" if reasons else "")
+        + f"; {not_yet} half-hour(s) not started when the mix was fetched",
+        details={"periods": features.height, "periods_without_mix": missing.height, "days_without_mix": days, "periods_not_started": not_yet},
         offending=missing.select("settlement_date", "period_start", "mix_missing_reason"),
         warn_only=True,
     )

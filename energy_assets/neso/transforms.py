@@ -294,6 +294,7 @@ def build_silver_mix(bronze: pl.DataFrame) -> pl.DataFrame:
 # ------------------------------------------------------------------------------------------- gold
 MIX_MISSING_DAY = "no usable generation mix for the settlement day (see the generation bronze check)"
 MIX_MISSING_PERIOD = "the generation mix of the settlement day lacks this half-hour"
+MIX_NOT_YET = "the half-hour had not started when the generation mix was last fetched (published as it happens)"
 
 
 def build_features(intensity: pl.DataFrame, mix: pl.DataFrame, dates: Sequence[dt.date]) -> pl.DataFrame:
@@ -304,7 +305,9 @@ def build_features(intensity: pl.DataFrame, mix: pl.DataFrame, dates: Sequence[d
     zero), else the forecast; an actual of 0 is flagged, so it is never divided by (relative error null).
 
     The generation mix is auxiliary (`energy_assets.bronze.AUXILIARY_RULE`): a half-hour without one keeps
-    its row, `low_carbon_share_fraction` is null and `mix_missing_reason` says why.
+    its row, `low_carbon_share_fraction` is null and `mix_missing_reason` says why: no usable mix for the
+    day, the mix lacks the half-hour, or the half-hour had not started when the mix was fetched (the API
+    publishes the mix as it happens, so today's later half-hours have none yet: expected, not a gap).
     """
     trusted_actual = pl.when(pl.col("data_quality_flag") == FLAG_ACTUAL_ZERO).then(None).otherwise(pl.col("actual_gco2_per_kwh"))
     low_carbon = (
@@ -313,11 +316,15 @@ def build_features(intensity: pl.DataFrame, mix: pl.DataFrame, dates: Sequence[d
         .agg(pl.col("generation_fraction").sum().round(3).alias("low_carbon_share_fraction"))
     )
     days_with_mix = mix.select("settlement_date").unique().with_columns(pl.lit(True).alias("_day_has_mix"))
+    latest_mix_fetch = mix["fetched_at"].max() if mix.height else None
+    not_started = pl.col("period_start") >= pl.lit(latest_mix_fetch, dtype=pl.Datetime("us", "UTC")) if latest_mix_fetch else pl.lit(False)
     mix_missing_reason = (
         pl.when(pl.col("low_carbon_share_fraction").is_not_null())
         .then(None)
         .when(pl.col("_day_has_mix").is_null())
         .then(pl.lit(MIX_MISSING_DAY))
+        .when(not_started)
+        .then(pl.lit(MIX_NOT_YET))
         .otherwise(pl.lit(MIX_MISSING_PERIOD))
     )
     local = pl.col("period_start").dt.convert_time_zone(UK_TZ)
