@@ -26,6 +26,8 @@ VOLATILE = {"fetched_at", "carbon_fetched_at", "power_fetched_at", "ingested_at"
 
 # table -> {new column: (old column, factor)}: old value = new value * factor.
 RENAMES: dict[str, dict[str, tuple[str, float]]] = {}
+RENAMES["gold/neso_carbon_intensity_features"] = {"low_carbon_share_fraction": ("low_carbon_share_percent", 100)}
+RENAMES["silver/neso_generation_mix"] = {"generation_fraction": ("percentage", 100)}
 # new table name -> old table name
 TABLE_RENAMES: dict[str, str] = {}
 
