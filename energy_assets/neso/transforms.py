@@ -117,7 +117,7 @@ def _uk_date(col: str) -> pl.Expr:
     return pl.col(col).dt.convert_time_zone(UK_TZ).dt.date()
 
 
-def _decoded(bronze: pl.DataFrame, body_dtype: pl.Struct) -> pl.DataFrame:
+def decode_records(bronze: pl.DataFrame, body_dtype: pl.Struct) -> pl.DataFrame:
     """Each distinct usable body decoded once and exploded to one row per half-hour record."""
     bodies = bronze.filter(pl.col("problem").is_null()).select("content_hash", "body").unique("content_hash")
     return (
@@ -133,7 +133,7 @@ def _decoded(bronze: pl.DataFrame, body_dtype: pl.Struct) -> pl.DataFrame:
     )
 
 
-def _attach_fetches(records: pl.DataFrame, bronze: pl.DataFrame) -> pl.DataFrame:
+def attach_fetches(records: pl.DataFrame, bronze: pl.DataFrame) -> pl.DataFrame:
     """Each record joined to the bronze rows (fetches) of its own UK day that carried its body."""
     fetches = bronze.filter(pl.col("problem").is_null()).select("settlement_date", "content_hash", "fetched_at", "request_url")
     dated = records.with_columns(_uk_date("period_start").alias("settlement_date"))
@@ -145,7 +145,7 @@ def _attach_fetches(records: pl.DataFrame, bronze: pl.DataFrame) -> pl.DataFrame
     return pl.concat([placed, unplaced.select(placed.columns)]) if unplaced.height else placed
 
 
-def _newest_per(df: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+def newest_per(df: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     # Newest fetch wins; equal fetch times are broken by the content hash so the result is deterministic.
     return df.sort(["fetched_at", "content_hash"]).unique(keys, keep="last", maintain_order=True)
 
@@ -154,8 +154,8 @@ def parse_intensity(bronze: pl.DataFrame) -> pl.DataFrame:
     """Every half-hour record of every usable intensity payload, with the fetch it came from."""
     if bronze.filter(pl.col("problem").is_null()).is_empty():
         return pl.DataFrame(schema={"period_start": pl.Datetime("us", "UTC")})
-    decoded = _decoded(bronze, _INTENSITY_BODY).unnest("intensity")
-    return _attach_fetches(decoded, bronze)
+    decoded = decode_records(bronze, _INTENSITY_BODY).unnest("intensity")
+    return attach_fetches(decoded, bronze)
 
 
 def _violation_reason() -> pl.Expr:
@@ -228,7 +228,7 @@ def build_silver_intensity(records: pl.DataFrame) -> pl.DataFrame:
             f"record from={first['from']!r} to={first['to']!r} forecast={first['forecast']} actual={first['actual']} "
             f"index={first['index']!r} of GET {first['request_url']} (fetched {first['fetched_at']})"
         )
-    newest = _newest_per(records, ["period_start"])
+    newest = newest_per(records, ["period_start"])
     settled = pl.col("period_end") + pl.lit(SETTLED_AFTER) <= pl.col("fetched_at")
     flag = (
         pl.when(pl.col("actual") == 0)
@@ -265,7 +265,7 @@ def build_silver_mix(bronze: pl.DataFrame) -> pl.DataFrame:
     never read: a half-hour without a usable answer has no row, which gold reports (`mix_missing_reason`)."""
     if bronze.filter(pl.col("problem").is_null()).is_empty():
         return pl.DataFrame(schema=SILVER_MIX_SCHEMA)
-    records = _attach_fetches(_decoded(bronze, _GENERATION_BODY), bronze)
+    records = attach_fetches(decode_records(bronze, _GENERATION_BODY), bronze)
     bad = records.filter(pl.col("period_start").is_null() | pl.col("generationmix").is_null())
     if bad.height:
         first = bad.row(0, named=True)
@@ -274,7 +274,7 @@ def build_silver_mix(bronze: pl.DataFrame) -> pl.DataFrame:
             f"of GET {first['request_url']}"
         )
     mix = (
-        _newest_per(records, ["period_start"])
+        newest_per(records, ["period_start"])
         .explode("generationmix")
         .unnest("generationmix")
         .select("period_start", "settlement_date", "fuel", (pl.col("perc") / 100).alias("generation_fraction"), "fetched_at", "request_url")

@@ -142,3 +142,21 @@ def test_regional_bodies_with_nan_infinity_or_overflow_are_unusable():
     assert regional_usability_problem(record % "45") is None
     for bad in ("NaN", "Infinity", "1e400", str(2**64)):
         assert "invalid JSON" in regional_usability_problem(record % bad), bad
+
+
+def test_a_record_with_an_unreadable_time_fails_naming_the_request_instead_of_vanishing():
+    path = regional_path([D(2021, 3, 28)])
+    payload = samples.payload_for(path)
+    payload["data"][2]["from"] = "yesterday"
+    bronze = neso_transforms.bronze_rows([fetched(path, json.dumps(payload), dt.datetime(2021, 4, 1, tzinfo=UTC), [D(2021, 3, 28)])])
+    with pytest.raises(regional_transforms.NesoRegionalDataError, match=r"unparseable from/to timestamp in the record from='yesterday'.* of GET https://x/regional"):
+        regional_transforms.build_silver_regional(regional_transforms.parse_regional(bronze))
+
+
+def test_the_fake_api_serves_the_regional_samples(fake_api):
+    import requests
+
+    path = regional_path([D(2024, 7, 4)])
+    answer = requests.get(fake_api + path, timeout=5)
+    assert answer.status_code == 200 and answer.json() == samples.payload_for(path)
+    assert regional_usability_problem(answer.text) is None
