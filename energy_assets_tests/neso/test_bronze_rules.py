@@ -258,3 +258,26 @@ def test_the_real_zero_actual_of_2026_08_06_stays_zero_is_flagged_and_never_divi
     assert row["relative_forecast_error"] is None and row["forecast_error_gco2_per_kwh"] is None
     assert row["intensity_gco2_per_kwh"] == 62  # the untrusted 0 falls back to the forecast
     assert gold["relative_forecast_error"].is_infinite().sum() == 0 and gold["relative_forecast_error"].is_nan().sum() == 0
+
+
+# ------------------------------------------------------------------------------ the poller: mix auxiliary too
+def test_the_poller_refreshes_the_intensity_when_only_the_generation_mix_fails_and_again_when_it_arrives(fake, httpserver, instance):
+    from energy_assets.neso import sensors
+    from energy_assets.neso.client import uk_today
+    from energy_assets_tests.neso.conftest import quick_session
+
+    poller = NesoClient(http=quick_session(max_attempts=2), base_url=httpserver.url_for("").rstrip("/"))
+    today = uk_today()
+    days = [(today - dt.timedelta(days=1)).isoformat(), today.isoformat()]
+    fake.mode["generation"] = "500"
+    first = sensors.evaluate(poller, None)
+    assert [r.partition_key for r in first.run_requests] == days
+
+    fake.mode["intensity"] = "500"  # the primary feed failing still skips the tick, cursor kept
+    skipped = sensors.evaluate(poller, first.cursor)
+    assert "NESO API unusable" in skipped.skip_message and "HTTP 500" in skipped.skip_message
+
+    fake.mode.update(intensity="good", generation="good")  # the mix arrives: a change for both days
+    arrived = sensors.evaluate(poller, first.cursor)
+    assert [r.partition_key for r in arrived.run_requests] == days
+    assert arrived.cursor != first.cursor
