@@ -254,7 +254,7 @@ def test_the_real_zero_actual_of_2026_08_06_stays_zero_is_flagged_and_never_divi
     assert silver["actual_gco2_per_kwh"].null_count() == nulls  # 0 is not null, null is not 0
     gold = lake.read("gold/neso_carbon_intensity_features").sort("period_start")
     row = gold.filter(pl.col("period_start") == dt.datetime(2026, 8, 6, 11, 0, tzinfo=UTC)).row(0, named=True)
-    assert row["actual_gco2_per_kwh"] == 0
+    assert row["actual_gco2_per_kwh"] == 0 and gold["actual_gco2_per_kwh"].null_count() == nulls
     assert row["relative_forecast_error"] is None and row["forecast_error_gco2_per_kwh"] is None
     assert row["intensity_gco2_per_kwh"] == 62  # the untrusted 0 falls back to the forecast
     assert gold["relative_forecast_error"].is_infinite().sum() == 0 and gold["relative_forecast_error"].is_nan().sum() == 0
