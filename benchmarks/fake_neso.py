@@ -1,4 +1,4 @@
-"""Run the project's fake NESO API (`energy_assets.neso.fake_api`) as a separate process for a scenario.
+"""Run the project's fake NESO API (`energy_assets.devtools.neso_fake_api`) as a separate process for a scenario.
 
 It runs outside the measured process tree (it stands for the remote API) and logs every request, so the
 harness counts the requests the pipeline really made.
@@ -32,7 +32,7 @@ class FakeNeso:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "w")
         cmd = [
-            sys.executable, "-m", "energy_assets.neso.fake_api", "--port", str(self.port),
+            sys.executable, "-m", "energy_assets.devtools.neso_fake_api", "--port", str(self.port),
             "--revise-every", str(self.revise_every_s), "--verbose",
         ]  # fmt: skip
         self.proc = subprocess.Popen(cmd, stdout=self._log, stderr=subprocess.STDOUT)

@@ -1,6 +1,6 @@
 """Scenario 3, freshness latency: `dagster dev` (webserver + daemon + code server) polling a fake NESO API.
 
-What runs: the project's fake NESO API (`energy_assets.neso.fake_api`, outside the measured tree) and
+What runs: the project's fake NESO API (`energy_assets.devtools.neso_fake_api`, outside the measured tree) and
 `dagster dev -m energy_assets.definitions` with a throwaway DAGSTER_HOME (the project's dagster.yaml),
 lake and `NESO_SENSOR_INTERVAL_SECONDS` (10 s by default). The sensor is switched on with
 `dagster sensor start`, exactly as a user would. After the first (catch-up) run, the harness changes

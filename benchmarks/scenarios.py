@@ -290,11 +290,11 @@ def neso_backfill(options: Options) -> Path:
             _cleanup(state)
     reps = by_variant["as_configured"]
     fast = by_variant["no_politeness_delay"]
-    from energy_assets.neso.client import day_chunks
+    from energy_assets.neso.client import request_chunks
 
     days = [dt.date.fromisoformat(start) + dt.timedelta(days=k) for k in range(n_days)]
-    minimum_13 = 2 * len(day_chunks(days, 13))
-    minimum_14 = 2 * len(day_chunks(days, 14))
+    minimum_13 = 2 * len(request_chunks(days, 13))
+    minimum_14 = 2 * len(request_chunks(days, 14))
     work = summarise([_work_s(r) for r in reps])
     work_fast = summarise([_work_s(r) for r in fast])
     return _finish(options, "neso_backfill", {

@@ -339,9 +339,9 @@ def _delegate(module: str, function: str) -> Callable:
 # Subcommands implemented by a domain: name -> (module, function(argv) -> int, help). Their own --help works.
 DELEGATED: dict[str, tuple[str, str, str]] = {
     "generate-smart-meter": ("energy_assets.devtools.smart_meter_generator", "main", "generate smart-meter reading files and a static database"),
-    "fake-neso-api": ("energy_assets.neso.fake_api", "main", "serve a local fake NESO Carbon Intensity API whose data changes"),
-    "neso-samples": ("energy_assets.neso.samples", "main", "regenerate the NESO replay samples under data/samples/neso"),
-    "neso-regional-samples": ("energy_assets.neso_regional.samples", "main", "regenerate the NESO regional replay samples"),
+    "fake-neso-api": ("energy_assets.devtools.neso_fake_api", "main", "serve a local fake NESO Carbon Intensity API whose data changes"),
+    "neso-samples": ("energy_assets.devtools.neso_samples", "main", "regenerate the NESO replay samples under data/samples/neso"),
+    "neso-regional-samples": ("energy_assets.devtools.neso_regional_samples", "main", "regenerate the NESO regional replay samples"),
     "electricity-maps-samples": ("energy_assets.devtools.electricity_maps_samples", "main", "regenerate the Electricity Maps replay samples"),
     "show": ("energy_assets.serving.cli", "show_main", "print a lake table, e.g. show silver/neso_carbon_intensity --limit 20"),
     "sql": ("energy_assets.serving.cli", "sql_main", 'run SQL over the lake, e.g. sql "select count(*) from silver.smart_meter_readings"'),

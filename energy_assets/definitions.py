@@ -12,14 +12,12 @@ from energy_assets.electricity_maps import definitions as electricity_maps
 from energy_assets.jobs import build_jobs
 from energy_assets.maintenance import definitions as maintenance
 from energy_assets.neso import definitions as neso
-from energy_assets.neso_regional import definitions as neso_regional
 from energy_assets.resources import shared_resources
 from energy_assets.serving import definitions as serving
 from energy_assets.smart_meter import definitions as smart_meter
 
 DOMAINS: list[Definitions] = [
     neso.defs,
-    neso_regional.defs,
     smart_meter.defs,
     electricity_maps.defs,
     carbon.defs,

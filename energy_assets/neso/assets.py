@@ -1,7 +1,10 @@
-"""NESO Carbon Intensity assets: raw responses (bronze), clean half-hours (silver), features (gold).
+"""NESO Carbon Intensity assets: raw responses (bronze), clean half-hours (silver), features (gold) of the
+national intensity and the generation mix, and the regional intensity (bronze and silver, forecast only).
 
 All are partitioned by UK settlement day and run partition ranges in one run (single-run backfills), so a
-backfill fetches in as few requests as the API allows (13-day chunks that never cross 1 January).
+backfill fetches in as few requests as the API allows (request chunks of 13 days that never cross 1 January).
+Every bronze table follows the one bronze contract (`energy_assets.bronze`): the same columns, the same
+merge rule, the same blocking "newest fetch usable" rule.
 """
 
 import datetime as dt
@@ -14,28 +17,27 @@ from dagster import (
     AssetOut,
     BackfillPolicy,
     MetadataValue,
+    Output,
     TimeWindowPartitionMapping,
     asset,
     multi_asset,
 )
 
-from energy_assets.neso import transforms
-from energy_assets.neso.client import GENERATION, INTENSITY, NesoClient, day_chunks
+from energy_assets.bronze import bronze_metadata
+from energy_assets.neso import regional_transforms, transforms
+from energy_assets.neso.client import GENERATION, INTENSITY, REGIONAL, NesoClient, request_chunks
 from energy_assets.partitions import uk_settlement_days
 
 GROUP = "neso"
+REGIONAL_GROUP = "neso_regional"
 KINDS = {"delta", "polars"}
 PARTITION_META = {"partition_expr": "settlement_date"}
-BRONZE_META = {
-    **PARTITION_META,
-    # One row per distinct payload of a request and day: a revised payload adds a row (bodies are never
-    # rewritten); refetching identical content adds no row but moves that row's fetched_at forward, so
-    # "newest fetch" stays true after an outage, or when the API reverts to an earlier payload.
-    "write_mode": "merge",
-    "merge_keys": ["settlement_date", "request_url", "content_hash"],
-    "merge_order_by": "fetched_at",
-}
+# One row per distinct payload of a request and day: a revised payload adds a row (bodies are never
+# rewritten); refetching identical content adds no row but moves that row's fetched_at forward, so
+# "newest fetch" is true again after an outage, or when the API reverts to an earlier payload.
+BRONZE_META = bronze_metadata("settlement_date")
 COMMON = dict(group_name=GROUP, kinds=KINDS, partitions_def=uk_settlement_days, backfill_policy=BackfillPolicy.single_run())
+REGIONAL_COMMON = {**COMMON, "group_name": REGIONAL_GROUP}
 
 
 def run_days(context: AssetExecutionContext) -> list[dt.date]:
@@ -51,13 +53,12 @@ def _fetch_to_bronze(context: AssetExecutionContext, neso: NesoClient, endpoint:
     frame = transforms.bronze_rows(responses)
     failed = [r for r in responses if not r.ok]
     for r in failed:
-        # Kept in bronze (the raw answer, verbatim) and failed by the blocking bronze check, so nothing
-        # downstream is built from an incomplete fetch.
+        # Kept in bronze (the raw answer, verbatim) and failed by the bronze check.
         context.log.error(f"NESO {endpoint}: unusable answer kept in bronze: {r.problem}")
     context.add_output_metadata(
         {
             "requests": MetadataValue.int(len(responses)),
-            "requests_planned": MetadataValue.int(len(day_chunks(days, neso.max_days_per_request))),
+            "requests_planned": MetadataValue.int(len(request_chunks(days, neso.max_days_per_request))),
             "days": MetadataValue.int(len(days)),
             "failed_requests": MetadataValue.int(len(failed)),
             "request_urls": MetadataValue.md("\n".join(f"- `{r.request_url}` -> {r.http_status}" for r in responses)),
@@ -90,7 +91,8 @@ def bronze_neso_carbon_intensity(context: AssetExecutionContext, neso: NesoClien
     metadata=BRONZE_META,
     description=(
         "Raw NESO generation-mix responses (/generation/{from}/{to}): one row per distinct response and UK "
-        "settlement day, same columns and write rules as bronze/neso_carbon_intensity."
+        "settlement day, same columns and write rules as bronze/neso_carbon_intensity. Auxiliary to the national "
+        "intensity: its check fails on an unusable answer but does not block the intensity features."
     ),
     **COMMON,
 )
@@ -109,6 +111,7 @@ QUARANTINE_KEY = AssetKey(["silver", "neso_carbon_intensity_quarantine"])
         "silver": AssetOut(
             key=SILVER_INTENSITY_KEY,
             metadata=PARTITION_META,
+            is_required=False,  # subsettable: either output may be selected alone
             kinds=KINDS,
             description=(
                 "National carbon intensity per half-hour (UTC period_start/period_end, UK settlement_date and "
@@ -121,6 +124,7 @@ QUARANTINE_KEY = AssetKey(["silver", "neso_carbon_intensity_quarantine"])
         "quarantine": AssetOut(
             key=QUARANTINE_KEY,
             metadata=PARTITION_META,
+            is_required=False,
             kinds=KINDS,
             description=(
                 "Intensity records of usable bronze payloads that silver cannot hold (unparseable time, not 30 "
@@ -129,39 +133,46 @@ QUARANTINE_KEY = AssetKey(["silver", "neso_carbon_intensity_quarantine"])
             ),
         ),
     },
+    can_subset=True,
     **{k: v for k, v in COMMON.items() if k != "kinds"},
 )
 def silver_neso_carbon_intensity(context: AssetExecutionContext, bronze: pl.DataFrame):
+    """Subsettable: either output can be materialised alone (e.g. `--select silver/neso_carbon_intensity`);
+    both come from the same parse, so only the selected ones are written."""
+    selected = {name for name, key in (("silver", SILVER_INTENSITY_KEY), ("quarantine", QUARANTINE_KEY)) if key in context.selected_asset_keys}
     records = transforms.parse_intensity(bronze)
     valid, quarantine = transforms.split_intensity(records)
-    silver = transforms.build_silver_intensity(valid)
-    flags = silver.group_by("data_quality_flag").len().drop_nulls()
-    context.add_output_metadata(
-        {
-            "bronze_rows": MetadataValue.int(bronze.height),
-            "bronze_rows_unusable": MetadataValue.int(bronze.filter(pl.col("problem").is_not_null()).height),
-            "records_parsed": MetadataValue.int(records.height),
-            "records_quarantined": MetadataValue.int(quarantine.height),
-            "superseded_versions": MetadataValue.int(valid.height - silver.height),
-            "flagged": MetadataValue.int(int(flags["len"].sum()) if flags.height else 0),
-            **{f"flag_{row['data_quality_flag']}": MetadataValue.int(row["len"]) for row in flags.iter_rows(named=True)},
-        },
-        output_name="silver",
-    )
+    if "silver" in selected:
+        silver = transforms.build_silver_intensity(valid)
+        flags = silver.group_by("data_quality_flag").len().drop_nulls()
+        yield Output(
+            silver,
+            output_name="silver",
+            metadata={
+                "bronze_rows": MetadataValue.int(bronze.height),
+                "bronze_rows_unusable": MetadataValue.int(bronze.filter(pl.col("problem").is_not_null()).height),
+                "records_parsed": MetadataValue.int(records.height),
+                "records_quarantined": MetadataValue.int(quarantine.height),
+                "superseded_versions": MetadataValue.int(valid.height - silver.height),
+                "flagged": MetadataValue.int(int(flags["len"].sum()) if flags.height else 0),
+                **{f"flag_{row['data_quality_flag']}": MetadataValue.int(row["len"]) for row in flags.iter_rows(named=True)},
+            },
+        )
     if quarantine.height:
         first = quarantine.row(0, named=True)
         context.log.warning(
             f"{quarantine.height} NESO intensity record(s) quarantined; first: {first['reason']} "
             f"(from={first['record_from']!r}) in GET {first['request_url']}"
         )
-    context.add_output_metadata(
-        {
-            "records_quarantined": MetadataValue.int(quarantine.height),
-            "reasons": MetadataValue.json(dict(quarantine.group_by("reason").len().iter_rows()) if quarantine.height else {}),
-        },
-        output_name="quarantine",
-    )
-    return silver, quarantine
+    if "quarantine" in selected:
+        yield Output(
+            quarantine,
+            output_name="quarantine",
+            metadata={
+                "records_quarantined": MetadataValue.int(quarantine.height),
+                "reasons": MetadataValue.json(dict(quarantine.group_by("reason").len().iter_rows()) if quarantine.height else {}),
+            },
+        )
 
 
 @asset(
@@ -171,7 +182,8 @@ def silver_neso_carbon_intensity(context: AssetExecutionContext, bronze: pl.Data
     metadata=PARTITION_META,
     description=(
         "GB generation mix per half-hour and fuel (biomass, coal, imports, gas, nuclear, other, hydro, solar, "
-        "wind) as percentage of generation, from the newest usable bronze payload of each half-hour."
+        "wind) as generation_fraction (share of generation, 0..1), from the newest usable bronze payload of each "
+        "half-hour; unusable answers are never read, so an outage leaves the half-hours out (gold says so)."
     ),
     **COMMON,
 )
@@ -200,7 +212,9 @@ def silver_neso_generation_mix(context: AssetExecutionContext, bronze: pl.DataFr
     description=(
         "Per half-hour features: forecast error (actual - forecast), absolute and relative error, rolling 24 h "
         "mean and max of intensity (actual, else forecast; windows reach into the previous day), low-carbon share "
-        "of generation (nuclear + wind + solar + hydro + biomass, percent) and UK-local calendar features."
+        "of generation (nuclear + wind + solar + hydro + biomass, fraction 0..1) and UK-local calendar features. "
+        "Built from the intensity alone when the generation mix is missing: low_carbon_share_fraction is then "
+        "null and mix_missing_reason says why (the generation mix is auxiliary, energy_assets.bronze.AUXILIARY_RULE)."
     ),
     **COMMON,
 )
@@ -212,12 +226,58 @@ def gold_neso_carbon_intensity_features(
     context.add_output_metadata(
         {
             "input_periods_incl_previous_day": MetadataValue.int(intensity.height),
-            "periods_without_mix": MetadataValue.int(features["low_carbon_share_percent"].null_count()),
+            "periods_without_mix": MetadataValue.int(features["mix_missing_reason"].is_not_null().sum()),
             "periods_without_actual": MetadataValue.int(features["forecast_error_gco2_per_kwh"].null_count()),
         }
     )
     return features
 
+
+@asset(
+    key_prefix="bronze",
+    name="neso_regional_intensity",
+    metadata=BRONZE_META,
+    description=(
+        "Raw NESO regional carbon intensity responses (/regional/intensity/{from}/{to}: 17 DNO regions plus GB, "
+        "forecast only): one row per distinct response and UK settlement day it covers, same columns and write "
+        "rules as bronze/neso_carbon_intensity."
+    ),
+    **REGIONAL_COMMON,
+)
+def bronze_neso_regional_intensity(context: AssetExecutionContext, neso: NesoClient) -> pl.DataFrame:
+    return _fetch_to_bronze(context, neso, REGIONAL)
+
+
+@asset(
+    key_prefix="silver",
+    name="neso_regional_intensity",
+    ins={"bronze": AssetIn(key=["bronze", "neso_regional_intensity"])},
+    metadata=PARTITION_META,
+    description=(
+        "Forecast carbon intensity per half-hour and NESO region: period_start/period_end (UTC), settlement_date and "
+        "settlement_period, region_id (1..17 DNO regions, 18 = GB), region_shortname, dno_region, "
+        "forecast_gco2_per_kwh, intensity_index, fetched_at of the version kept (newest fetch wins). Unique on "
+        "(period_start, region_id). The regional endpoint publishes no actuals."
+    ),
+    **REGIONAL_COMMON,
+)
+def silver_neso_regional_intensity(context: AssetExecutionContext, bronze: pl.DataFrame) -> pl.DataFrame:
+    records = regional_transforms.parse_regional(bronze)
+    silver = regional_transforms.build_silver_regional(records)
+    context.add_output_metadata(
+        {
+            "bronze_rows": MetadataValue.int(bronze.height),
+            "bronze_rows_unusable": MetadataValue.int(bronze.filter(pl.col("problem").is_not_null()).height),
+            "records_parsed": MetadataValue.int(records.height),
+            "superseded_versions": MetadataValue.int(records.height - silver.height),
+            "periods": MetadataValue.int(silver["period_start"].n_unique()),
+            "regions": MetadataValue.int(silver["region_id"].n_unique()),
+        }
+    )
+    return silver
+
+
+NESO_REGIONAL_ASSETS = [bronze_neso_regional_intensity, silver_neso_regional_intensity]
 
 NESO_ASSETS = [
     bronze_neso_carbon_intensity,

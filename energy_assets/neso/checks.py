@@ -1,8 +1,12 @@
 """Asset checks of the NESO domain: pure rule functions (unit-tested) and the Dagster checks using them.
 
 Blocking on silver: unique periods, contiguous half-hours, complete days, plausible values, allowed index,
-30-minute periods. Blocking on bronze: the newest fetch of each day is usable (so an outage fails the run
-before silver and gold are built). Non-blocking: share of flagged values, freshness of the current day.
+30-minute periods; regional: unique (period, region) and all 18 regions. Blocking on the national and
+regional intensity bronze: the newest fetch of each day is usable (`energy_assets.bronze.rule_latest_fetch_usable`),
+so an outage fails the run before silver and gold are built. The generation-mix bronze check runs the same
+rule with ERROR severity but does NOT block: the mix is auxiliary (`energy_assets.bronze.AUXILIARY_RULE`),
+and a failed blocking check would skip the intensity features too. Non-blocking: share of flagged values,
+freshness of the current day, half-hours of gold without a generation mix (WARN).
 """
 
 import datetime as dt
@@ -10,13 +14,17 @@ import datetime as dt
 import polars as pl
 from dagster import AssetCheckExecutionContext, AssetCheckResult, asset_check
 
+from energy_assets import bronze
 from energy_assets.check_outcome import CheckOutcome
-from energy_assets.neso import transforms
+from energy_assets.neso import regional_transforms, transforms
 from energy_assets.neso.assets import (
     QUARANTINE_KEY,
     SILVER_INTENSITY_KEY,
     bronze_neso_carbon_intensity,
     bronze_neso_generation_mix,
+    bronze_neso_regional_intensity,
+    gold_neso_carbon_intensity_features,
+    silver_neso_regional_intensity,
 )
 from energy_assets.neso.client import UK, UTC, periods_in_uk_day, uk_day_bounds_utc
 from energy_assets.partitions import uk_settlement_days
@@ -26,18 +34,9 @@ FRESHNESS_LIMIT = dt.timedelta(hours=1)
 
 
 # ------------------------------------------------------------------------------------------- rules
-def rule_latest_fetch_usable(bronze: pl.DataFrame, what: str = "bronze") -> CheckOutcome:
-    """The newest response of each day in a NESO bronze table (national, generation, regional) is usable."""
-    bad = transforms.latest_fetch_problems(bronze)
-    days = bronze["settlement_date"].n_unique()
-    return CheckOutcome(
-        passed=bad.is_empty() and days > 0,
-        checked=f"the newest {what} response of each settlement day in the run is usable (not 500, {{}}, error or truncated)",
-        found=(f"{bad.height} of {days} day(s) whose newest response is unusable; first: {bad['problem'][0]}" if bad.height
-               else f"{days} day(s), newest responses all usable" if days else "no bronze rows for the partition(s)"),
-        details={"days": days, "unusable_days": bad.height, "bronze_rows": bronze.height},
-        offending=bad,
-    )
+def rule_latest_fetch_usable(bronze_rows: pl.DataFrame, what: str) -> CheckOutcome:
+    """The one bronze rule (`energy_assets.bronze`) on a NESO bronze table, partitioned by settlement day."""
+    return bronze.rule_latest_fetch_usable(bronze_rows, transforms.BRONZE_PARTITION, what)
 
 
 def rule_unique_periods(silver: pl.DataFrame) -> CheckOutcome:
@@ -193,6 +192,37 @@ def rule_fresh(silver: pl.DataFrame, days: list[dt.date], now: dt.datetime, limi
     )
 
 
+def rule_regional_unique_and_complete(silver: pl.DataFrame) -> CheckOutcome:
+    dup = silver.filter(pl.struct("period_start", "region_id").is_duplicated())
+    incomplete = regional_transforms.incomplete_periods(silver)
+    return CheckOutcome(
+        passed=dup.is_empty() and incomplete.is_empty() and silver.height > 0,
+        checked="(period_start, region_id) is unique and every half-hour carries all 18 regions (1..17 and GB)",
+        found=f"{silver['period_start'].n_unique()} half-hours, {dup.height} duplicate rows, {incomplete.height} half-hours without all 18 regions",
+        details={"rows": silver.height, "duplicate_rows": dup.height, "incomplete_periods": incomplete.height},
+        offending=incomplete if incomplete.height else dup.select("period_start", "region_id"),
+    )
+
+
+def rule_mix_present(features: pl.DataFrame) -> CheckOutcome:
+    """Non-blocking (WARN): the half-hours of gold built without a generation mix, counted by reason. Half-hours
+    that had not started when the mix was fetched are expected to have none and are only reported."""
+    not_yet = features.filter(pl.col("mix_missing_reason") == transforms.MIX_NOT_YET).height
+    missing = features.filter(pl.col("mix_missing_reason").is_not_null() & (pl.col("mix_missing_reason") != transforms.MIX_NOT_YET))
+    reasons = dict(missing.group_by("mix_missing_reason").len().sort("mix_missing_reason").iter_rows()) if missing.height else {}
+    days = missing["settlement_date"].n_unique() if missing.height else 0
+    return CheckOutcome(
+        passed=missing.is_empty(),
+        checked="every half-hour of the intensity features that had started when the generation mix was fetched has a mix (low_carbon_share_fraction set)",
+        found=f"{missing.height} of {features.height} half-hour(s) on {days} day(s) without a generation mix"
+        + (f": {reasons}" if reasons else "")
+        + f"; {not_yet} half-hour(s) not started when the mix was fetched",
+        details={"periods": features.height, "periods_without_mix": missing.height, "days_without_mix": days, "periods_not_started": not_yet},
+        offending=missing.select("settlement_date", "period_start", "mix_missing_reason"),
+        warn_only=True,
+    )
+
+
 def rule_quarantine_empty(quarantine: pl.DataFrame) -> CheckOutcome:
     reasons = dict(quarantine.group_by("reason").len().iter_rows()) if quarantine.height else {}
     return CheckOutcome(
@@ -216,12 +246,52 @@ def _check_days(context: AssetCheckExecutionContext) -> list[dt.date]:
 
 @asset_check(asset=bronze_neso_carbon_intensity, partitions_def=uk_settlement_days, blocking=True, description="The newest intensity response of each day is usable; an outage fails the run here, before silver and gold.")
 def bronze_neso_carbon_intensity_latest_fetch_usable(bronze_neso_carbon_intensity: pl.DataFrame) -> AssetCheckResult:
-    return rule_latest_fetch_usable(bronze_neso_carbon_intensity).result()
+    return rule_latest_fetch_usable(bronze_neso_carbon_intensity, "bronze/neso_carbon_intensity").result()
 
 
-@asset_check(asset=bronze_neso_generation_mix, partitions_def=uk_settlement_days, blocking=True, description="The newest generation-mix response of each day is usable; an outage fails the run here.")
+@asset_check(
+    asset=bronze_neso_generation_mix,
+    partitions_def=uk_settlement_days,
+    blocking=False,
+    description=(
+        "The newest generation-mix response of each day is usable; fails (ERROR) on an outage, without blocking: "
+        "the mix is auxiliary, silver reads only usable answers and gold is built without it (mix_missing_reason)."
+    ),
+)
 def bronze_neso_generation_mix_latest_fetch_usable(bronze_neso_generation_mix: pl.DataFrame) -> AssetCheckResult:
-    return rule_latest_fetch_usable(bronze_neso_generation_mix).result()
+    return rule_latest_fetch_usable(bronze_neso_generation_mix, "bronze/neso_generation_mix").result()
+
+
+@asset_check(
+    asset=bronze_neso_regional_intensity,
+    partitions_def=uk_settlement_days,
+    blocking=True,
+    description="The newest regional response of each day is usable; an outage fails the run here, before silver.",
+)
+def bronze_neso_regional_latest_fetch_usable(bronze_neso_regional_intensity: pl.DataFrame) -> AssetCheckResult:
+    return rule_latest_fetch_usable(bronze_neso_regional_intensity, "bronze/neso_regional_intensity").result()
+
+
+@asset_check(
+    asset=silver_neso_regional_intensity,
+    name="unique_and_all_regions",
+    partitions_def=uk_settlement_days,
+    blocking=True,
+    description="Unique on (period_start, region_id), and every half-hour has all 18 regions.",
+)
+def silver_neso_regional_unique_and_complete(silver_neso_regional_intensity: pl.DataFrame) -> AssetCheckResult:
+    return rule_regional_unique_and_complete(silver_neso_regional_intensity).result()
+
+
+@asset_check(
+    asset=gold_neso_carbon_intensity_features,
+    name="generation_mix_present",
+    partitions_def=uk_settlement_days,
+    blocking=False,
+    description="Counts the half-hours built without a generation mix (WARN): the gap is visible, the intensity features are not held back.",
+)
+def gold_mix_present(gold_neso_carbon_intensity_features: pl.DataFrame) -> AssetCheckResult:
+    return rule_mix_present(gold_neso_carbon_intensity_features).result()
 
 
 def _silver_check(name: str, rule, description: str, blocking: bool = True):
@@ -287,4 +357,7 @@ NESO_CHECKS = [
     silver_length,
     silver_flagged,
     silver_fresh,
+    gold_mix_present,
 ]
+
+NESO_REGIONAL_CHECKS = [bronze_neso_regional_latest_fetch_usable, silver_neso_regional_unique_and_complete]

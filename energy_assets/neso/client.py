@@ -1,4 +1,5 @@
-"""Client for the NESO Carbon Intensity API (https://api.carbonintensity.org.uk), over the shared session.
+"""Client for the NESO Carbon Intensity API (https://api.carbonintensity.org.uk): national intensity,
+generation mix and regional intensity, over the shared session.
 
 What the client knows about the API, so nothing else has to:
 
@@ -6,8 +7,8 @@ What the client knows about the API, so nothing else has to:
   UTC range (local midnight to local midnight).
 - A `{from}` exactly on :00 or :30 is read as the *end* of the previous period, so range requests add one
   minute to the start (`2024-01-01T00:01Z` starts at the 00:00 period).
-- A range request covers at most 14 days and loses data across 1 January: ranges are split into chunks of
-  at most 13 whole UK days that never contain both 31 December and 1 January (`day_chunks`).
+- A range request covers at most 14 days and loses data across 1 January: ranges are split into request chunks
+  of at most 13 whole UK days that never contain both 31 December and 1 January (`request_chunks`).
 - `/intensity/date/{date}` returns the UK local day `{date}`.
 - During outages the API answers HTTP 500 with an error body, or HTTP 200 with `{}`, an error object or
   truncated JSON. `usability_problem` names what is wrong with a body; the session retries such answers
@@ -18,7 +19,6 @@ What the client knows about the API, so nothing else has to:
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import math
 from collections.abc import Callable, Sequence
@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from energy_assets.bronze import content_hash
 from energy_assets.http import HttpError, HttpResponse, HttpSession
 
 SOURCE = "neso"
@@ -40,6 +41,8 @@ MAX_DAYS_PER_REQUEST = 13  # the API allows 14; 13 whole UK days (at most 13 d 1
 
 INTENSITY = "intensity"
 GENERATION = "generation"
+REGIONAL = "regional/intensity"
+ENDPOINTS = (INTENSITY, GENERATION, REGIONAL)
 
 
 # ---------------------------------------------------------------------------------------------- time
@@ -69,10 +72,11 @@ def parse_api_time(text: str) -> dt.datetime:
     return dt.datetime.strptime(text, "%Y-%m-%dT%H:%MZ").replace(tzinfo=UTC)
 
 
-def day_chunks(days: Sequence[dt.date], max_days: int = MAX_DAYS_PER_REQUEST) -> list[list[dt.date]]:
-    """Consecutive UK days grouped into as few requests as the API allows.
+def request_chunks(days: Sequence[dt.date], max_days: int = MAX_DAYS_PER_REQUEST) -> list[list[dt.date]]:
+    """Consecutive UK days grouped into as few requests as the API allows (a "request chunk": the days one
+    range request covers; unrelated to any write or memory chunking elsewhere).
 
-    A chunk holds at most `max_days` consecutive days and never both 31 December and 1 January;
+    A request chunk holds at most `max_days` consecutive days and never both 31 December and 1 January;
     a gap in `days` also starts a new chunk.
     """
     if max_days < 1:
@@ -103,9 +107,14 @@ def chunk_path(endpoint: str, days: Sequence[dt.date]) -> str:
     return range_path(endpoint, start, end)
 
 
+def regional_path(days: Sequence[dt.date]) -> str:
+    """`/regional/intensity/{from}/{to}` covering the consecutive UK days `days` (from shifted by one minute)."""
+    return chunk_path(REGIONAL, list(days))
+
+
 def request_plan(endpoint: str, days: Sequence[dt.date]) -> list[tuple[str, list[dt.date]]]:
     """(path, days covered) for every request needed to fetch `days` from `endpoint`."""
-    return [(chunk_path(endpoint, chunk), chunk) for chunk in day_chunks(days)]
+    return [(chunk_path(endpoint, chunk), chunk) for chunk in request_chunks(days)]
 
 
 # ------------------------------------------------------------------------------------------- bodies
@@ -158,8 +167,22 @@ def data_records(text: str | None, list_hint: str = "un-ranged endpoint?") -> tu
     return data, None
 
 
+def regional_usability_problem(text: str | None) -> str | None:
+    """Why a regional body cannot be used (None when it can): the NESO body rules, then the regions
+    (regional data is forecast only, never `actual`)."""
+    data, problem = data_records(text, list_hint="postcode/region endpoint?")
+    if problem:
+        return problem
+    first = data[0]
+    if not isinstance(first, dict) or "from" not in first or not isinstance(first.get("regions"), list):
+        return "records lack 'from'/'regions'"
+    return None
+
+
 def usability_problem(text: str | None, endpoint: str = INTENSITY) -> str | None:
-    """Why a national body cannot be used (None when it can)."""
+    """Why a body of `endpoint` cannot be used (None when it can)."""
+    if endpoint == REGIONAL:
+        return regional_usability_problem(text)
     data, problem = data_records(text)
     if problem:
         return problem
@@ -168,10 +191,6 @@ def usability_problem(text: str | None, endpoint: str = INTENSITY) -> str | None
     if not isinstance(first, dict) or "from" not in first or member not in first:
         return f"records lack 'from'/'{member}'"
     return None
-
-
-def content_hash(text: str) -> str:
-    return hashlib.sha256((text or "").encode("utf-8")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -234,9 +253,11 @@ def fetch_response(
 
 
 class NesoClient(ConfigurableResource):
-    """NESO Carbon Intensity API client: range chunking, the one-minute shift, outage detection."""
+    """NESO Carbon Intensity API client for the national intensity, the generation mix and the regional
+    intensity: range request chunks, the one-minute shift, outage detection. The HTTP session is a nested
+    resource (`http`), configured where the client is built (the poller's client has its own, quicker one)."""
 
-    http: HttpSession
+    http: HttpSession = Field(description="The HTTP session (timeouts, retries, politeness, replay).")
     base_url: str = Field(default=DEFAULT_BASE_URL, description="API base URL (NESO_API_BASE_URL).")
     max_days_per_request: int = Field(default=MAX_DAYS_PER_REQUEST, description="Days per range request (API max 14).")
 
@@ -244,16 +265,17 @@ class NesoClient(ConfigurableResource):
         return fetch_response(self.http, self.base_url, endpoint, path, days, lambda text: usability_problem(text, endpoint))
 
     def fetch_days(self, endpoint: str, days: Sequence[dt.date], stop_on_failure: bool = True) -> list[FetchedResponse]:
-        """Every response needed for the UK days `days` from `/intensity` or `/generation` ranges.
+        """Every response needed for the UK days `days` from `/intensity`, `/generation` or
+        `/regional/intensity` ranges.
 
         Never raises for an API failure: a failed request comes back with `problem` set (and whatever
         response arrived), so the caller can keep it and fail visibly. With `stop_on_failure` no further
         chunks are requested after a failure.
         """
-        if endpoint not in (INTENSITY, GENERATION):
-            raise ValueError(f"endpoint must be {INTENSITY!r} or {GENERATION!r}, not {endpoint!r}")
+        if endpoint not in ENDPOINTS:
+            raise ValueError(f"endpoint must be one of {', '.join(map(repr, ENDPOINTS))}, not {endpoint!r}")
         out = []
-        for chunk in day_chunks(days, self.max_days_per_request):
+        for chunk in request_chunks(days, self.max_days_per_request):
             fetched = self._get(endpoint, chunk_path(endpoint, chunk), chunk)
             out.append(fetched)
             if stop_on_failure and not fetched.ok:

@@ -4,7 +4,8 @@ Each tick fetches yesterday and today (UK days) from `/intensity` and `/generati
 each, fingerprints what it saw per settlement day (half-hour values only, so a refetch of identical data is
 no change) and compares with its cursor. Changed days get a run of bronze -> silver -> gold for that
 partition (run_key = day + fingerprint, so a change is never run twice). API errors skip the tick with the
-cursor unchanged: the next tick tries again.
+cursor unchanged: the next tick tries again. The generation mix is auxiliary: an unusable mix answer
+does not skip the tick (the day's fingerprint then holds no mix, and the mix arriving later is a change).
 """
 
 import datetime as dt
@@ -54,7 +55,7 @@ def day_fingerprints(intensity_bronze: pl.DataFrame, generation_bronze: pl.DataF
     intensity = transforms.build_silver_intensity(valid).select(
         "settlement_date", "period_start", "forecast_gco2_per_kwh", "actual_gco2_per_kwh", "intensity_index"
     )
-    mix = transforms.build_silver_mix(generation_bronze).select("settlement_date", "period_start", "fuel", "percentage")
+    mix = transforms.build_silver_mix(generation_bronze).select("settlement_date", "period_start", "fuel", "generation_fraction")
     out = {}
     for day in days:  # two days per tick
         digest = hashlib.sha256()
@@ -86,9 +87,12 @@ def evaluate(
     today = uk_today(now)
     days = [today - dt.timedelta(days=1), today]
     responses = {endpoint: neso.fetch_days(endpoint, days) for endpoint in (INTENSITY, GENERATION)}
-    failed = [r for rs in responses.values() for r in rs if not r.ok]
+    failed = [r for r in responses[INTENSITY] if not r.ok]
     if failed:
         return SkipReason(f"NESO API unusable, cursor kept, retrying next tick: {failed[0].problem}")
+    # The generation mix is auxiliary (energy_assets.bronze.AUXILIARY_RULE): an unusable mix does not hold the
+    # intensity refresh back; its unusable answer counts as "no mix" in the fingerprint, so the mix arriving
+    # later is a change that triggers a run.
     seen = day_fingerprints(
         transforms.bronze_rows(responses[INTENSITY]), transforms.bronze_rows(responses[GENERATION]), days
     )
@@ -133,7 +137,7 @@ def pending_days(context: SensorEvaluationContext) -> frozenset[str]:
     description=(
         "Polls the NESO Carbon Intensity API (yesterday and today, UK days) every NESO_SENSOR_INTERVAL_SECONDS "
         "(default 60) and, only when the half-hour values changed, runs bronze -> silver -> gold for the changed "
-        "day(s). API errors skip the tick and keep the cursor."
+        "day(s). Intensity API errors skip the tick and keep the cursor; an unusable generation mix does not (it is auxiliary)."
     ),
 )
 def neso_carbon_intensity_poller(context: SensorEvaluationContext, neso_poller: NesoClient):

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from energy_assets.bronze import bronze_schema
 from energy_assets.neso.client import FetchedResponse
 
 UK_TZ = "Europe/London"
@@ -24,18 +25,8 @@ FLAG_ACTUAL_MISSING = "actual_missing_for_settled_period"
 SETTLED_AFTER = dt.timedelta(hours=1)  # actuals appear ~30 min after a period ends; one hour is "settled"
 PLAUSIBLE_GCO2_PER_KWH = (0, 1000)
 
-BRONZE_SCHEMA = pl.Schema(
-    {
-        "settlement_date": pl.Date,
-        "fetched_at": pl.Datetime("us", "UTC"),
-        "request_url": pl.String,
-        "http_status": pl.Int32,
-        "body": pl.String,
-        "content_hash": pl.String,
-        "attempts": pl.Int32,
-        "problem": pl.String,
-    }
-)
+BRONZE_SCHEMA = pl.Schema(bronze_schema({"settlement_date": pl.Date()}))  # the one bronze contract (energy_assets.bronze)
+BRONZE_PARTITION = ["settlement_date"]
 
 SILVER_INTENSITY_SCHEMA = pl.Schema(
     {
@@ -57,7 +48,7 @@ SILVER_MIX_SCHEMA = pl.Schema(
         "period_start": pl.Datetime("us", "UTC"),
         "settlement_date": pl.Date,
         "fuel": pl.String,
-        "percentage": pl.Float64,
+        "generation_fraction": pl.Float64,
         "fetched_at": pl.Datetime("us", "UTC"),
     }
 )
@@ -114,14 +105,6 @@ def bronze_rows(responses: Sequence[FetchedResponse]) -> pl.DataFrame:
     return pl.DataFrame(rows, schema=BRONZE_SCHEMA)
 
 
-def latest_fetch_problems(bronze: pl.DataFrame) -> pl.DataFrame:
-    """Per settlement day, the newest bronze row when it is unusable (the rows that must fail a run)."""
-    latest = bronze.sort("fetched_at").group_by("settlement_date", maintain_order=True).last()
-    return latest.filter(pl.col("problem").is_not_null()).select(
-        "settlement_date", "fetched_at", "request_url", "http_status", "problem"
-    ).sort("settlement_date")
-
-
 def settlement_period() -> pl.Expr:
     """`settlement_period` (1..46/48/50): the half-hours since UK local midnight of `settlement_date`,
     counted in UTC so that clock-change days come out right."""
@@ -134,7 +117,7 @@ def _uk_date(col: str) -> pl.Expr:
     return pl.col(col).dt.convert_time_zone(UK_TZ).dt.date()
 
 
-def _decoded(bronze: pl.DataFrame, body_dtype: pl.Struct) -> pl.DataFrame:
+def decode_records(bronze: pl.DataFrame, body_dtype: pl.Struct) -> pl.DataFrame:
     """Each distinct usable body decoded once and exploded to one row per half-hour record."""
     bodies = bronze.filter(pl.col("problem").is_null()).select("content_hash", "body").unique("content_hash")
     return (
@@ -150,7 +133,7 @@ def _decoded(bronze: pl.DataFrame, body_dtype: pl.Struct) -> pl.DataFrame:
     )
 
 
-def _attach_fetches(records: pl.DataFrame, bronze: pl.DataFrame) -> pl.DataFrame:
+def attach_fetches(records: pl.DataFrame, bronze: pl.DataFrame) -> pl.DataFrame:
     """Each record joined to the bronze rows (fetches) of its own UK day that carried its body."""
     fetches = bronze.filter(pl.col("problem").is_null()).select("settlement_date", "content_hash", "fetched_at", "request_url")
     dated = records.with_columns(_uk_date("period_start").alias("settlement_date"))
@@ -162,7 +145,7 @@ def _attach_fetches(records: pl.DataFrame, bronze: pl.DataFrame) -> pl.DataFrame
     return pl.concat([placed, unplaced.select(placed.columns)]) if unplaced.height else placed
 
 
-def _newest_per(df: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+def newest_per(df: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     # Newest fetch wins; equal fetch times are broken by the content hash so the result is deterministic.
     return df.sort(["fetched_at", "content_hash"]).unique(keys, keep="last", maintain_order=True)
 
@@ -171,8 +154,8 @@ def parse_intensity(bronze: pl.DataFrame) -> pl.DataFrame:
     """Every half-hour record of every usable intensity payload, with the fetch it came from."""
     if bronze.filter(pl.col("problem").is_null()).is_empty():
         return pl.DataFrame(schema={"period_start": pl.Datetime("us", "UTC")})
-    decoded = _decoded(bronze, _INTENSITY_BODY).unnest("intensity")
-    return _attach_fetches(decoded, bronze)
+    decoded = decode_records(bronze, _INTENSITY_BODY).unnest("intensity")
+    return attach_fetches(decoded, bronze)
 
 
 def _violation_reason() -> pl.Expr:
@@ -245,7 +228,7 @@ def build_silver_intensity(records: pl.DataFrame) -> pl.DataFrame:
             f"record from={first['from']!r} to={first['to']!r} forecast={first['forecast']} actual={first['actual']} "
             f"index={first['index']!r} of GET {first['request_url']} (fetched {first['fetched_at']})"
         )
-    newest = _newest_per(records, ["period_start"])
+    newest = newest_per(records, ["period_start"])
     settled = pl.col("period_end") + pl.lit(SETTLED_AFTER) <= pl.col("fetched_at")
     flag = (
         pl.when(pl.col("actual") == 0)
@@ -277,10 +260,12 @@ def build_silver_intensity(records: pl.DataFrame) -> pl.DataFrame:
 
 
 def build_silver_mix(bronze: pl.DataFrame) -> pl.DataFrame:
-    """One row per half-hour and fuel from the newest usable generation payload of each half-hour."""
+    """One row per half-hour and fuel from the newest usable generation payload of each half-hour
+    (`generation_fraction`: the fuel's share of generation, 0..1). Unusable answers (`problem` set) are
+    never read: a half-hour without a usable answer has no row, which gold reports (`mix_missing_reason`)."""
     if bronze.filter(pl.col("problem").is_null()).is_empty():
         return pl.DataFrame(schema=SILVER_MIX_SCHEMA)
-    records = _attach_fetches(_decoded(bronze, _GENERATION_BODY), bronze)
+    records = attach_fetches(decode_records(bronze, _GENERATION_BODY), bronze)
     bad = records.filter(pl.col("period_start").is_null() | pl.col("generationmix").is_null())
     if bad.height:
         first = bad.row(0, named=True)
@@ -289,31 +274,58 @@ def build_silver_mix(bronze: pl.DataFrame) -> pl.DataFrame:
             f"of GET {first['request_url']}"
         )
     mix = (
-        _newest_per(records, ["period_start"])
+        newest_per(records, ["period_start"])
         .explode("generationmix")
         .unnest("generationmix")
-        .select("period_start", "settlement_date", "fuel", pl.col("perc").alias("percentage"), "fetched_at")
+        .select("period_start", "settlement_date", "fuel", (pl.col("perc") / 100).alias("generation_fraction"), "fetched_at", "request_url")
     )
-    bad = mix.filter(pl.col("fuel").is_null() | ~pl.col("percentage").is_between(0, 100))
+    bad = mix.filter(pl.col("fuel").is_null() | ~pl.col("generation_fraction").is_between(0, 1))
     if bad.height:
         first = bad.row(0, named=True)
-        raise NesoDataError(f"{bad.height} generation mix entries have no fuel or a percentage outside 0..100; first: {first}")
+        raise NesoDataError(
+            f"{bad.height} generation mix entries have no fuel or a share outside 0..100 %; first: fuel={first['fuel']!r} "
+            f"perc={first['generation_fraction'] * 100 if first['generation_fraction'] is not None else None} "
+            f"at {first['period_start']} of GET {first['request_url']}"
+        )
+    mix = mix.drop("request_url")
     return mix.cast(dict(SILVER_MIX_SCHEMA)).unique(["period_start", "fuel"], keep="last").sort("period_start", "fuel")
 
 
 # ------------------------------------------------------------------------------------------- gold
+MIX_MISSING_DAY = "no usable generation mix for the settlement day (see the generation bronze check)"
+MIX_MISSING_PERIOD = "the generation mix of the settlement day lacks this half-hour"
+MIX_NOT_YET = "the half-hour had not started when the generation mix was last fetched (published as it happens)"
+
+
 def build_features(intensity: pl.DataFrame, mix: pl.DataFrame, dates: Sequence[dt.date]) -> pl.DataFrame:
     """Per half-hour of `dates`: forecast error, rolling 24 h intensity, low-carbon share, calendar.
 
     `intensity` may hold the previous day too: the 24 h windows reach back into it, but only rows of
     `dates` are returned. Intensity is the actual value when there is a trustworthy one (not flagged as
-    zero), else the forecast.
+    zero), else the forecast; an actual of 0 is flagged, so it is never divided by (relative error null).
+
+    The generation mix is auxiliary (`energy_assets.bronze.AUXILIARY_RULE`): a half-hour without one keeps
+    its row, `low_carbon_share_fraction` is null and `mix_missing_reason` says why: no usable mix for the
+    day, the mix lacks the half-hour, or the half-hour had not started when the mix was fetched (the API
+    publishes the mix as it happens, so today's later half-hours have none yet: expected, not a gap).
     """
     trusted_actual = pl.when(pl.col("data_quality_flag") == FLAG_ACTUAL_ZERO).then(None).otherwise(pl.col("actual_gco2_per_kwh"))
     low_carbon = (
         mix.filter(pl.col("fuel").is_in(list(LOW_CARBON_FUELS)))
         .group_by("period_start")
-        .agg(pl.col("percentage").sum().round(1).alias("low_carbon_share_percent"))
+        .agg(pl.col("generation_fraction").sum().round(3).alias("low_carbon_share_fraction"))
+    )
+    days_with_mix = mix.select("settlement_date").unique().with_columns(pl.lit(True).alias("_day_has_mix"))
+    latest_mix_fetch = mix["fetched_at"].max() if mix.height else None
+    not_started = pl.col("period_start") >= pl.lit(latest_mix_fetch, dtype=pl.Datetime("us", "UTC")) if latest_mix_fetch else pl.lit(False)
+    mix_missing_reason = (
+        pl.when(pl.col("low_carbon_share_fraction").is_not_null())
+        .then(None)
+        .when(pl.col("_day_has_mix").is_null())
+        .then(pl.lit(MIX_MISSING_DAY))
+        .when(not_started)
+        .then(pl.lit(MIX_NOT_YET))
+        .otherwise(pl.lit(MIX_MISSING_PERIOD))
     )
     local = pl.col("period_start").dt.convert_time_zone(UK_TZ)
     df = (
@@ -335,6 +347,8 @@ def build_features(intensity: pl.DataFrame, mix: pl.DataFrame, dates: Sequence[d
             local.dt.month().cast(pl.Int8).alias("month"),
         )
         .join(low_carbon, on="period_start", how="left")
+        .join(days_with_mix, on="settlement_date", how="left")
+        .with_columns(mix_missing_reason.alias("mix_missing_reason"))
         .filter(pl.col("settlement_date").is_in(list(dates)))
     )
     return df.select(
@@ -351,7 +365,8 @@ def build_features(intensity: pl.DataFrame, mix: pl.DataFrame, dates: Sequence[d
         "rolling_24h_mean_gco2_per_kwh",
         "rolling_24h_max_gco2_per_kwh",
         "rolling_24h_period_count",
-        "low_carbon_share_percent",
+        "low_carbon_share_fraction",
+        "mix_missing_reason",
         "hour_local",
         "day_of_week",
         "is_weekend",

@@ -26,6 +26,8 @@ VOLATILE = {"fetched_at", "carbon_fetched_at", "power_fetched_at", "ingested_at"
 
 # table -> {new column: (old column, factor)}: old value = new value * factor.
 RENAMES: dict[str, dict[str, tuple[str, float]]] = {}
+RENAMES["gold/neso_carbon_intensity_features"] = {"low_carbon_share_fraction": ("low_carbon_share_percent", 100)}
+RENAMES["silver/neso_generation_mix"] = {"generation_fraction": ("percentage", 100)}
 # carbon presentation (serving helper): shares are `_fraction` (the values were already 0..1), masses `_kgco2`
 _CARBON_SUMMARY_RENAMES = {
     "low_carbon_consumption_fraction": ("low_carbon_consumption_share", 1),
@@ -43,6 +45,7 @@ RENAMES["silver/electricity_maps_energy"] = {"fossil_free_fraction": ("fossil_fr
 # of the comparison, which then proves every other column kept its values.
 ADDED: dict[str, set[str]] = {
     "silver/electricity_maps_energy": {"missing_feed"},
+    "gold/neso_carbon_intensity_features": {"mix_missing_reason"},
 }
 # new table name -> old table name
 TABLE_RENAMES: dict[str, str] = {}

@@ -2,7 +2,7 @@ import polars as pl
 import pytest
 
 from energy_assets.carbon.regions import NESO_REGIONS, SMART_METER_REGION_TO_NESO, region_map_frame, unmapped_regions
-from energy_assets.neso_regional.samples import REGIONS as NESO_API_REGIONS
+from energy_assets.devtools.neso_regional_samples import REGIONS as NESO_API_REGIONS
 from energy_assets.devtools.smart_meter_generator import REGIONS as GENERATOR_REGIONS
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from energy_assets.http import HttpSession
 from energy_assets.neso.client import UTC, NesoClient
-from energy_assets.neso.fake_api import FakeNesoState, serve
+from energy_assets.devtools.neso_fake_api import FakeNesoState, serve
 
 
 class Clock:

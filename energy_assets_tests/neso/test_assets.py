@@ -6,11 +6,11 @@ import time
 
 import polars as pl
 import pytest
-from dagster import Definitions
-from deltalake import DeltaTable
+from dagster import AssetCheckSeverity, Definitions
 from werkzeug import Response
 
 from energy_assets.jobs import build_jobs
+from energy_assets.lake.store import Lake, LakeTableNotFound
 from energy_assets.neso.assets import NESO_ASSETS
 from energy_assets.neso.checks import NESO_CHECKS
 from energy_assets.neso.client import UTC, NesoClient
@@ -30,14 +30,20 @@ def run(resources, instance, start, end=None, raise_on_error=True):
 
 
 def read(root, table) -> pl.DataFrame:
-    return pl.read_delta(str(root / table))
+    return Lake(str(root)).read(table)  # raises LakeTableNotFound when absent
 
 
 def version(root, table):
-    try:
-        return DeltaTable(str(root / table)).version()
-    except Exception:
-        return None
+    """The table's Delta version; None only when the table does not exist in this lake (`Lake.open`)."""
+    return Lake(str(root)).version(table)
+
+
+def absent(root, table) -> bool:
+    """The table does not exist, in a lake that does exist and holds at least the intensity bronze (so a
+    wrong root or table name cannot pass for "absent")."""
+    lake = Lake(str(root))
+    assert lake.exists(BRONZE_I), f"no {BRONZE_I} under {root}: wrong lake"
+    return not lake.exists(table)
 
 
 def checks_by_name(result):
@@ -89,8 +95,10 @@ def test_revised_forecasts_add_bronze_rows_and_silver_keeps_the_newest(neso_reso
 @pytest.mark.parametrize("fault,in_problem", [("500", "HTTP 500"), ("empty", "empty JSON object"), ("truncated", "invalid JSON"), ("error200", "API error")])
 def test_outage_fails_the_run_keeps_the_raw_answer_and_leaves_silver_and_gold_alone(neso_resources, instance, lake_root, fake_state, fault, in_problem):
     assert run(neso_resources, instance, "2024-07-04").success
-    before = {t: version(lake_root, t) for t in (SILVER_I, SILVER_G, GOLD)}
+    before = {t: version(lake_root, t) for t in (SILVER_I, GOLD)}
+    assert None not in before.values()
     silver_before = read(lake_root, SILVER_I)
+    mix_before = read(lake_root, SILVER_G)
     fake_state.set_fault(fault)
     fake_state.manual_revision += 1  # even with new data available, nothing unusable may land in silver
 
@@ -102,8 +110,12 @@ def test_outage_fails_the_run_keeps_the_raw_answer_and_leaves_silver_and_gold_al
     bronze = read(lake_root, BRONZE_I).sort("fetched_at")
     assert bronze.height == 2 and in_problem in bronze["problem"][-1]
     assert bronze["body"][-1] != "" and bronze["attempts"][-1] == 4  # retried, and the last raw answer kept
-    assert {t: version(lake_root, t) for t in (SILVER_I, SILVER_G, GOLD)} == before
+    assert {t: version(lake_root, t) for t in (SILVER_I, GOLD)} == before
     assert read(lake_root, SILVER_I).equals(silver_before)
+    # the generation mix is auxiliary (not blocked): rebuilt from its usable answers only, so unchanged
+    assert read(lake_root, SILVER_G).sort("period_start", "fuel").equals(mix_before.sort("period_start", "fuel"))
+    mix_check = checks_by_name(result)["bronze_neso_generation_mix_latest_fetch_usable"]
+    assert not mix_check.passed and mix_check.severity == AssetCheckSeverity.ERROR
 
     fake_state.set_fault("none")  # the API recovers: the next run succeeds and silver moves on
     assert run(neso_resources, instance, "2024-07-04").success
@@ -115,7 +127,11 @@ def test_outage_on_the_first_ever_run_writes_no_silver_or_gold(neso_resources, i
     result = run(neso_resources, instance, "2024-07-04", raise_on_error=False)
     assert not result.success
     assert read(lake_root, BRONZE_I)["http_status"].to_list() == [500]
-    assert all(version(lake_root, t) is None for t in (SILVER_I, SILVER_G, GOLD))
+    assert absent(lake_root, SILVER_I) and absent(lake_root, GOLD)
+    # the generation mix is auxiliary: its unusable answer does not block its silver, which holds no row of it
+    assert read(lake_root, SILVER_G).is_empty()
+    with pytest.raises(LakeTableNotFound, match="silver/neso_carbon_intensity in the lake"):
+        read(lake_root, SILVER_I)
 
 
 def test_timeouts_fail_the_run_and_record_the_failed_request(httpserver, resources, instance, lake_root):
@@ -130,7 +146,7 @@ def test_timeouts_fail_the_run_and_record_the_failed_request(httpserver, resourc
     assert not result.success
     bronze = read(lake_root, BRONZE_I)
     assert bronze["http_status"].to_list() == [None] and "timed out" in bronze["problem"][0]
-    assert version(lake_root, SILVER_I) is None
+    assert absent(lake_root, SILVER_I)
 
 
 def test_backfill_range_uses_as_few_requests_as_the_api_allows(neso_resources, instance, lake_root, fake_state):
@@ -170,7 +186,7 @@ def test_a_payload_that_reverts_to_an_earlier_version_wins_again(neso_resources,
 
 
 def test_bad_records_are_quarantined_and_the_hole_they_leave_blocks_gold(httpserver, resources, instance, lake_root, fast_http):
-    from energy_assets.neso import synthetic
+    from energy_assets.devtools import neso_synthetic as synthetic
 
     day = dt.date(2024, 7, 4)
     starts = synthetic.uk_day_starts(day)
@@ -189,4 +205,4 @@ def test_bad_records_are_quarantined_and_the_hole_they_leave_blocks_gold(httpser
     assert quarantine.height == 1 and quarantine["index"][0] == "apocalyptic" and "index not in" in quarantine["reason"][0]
     assert quarantine["request_url"][0].endswith("/intensity/2024-07-03T23:01Z/2024-07-04T23:00Z")
     assert read(lake_root, SILVER_I).height == 47  # 47 + 1 quarantined = every record of the payload
-    assert version(lake_root, GOLD) is None
+    assert absent(lake_root, GOLD)

@@ -6,7 +6,8 @@ import json
 import polars as pl
 import pytest
 
-from energy_assets.neso import checks, synthetic, transforms
+from energy_assets.devtools import neso_synthetic as synthetic
+from energy_assets.neso import checks, transforms
 from energy_assets.neso.client import UTC, FetchedResponse, chunk_path
 
 D = dt.date
@@ -122,9 +123,10 @@ def test_latest_fetch_usable():
     day = D(2024, 7, 4)
     ok = FetchedResponse("intensity", "u", (day,), LATER, 200, "{...}", 1, None)
     bad = FetchedResponse("intensity", "u", (day,), LATER + dt.timedelta(minutes=1), 500, '{"error":{}}', 5, "GET u failed: HTTP 500")
-    assert checks.rule_latest_fetch_usable(transforms.bronze_rows([ok])).passed
-    outcome = checks.rule_latest_fetch_usable(transforms.bronze_rows([ok, bad]))
-    assert not outcome.passed and "HTTP 500" in outcome.found
+    assert checks.rule_latest_fetch_usable(transforms.bronze_rows([ok]), "bronze/x").passed
+    outcome = checks.rule_latest_fetch_usable(transforms.bronze_rows([ok, bad]), "bronze/x")
+    assert not outcome.passed and "HTTP 500" in outcome.found and "settlement_date=2024-07-04" in outcome.found
+    assert "bronze/x" in outcome.checked
 
 
 def test_a_begun_day_without_rows_fails_completeness(good):
@@ -134,3 +136,26 @@ def test_a_begun_day_without_rows_fails_completeness(good):
     assert not outcome.passed and outcome.details["absent_days"] == 1
     future = dt.date.today() + dt.timedelta(days=3)
     assert checks.rule_complete_days(march, [D(2021, 3, 27), future]).passed
+
+
+def test_mix_present_warns_with_the_count_of_real_gaps_only():
+    from energy_assets_tests.neso.test_transforms import LATER, fetched, intensity_body, silver_for
+
+    day = D(2024, 7, 4)
+    silver = silver_for(fetched([day], intensity_body([day]), LATER))
+    starts = synthetic.uk_day_starts(day)
+    generation = synthetic.generation_payload(starts[:20])  # the mix as fetched at 09:00 UTC: 20 half-hours
+    del generation["data"][3]  # and one of them missing
+    fetched_at = dt.datetime(2024, 7, 4, 9, 0, tzinfo=UTC)
+    mix = transforms.build_silver_mix(transforms.bronze_rows([fetched([day], generation, fetched_at, endpoint="generation")]))
+    gold = transforms.build_features(silver, mix, [day])
+    reasons = gold.group_by("mix_missing_reason").len().drop_nulls()
+    assert dict(reasons.iter_rows()) == {transforms.MIX_MISSING_PERIOD: 1, transforms.MIX_NOT_YET: 28}
+    outcome = checks.rule_mix_present(gold)
+    assert not outcome.passed and outcome.warn_only
+    assert outcome.details["periods_without_mix"] == 1 and outcome.details["periods_not_started"] == 28
+    assert "1 of 48 half-hour(s) on 1 day(s) without a generation mix" in outcome.found
+    assert outcome.result().severity.value == "WARN"
+    complete = transforms.build_features(silver, transforms.build_silver_mix(transforms.bronze_rows(
+        [fetched([day], synthetic.generation_payload(starts), LATER, endpoint="generation")])), [day])
+    assert checks.rule_mix_present(complete).passed

@@ -7,7 +7,7 @@ import time
 import pytest
 from werkzeug import Response
 
-from energy_assets.neso import synthetic
+from energy_assets.devtools import neso_synthetic as synthetic
 from energy_assets.neso.client import (
     GENERATION,
     INTENSITY,
@@ -15,7 +15,7 @@ from energy_assets.neso.client import (
     NesoClient,
     api_time,
     chunk_path,
-    day_chunks,
+    request_chunks,
     periods_in_uk_day,
     request_plan,
     uk_day_bounds_utc,
@@ -50,14 +50,14 @@ def test_range_start_is_shifted_one_minute_past_the_boundary():
     assert chunk_path(GENERATION, [D(2024, 7, 4), D(2024, 7, 5)]) == "/generation/2024-07-03T23:01Z/2024-07-05T23:00Z"
 
 
-def test_day_chunks_hold_at_most_13_days_and_never_cross_new_year():
+def test_request_chunks_hold_at_most_13_days_and_never_cross_new_year():
     days = [D(2023, 12, 10) + dt.timedelta(days=i) for i in range(40)]  # 2023-12-10 .. 2024-01-18
-    chunks = day_chunks(days)
+    chunks = request_chunks(days)
     assert [len(c) for c in chunks] == [13, 9, 13, 5]
     assert chunks[1][-1] == D(2023, 12, 31) and chunks[2][0] == D(2024, 1, 1)
     assert sum(chunks, []) == days
     # a gap starts a new chunk; a single day is one request
-    assert day_chunks([D(2024, 3, 1), D(2024, 3, 2), D(2024, 3, 5)]) == [[D(2024, 3, 1), D(2024, 3, 2)], [D(2024, 3, 5)]]
+    assert request_chunks([D(2024, 3, 1), D(2024, 3, 2), D(2024, 3, 5)]) == [[D(2024, 3, 1), D(2024, 3, 2)], [D(2024, 3, 5)]]
     assert len(request_plan(INTENSITY, [D(2024, 3, 1)])) == 1
 
 

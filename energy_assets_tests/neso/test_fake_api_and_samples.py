@@ -8,7 +8,7 @@ import requests
 
 from energy_assets import settings
 from energy_assets.http import HttpSession
-from energy_assets.neso import samples
+from energy_assets.devtools import neso_samples as samples
 from energy_assets.neso.client import GENERATION, INTENSITY, UTC, NesoClient, usability_problem
 
 D = dt.date

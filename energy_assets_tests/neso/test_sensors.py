@@ -6,6 +6,7 @@ import json
 import pytest
 from dagster import DefaultSensorStatus, SensorResult, SkipReason, build_sensor_context
 
+from energy_assets import settings
 from energy_assets.neso import sensors
 from energy_assets.neso.client import NesoClient, uk_today
 from energy_assets.neso.sensors import neso_carbon_intensity_poller
@@ -95,11 +96,23 @@ def test_sensor_is_stopped_by_default_and_targets_all_three_layers():
     }
 
 
-def test_interval_setting(monkeypatch):
-    assert sensors.sensor_interval_seconds() == int(__import__("os").environ.get("NESO_SENSOR_INTERVAL_SECONDS", 60))
+@pytest.fixture
+def fresh_graph_settings():
+    """The sensor interval is a load-time setting (`settings.graph()`, cached): clear the cache around an
+    environment change and again after it is undone, so no other test sees the changed value."""
+    settings.graph.cache_clear()
+    yield
+    settings.graph.cache_clear()
+
+
+def test_interval_setting(monkeypatch, fresh_graph_settings):
+    monkeypatch.delenv("NESO_SENSOR_INTERVAL_SECONDS", raising=False)
+    assert sensors.sensor_interval_seconds() == 60
     monkeypatch.setenv("NESO_SENSOR_INTERVAL_SECONDS", "10")
+    settings.graph.cache_clear()
     assert sensors.sensor_interval_seconds() == 10
     monkeypatch.setenv("NESO_SENSOR_INTERVAL_SECONDS", "soon")
+    settings.graph.cache_clear()
     with pytest.raises(ValueError, match="NESO_SENSOR_INTERVAL_SECONDS"):
         sensors.sensor_interval_seconds()
 

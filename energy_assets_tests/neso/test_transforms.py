@@ -6,7 +6,9 @@ import json
 import polars as pl
 import pytest
 
-from energy_assets.neso import synthetic, transforms
+from energy_assets.devtools import neso_synthetic as synthetic
+from energy_assets.bronze import latest_fetch_problems
+from energy_assets.neso import transforms
 from energy_assets.neso.client import INTENSITY, UTC, FetchedResponse, chunk_path
 
 D = dt.date
@@ -88,9 +90,9 @@ def test_unusable_bronze_rows_are_ignored_by_silver():
     truncated = fetched([day], '{"data":[{"fro', LATER + dt.timedelta(hours=2), problem="invalid JSON")
     silver = silver_for(good, bad, truncated)
     assert silver.height == 48 and (silver["fetched_at"] == good.fetched_at).all()
-    problems = transforms.latest_fetch_problems(transforms.bronze_rows([good, bad, truncated]))
+    problems = latest_fetch_problems(transforms.bronze_rows([good, bad, truncated]), ["settlement_date"])
     assert problems["problem"].to_list() == ["invalid JSON"]
-    assert transforms.latest_fetch_problems(transforms.bronze_rows([bad, good.__class__(**{**good.__dict__, "fetched_at": LATER + dt.timedelta(hours=3)})])).is_empty()
+    assert latest_fetch_problems(transforms.bronze_rows([bad, good.__class__(**{**good.__dict__, "fetched_at": LATER + dt.timedelta(hours=3)})]), ["settlement_date"]).is_empty()
 
 
 def test_flags_actual_zero_and_missing_actual_of_settled_periods():
@@ -140,8 +142,9 @@ def test_generation_mix_one_row_per_period_and_fuel():
     mix = transforms.build_silver_mix(transforms.bronze_rows([resp]))
     assert mix.schema == transforms.SILVER_MIX_SCHEMA
     assert mix.height == 48 * 9
-    sums = mix.group_by("period_start").agg(pl.col("percentage").sum())["percentage"]
-    assert ((sums - 100).abs() < 0.05).all()
+    sums = mix.group_by("period_start").agg(pl.col("generation_fraction").sum())["generation_fraction"]
+    assert ((sums - 1).abs() < 0.0005).all()
+    assert mix["generation_fraction"].is_between(0, 1).all()
 
 
 def _silver_days(days, now=LATER):
@@ -180,7 +183,9 @@ def test_gold_errors_low_carbon_share_and_calendar():
     r0, r1, r2 = gold.head(3).iter_rows(named=True)
     assert (r0["forecast_error_gco2_per_kwh"], r0["abs_forecast_error_gco2_per_kwh"]) == (20, 20)
     assert r0["relative_forecast_error"] == pytest.approx(20 / 120)
-    assert r0["low_carbon_share_percent"] == pytest.approx(50.0)  # 5 + 15 + 2 + 3 + 25
+    assert r0["low_carbon_share_fraction"] == pytest.approx(0.5)  # 5 + 15 + 2 + 3 + 25 %
+    assert r0["mix_missing_reason"] is None
     assert r1["forecast_error_gco2_per_kwh"] is None and r1["intensity_gco2_per_kwh"] == 100
+    assert r1["relative_forecast_error"] is None and r1["data_quality_flag"] == transforms.FLAG_ACTUAL_ZERO  # never / 0
     assert r2["forecast_error_gco2_per_kwh"] is None and r2["intensity_gco2_per_kwh"] == 90
     assert (r0["hour_local"], r0["day_of_week"], r0["is_weekend"], r0["month"], r0["settlement_period"]) == (0, 6, True, 7, 1)

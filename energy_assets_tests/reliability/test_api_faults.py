@@ -1,7 +1,7 @@
 """API fault matrix for both APIs (NESO national, Electricity Maps), through real Dagster materialisations.
 
 A loopback server (pytest-httpserver on 127.0.0.1) answers in each API's own format (NESO: the project's fake
-API `energy_assets.neso.fake_api.answer`; Electricity Maps: `energy_assets.electricity_maps.samples`) and
+API `energy_assets.devtools.neso_fake_api.answer`; Electricity Maps: `energy_assets.electricity_maps.samples`) and
 injects one fault: refused connection, read timeout, 429 with and without Retry-After, 500/502/503, HTTP 200
 with `{}`, truncated JSON, a 200 text/html error page, a payload missing its data member, one with extra fields.
 
@@ -37,10 +37,10 @@ from dagster import (
     build_sensor_context,
     materialize,
 )
-from deltalake import DeltaTable
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
+from energy_assets.devtools.neso_fake_api import FakeNesoState, answer
 from energy_assets.electricity_maps import samples
 from energy_assets.electricity_maps.assets import build_assets
 from energy_assets.electricity_maps.checks import build_checks
@@ -50,10 +50,10 @@ from energy_assets.http import HttpSession
 from energy_assets.jobs import build_jobs
 from energy_assets.lake.io_manager import DeltaLakeIOManager
 from energy_assets.lake.resource import LakeResource
+from energy_assets.lake.store import Lake
 from energy_assets.neso.assets import NESO_ASSETS
 from energy_assets.neso.checks import NESO_CHECKS
 from energy_assets.neso.client import NesoClient
-from energy_assets.neso.fake_api import FakeNesoState, answer
 from energy_assets.neso.sensors import neso_carbon_intensity_poller
 
 EM_KEY = "emk-faults-test-key"
@@ -81,8 +81,10 @@ EM_TABLES = {
 NESO_TABLES = {
     "bronze": "bronze/neso_carbon_intensity",
     "silver": "silver/neso_carbon_intensity",
-    "downstream": ["silver/neso_carbon_intensity", "silver/neso_generation_mix",
-                   "silver/neso_carbon_intensity_quarantine", "gold/neso_carbon_intensity_features"],
+    "downstream": ["silver/neso_carbon_intensity", "silver/neso_carbon_intensity_quarantine",
+                   "gold/neso_carbon_intensity_features"],
+    # auxiliary (energy_assets.bronze.AUXILIARY_RULE): not blocked, rebuilt from usable answers only, so unchanged
+    "auxiliary": ["silver/neso_generation_mix"],
 }  # fmt: skip
 
 ERROR_PAGE = "<html><head><title>502 Bad Gateway</title></head><body>upstream is down for maintenance</body></html>"
@@ -233,10 +235,8 @@ APIS = {
 
 
 def version(lake, table):
-    try:
-        return DeltaTable(str(lake / table)).version()
-    except Exception:  # noqa: BLE001 (no table yet)
-        return None
+    """The table's Delta version; None only when it does not exist in this lake."""
+    return Lake(str(lake)).version(table)
 
 
 def failure_text(result, instance) -> str:
@@ -314,6 +314,7 @@ def test_a_persistent_fault_fails_the_run_naming_the_request_keeps_the_answer_an
     api, tables = APIS[name], APIS[name]["tables"]
     lake = fresh_lake(baselines, name, tmp_path)
     before = {t: version(lake, t) for t in tables["downstream"]}
+    auxiliary_before = {t: (f := pl.read_delta(str(lake / t))).sort(f.columns) for t in tables.get("auxiliary", [])}
     silver_before = pl.read_delta(str(lake / tables["silver"]))
     bronze_before = pl.read_delta(str(lake / tables["bronze"]))
     handler = FaultyApi(api["good"], fault, None)
@@ -325,8 +326,11 @@ def test_a_persistent_fault_fails_the_run_naming_the_request_keeps_the_answer_an
     assert not result.success
     text = failure_text(result, instance)
     assert api["path"].removeprefix("/v3") in text, text  # the failed request is named
+    assert None not in before.values()
     assert {t: version(lake, t) for t in tables["downstream"]} == before  # no partial silver/gold write
     assert pl.read_delta(str(lake / tables["silver"])).equals(silver_before)
+    for table, frame in auxiliary_before.items():
+        assert pl.read_delta(str(lake / table)).sort(frame.columns).equals(frame), table
 
     answered = [entry for entry in handler.log if entry[1].startswith(api["path"])]
     if fault in ("refused", "timeout"):

@@ -21,7 +21,7 @@ from energy_assets.electricity_maps.client import content_hash as em_hash
 from energy_assets.electricity_maps.transforms import BRONZE_SCHEMA, build_silver
 from energy_assets.neso import transforms as neso
 from energy_assets.neso.client import FetchedResponse, usability_problem
-from energy_assets.neso.fake_api import FakeNesoState, answer
+from energy_assets.devtools.neso_fake_api import FakeNesoState, answer
 from energy_assets import settings
 from energy_assets.smart_meter.assets import ASSETS
 from energy_assets.smart_meter.checks import CHECKS

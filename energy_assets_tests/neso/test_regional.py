@@ -13,10 +13,13 @@ from energy_assets.http import HttpSession
 from energy_assets.lake.io_manager import DeltaLakeIOManager
 from energy_assets.lake.resource import LakeResource
 from energy_assets.neso.client import UTC, FetchedResponse
-from energy_assets.neso_regional import samples, transforms
-from energy_assets.neso_regional.assets import NESO_REGIONAL_ASSETS
-from energy_assets.neso_regional.checks import NESO_REGIONAL_CHECKS, rule_unique_and_complete
-from energy_assets.neso_regional.client import NesoRegionalClient, regional_path, regional_usability_problem
+from energy_assets.devtools import neso_regional_samples as samples
+from energy_assets.neso import regional_transforms
+from energy_assets.neso import transforms as neso_transforms
+from energy_assets.neso.assets import NESO_REGIONAL_ASSETS
+from energy_assets.neso.checks import NESO_REGIONAL_CHECKS
+from energy_assets.neso.checks import rule_regional_unique_and_complete as rule_unique_and_complete
+from energy_assets.neso.client import REGIONAL, NesoClient, regional_path, regional_usability_problem
 
 D = dt.date
 
@@ -51,8 +54,8 @@ def test_client_requests_13_day_chunks_and_retries_an_empty_body(httpserver, fas
     httpserver.expect_ordered_request(first).respond_with_data("{}", content_type="application/json")
     httpserver.expect_ordered_request(first).respond_with_json(samples.payload_for(first))
     httpserver.expect_ordered_request(second).respond_with_json(samples.payload_for(second))
-    client = NesoRegionalClient(http=fast_http, base_url=httpserver.url_for("").rstrip("/"))
-    responses = client.fetch_days(days)
+    client = NesoClient(http=fast_http, base_url=httpserver.url_for("").rstrip("/"))
+    responses = client.fetch_days(REGIONAL, days)
     assert [r.ok for r in responses] == [True, True]
     assert [r.days for r in responses] == [tuple(days[:13]), tuple(days[13:])]
     assert responses[0].attempts == 2  # the {} answer was retried
@@ -64,16 +67,16 @@ def test_a_persistent_outage_comes_back_as_a_problem_and_stops_further_requests(
     httpserver.expect_request(regional_path(days[:13])).respond_with_response(
         Response(json.dumps({"error": {"code": "500 Internal Server Error", "message": "down"}}), status=500)
     )
-    client = NesoRegionalClient(http=fast_http, base_url=httpserver.url_for("").rstrip("/"))
-    responses = client.fetch_days(days)
+    client = NesoClient(http=fast_http, base_url=httpserver.url_for("").rstrip("/"))
+    responses = client.fetch_days(REGIONAL, days)
     assert len(responses) == 1 and not responses[0].ok
     assert responses[0].http_status == 500 and "500" in responses[0].problem
 
 
 def test_silver_has_18_regions_per_half_hour_of_a_clock_change_day():
     path = regional_path([D(2021, 3, 28)])
-    bronze = transforms.bronze_rows([fetched(path, json.dumps(samples.payload_for(path)), dt.datetime(2021, 4, 1, tzinfo=UTC), [D(2021, 3, 28)])])
-    silver = transforms.build_silver_regional(transforms.parse_regional(bronze))
+    bronze = neso_transforms.bronze_rows([fetched(path, json.dumps(samples.payload_for(path)), dt.datetime(2021, 4, 1, tzinfo=UTC), [D(2021, 3, 28)])])
+    silver = regional_transforms.build_silver_regional(regional_transforms.parse_regional(bronze))
     assert silver.height == 46 * 18
     assert silver["settlement_period"].unique().sort().to_list() == list(range(1, 47))
     assert silver["region_id"].unique().sort().to_list() == list(range(1, 19))
@@ -90,8 +93,8 @@ def test_newest_fetch_wins_and_records_go_to_their_own_uk_day():
     revised["data"][0]["regions"][12]["intensity"]["forecast"] = 999 - 1  # London, first half-hour of the 27th
     old = fetched(path, json.dumps(payload), dt.datetime(2021, 3, 26, 12, tzinfo=UTC), days)
     new = fetched(path, json.dumps(revised), dt.datetime(2021, 3, 26, 13, tzinfo=UTC), days)
-    bronze = transforms.bronze_rows([new, old]).filter(pl.col("settlement_date") == D(2021, 3, 27))  # one partition
-    silver = transforms.build_silver_regional(transforms.parse_regional(bronze))
+    bronze = neso_transforms.bronze_rows([new, old]).filter(pl.col("settlement_date") == D(2021, 3, 27))  # one partition
+    silver = regional_transforms.build_silver_regional(regional_transforms.parse_regional(bronze))
     assert silver["settlement_date"].unique().to_list() == [D(2021, 3, 27)]
     assert silver.height == 48 * 18
     first_london = silver.filter((pl.col("region_id") == 13) & (pl.col("settlement_period") == 1)).row(0, named=True)
@@ -102,22 +105,22 @@ def test_a_value_outside_the_schema_fails_with_the_request_named():
     path = regional_path([D(2021, 3, 28)])
     payload = samples.payload_for(path)
     payload["data"][5]["regions"][0]["intensity"]["index"] = "extreme"
-    bronze = transforms.bronze_rows([fetched(path, json.dumps(payload), dt.datetime(2021, 4, 1, tzinfo=UTC), [D(2021, 3, 28)])])
-    with pytest.raises(transforms.NesoRegionalDataError, match=r"index not in .* of GET https://x/regional/intensity/2021-03-28T00:01Z"):
-        transforms.build_silver_regional(transforms.parse_regional(bronze))
+    bronze = neso_transforms.bronze_rows([fetched(path, json.dumps(payload), dt.datetime(2021, 4, 1, tzinfo=UTC), [D(2021, 3, 28)])])
+    with pytest.raises(regional_transforms.NesoRegionalDataError, match=r"index not in .* of GET https://x/regional/intensity/2021-03-28T00:01Z"):
+        regional_transforms.build_silver_regional(regional_transforms.parse_regional(bronze))
 
 
 def test_committed_samples_are_what_the_generator_writes(tmp_path):
     written = samples.write_samples(tmp_path)
     for file in written:
         committed = settings.SAMPLES_DIR / file.relative_to(tmp_path)
-        assert committed.read_bytes() == file.read_bytes(), f"{committed} is stale: run python -m energy_assets.neso_regional.samples"
+        assert committed.read_bytes() == file.read_bytes(), f"{committed} is stale: run python -m energy_assets.devtools.neso_regional_samples"
 
 
 def test_assets_replay_the_sample_days_in_one_request_idempotently(lake_root):
     resources = {
         "io_manager": DeltaLakeIOManager(lake=LakeResource(root_uri=str(lake_root))),
-        "neso_regional": NesoRegionalClient(http=HttpSession(source_mode="replay", samples_dir=str(settings.SAMPLES_DIR))),
+        "neso": NesoClient(http=HttpSession(source_mode="replay", samples_dir=str(settings.SAMPLES_DIR))),
     }
     tags = {"dagster/asset_partition_range_start": "2021-03-26", "dagster/asset_partition_range_end": "2021-03-29"}
     instance = DagsterInstance.ephemeral()
@@ -135,9 +138,25 @@ def test_assets_replay_the_sample_days_in_one_request_idempotently(lake_root):
 
 
 def test_regional_bodies_with_nan_infinity_or_overflow_are_unusable():
-    from energy_assets.neso_regional.client import regional_usability_problem
-
     record = '{"data": [{"from": "2021-03-26T00:00Z", "to": "2021-03-26T00:30Z", "regions": [{"regionid": 1, "intensity": {"forecast": %s}}]}]}'
     assert regional_usability_problem(record % "45") is None
     for bad in ("NaN", "Infinity", "1e400", str(2**64)):
         assert "invalid JSON" in regional_usability_problem(record % bad), bad
+
+
+def test_a_record_with_an_unreadable_time_fails_naming_the_request_instead_of_vanishing():
+    path = regional_path([D(2021, 3, 28)])
+    payload = samples.payload_for(path)
+    payload["data"][2]["from"] = "yesterday"
+    bronze = neso_transforms.bronze_rows([fetched(path, json.dumps(payload), dt.datetime(2021, 4, 1, tzinfo=UTC), [D(2021, 3, 28)])])
+    with pytest.raises(regional_transforms.NesoRegionalDataError, match=r"unparseable from/to timestamp in the record from='yesterday'.* of GET https://x/regional"):
+        regional_transforms.build_silver_regional(regional_transforms.parse_regional(bronze))
+
+
+def test_the_fake_api_serves_the_regional_samples(fake_api):
+    import requests
+
+    path = regional_path([D(2024, 7, 4)])
+    answer = requests.get(fake_api + path, timeout=5)
+    assert answer.status_code == 200 and answer.json() == samples.payload_for(path)
+    assert regional_usability_problem(answer.text) is None

@@ -1,9 +1,11 @@
 """A local fake of the NESO Carbon Intensity API whose data changes as time passes.
 
     energy-assets fake-neso-api --port 8765 [--revise-every 60] [--fault 500|empty|truncated|429|error200]
+    python -m energy_assets.devtools.neso_fake_api --port 8765
 
 Serves, in the real API's format and with its quirks (one-minute boundary rule, UK local days, 14-day limit):
-`/intensity`, `/intensity/date/{date}`, `/intensity/{from}/{to}`, `/generation/{from}/{to}`.
+`/intensity`, `/intensity/date/{date}`, `/intensity/{from}/{to}`, `/generation/{from}/{to}`,
+`/regional/intensity/{from}/{to}` (the regional forecasts of `neso_regional_samples`, not revised).
 Actuals appear 30 minutes after a period ends and forecasts of open periods are revised every
 `--revise-every` seconds, so a poller sees real changes. Faults can be switched at run time:
 `GET /_control?fault=500&count=3` (the next 3 data requests fail; count omitted = until switched off),
@@ -22,8 +24,9 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from energy_assets.devtools import neso_regional_samples
+from energy_assets.devtools import neso_synthetic as synthetic
 from energy_assets.neso.client import UTC, parse_api_time
-from energy_assets.neso import synthetic
 
 FAULTS = ("none", "500", "empty", "truncated", "429", "error200")
 _TIME = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}Z"
@@ -107,6 +110,8 @@ def _data(state: FakeNesoState, path: str, now: dt.datetime) -> tuple[int, dict]
         if m.group(1) == "intensity":
             return 200, synthetic.intensity_payload(starts, now, revision)
         return 200, synthetic.generation_payload([s for s in starts if s <= now])
+    if re.fullmatch(rf"/regional/intensity/{_TIME}/{_TIME}", path):
+        return 200, neso_regional_samples.payload_for(path)
     if re.fullmatch(r"/(intensity|generation)/[^/]+/[^/]+", path):
         return 400, json.loads(
             error_body("400 Bad Request", "Please enter a valid datetime in ISO8601 format YYYY-MM-DDThh:mmZ e.g. /intensity/2017-08-25T15:30Z")

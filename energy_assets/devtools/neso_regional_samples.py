@@ -1,9 +1,9 @@
 """Deterministic regional payloads in the API's exact format, and the replay samples under
 `data/samples/neso/regional/` (run after changing the client or the data):
 
-    python -m energy_assets.neso_regional.samples [--out DIR]
+    python -m energy_assets.devtools.neso_regional_samples [--out DIR]
 
-Each region's forecast is the NESO domain's synthetic national intensity (`energy_assets.neso.synthetic`)
+Each region's forecast is the NESO domain's synthetic national intensity (`energy_assets.devtools.neso_synthetic`)
 scaled by a regional factor (Scotland low, South Wales and the Midlands high) plus a little noise, so the
 regional numbers move with the national ones like the real ones do. Samples are written for each sample day
 and for the whole sample range (the demo's single run), at the exact paths the client requests.
@@ -18,10 +18,9 @@ import json
 from pathlib import Path
 
 from energy_assets import settings
+from energy_assets.devtools import neso_synthetic as synthetic
 from energy_assets.http import replay_path
-from energy_assets.neso import synthetic
-from energy_assets.neso.client import PERIOD, SOURCE, UTC, api_time
-from energy_assets.neso_regional.client import regional_path
+from energy_assets.neso.client import PERIOD, SOURCE, UTC, api_time, regional_path
 
 # (regionid, dnoregion, shortname, factor of the national intensity) as the API lists them.
 REGIONS = (
@@ -100,7 +99,7 @@ def write_samples(out: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m energy_assets.neso_regional.samples", description="Write the NESO regional replay samples."
+        prog="python -m energy_assets.devtools.neso_regional_samples", description="Write the NESO regional replay samples."
     )
     parser.add_argument("--out", type=Path, default=settings.SAMPLES_DIR, help="samples root (default data/samples)")
     args = parser.parse_args(argv)

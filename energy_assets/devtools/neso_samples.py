@@ -1,6 +1,6 @@
 """Generate the NESO replay samples in `data/samples/neso/` (deterministic; run after changing the client).
 
-    python -m energy_assets.neso.samples [--out DIR]
+    python -m energy_assets.devtools.neso_samples [--out DIR]
 
 For the UK days in `settings.SAMPLE_DAYS` (2021-03-28 is the spring clock change: 46 half-hours) it writes,
 at the exact replay paths the client requests (`energy_assets.http.replay_path`):
@@ -21,8 +21,8 @@ import json
 from pathlib import Path
 
 from energy_assets import settings
+from energy_assets.devtools import neso_synthetic as synthetic
 from energy_assets.http import replay_path
-from energy_assets.neso import synthetic
 from energy_assets.neso.client import GENERATION, INTENSITY, SOURCE, UTC, chunk_path
 
 OBSERVED_AT = dt.datetime(2021, 4, 30, tzinfo=UTC)
@@ -71,7 +71,7 @@ def write_samples(out: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m energy_assets.neso.samples", description="Write the NESO replay samples.")
+    parser = argparse.ArgumentParser(prog="python -m energy_assets.devtools.neso_samples", description="Write the NESO replay samples.")
     parser.add_argument("--out", type=Path, default=settings.SAMPLES_DIR, help="samples root (default data/samples)")
     args = parser.parse_args(argv)
     files = write_samples(args.out)

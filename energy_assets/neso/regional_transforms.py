@@ -8,17 +8,15 @@ from __future__ import annotations
 
 import polars as pl
 
-from energy_assets.neso.transforms import (  # noqa: F401  (bronze rows and their checks are the national ones)
+from energy_assets.neso.transforms import (  # bronze rows are the national ones (energy_assets.bronze)
     ALLOWED_INDEX,
-    BRONZE_SCHEMA,
     PLAUSIBLE_GCO2_PER_KWH,
-    bronze_rows,
-    latest_fetch_problems,
+    attach_fetches,
+    decode_records,
+    newest_per,
     settlement_period,
 )
 
-UK_TZ = "Europe/London"
-API_TIME_FORMAT = "%Y-%m-%dT%H:%MZ"
 REGION_IDS = tuple(range(1, 19))  # 1..17 plus 18 = GB
 
 SILVER_REGIONAL_SCHEMA = pl.Schema(
@@ -66,33 +64,18 @@ class NesoRegionalDataError(ValueError):
 
 
 def parse_regional(bronze: pl.DataFrame) -> pl.DataFrame:
-    """Every (half-hour, region) record of every usable bronze payload, with the fetch it came from.
-
-    A record belongs to the bronze rows of its own UK day (a range response is stored once per day).
-    """
-    usable = bronze.filter(pl.col("problem").is_null())
-    if usable.is_empty():
+    """Every (half-hour, region) record of every usable bronze payload, with the fetch it came from (the
+    national decoding and fetch attachment: a record belongs to the bronze rows of its own UK day)."""
+    if bronze.filter(pl.col("problem").is_null()).is_empty():
         return pl.DataFrame(schema={"period_start": pl.Datetime("us", "UTC")})
     records = (
-        usable.select("content_hash", "body")
-        .unique("content_hash")
-        .with_columns(pl.col("body").str.json_decode(_REGIONAL_BODY).struct.field("data").alias("record"))
-        .drop("body")
-        .explode("record")
-        .filter(pl.col("record").is_not_null())
-        .unnest("record")
+        decode_records(bronze, _REGIONAL_BODY)
         .explode("regions")
         .filter(pl.col("regions").is_not_null())
         .unnest("regions")
         .unnest("intensity")
-        .with_columns(
-            pl.col("from").str.to_datetime(API_TIME_FORMAT, time_zone="UTC", strict=False).dt.cast_time_unit("us").alias("period_start"),
-            pl.col("to").str.to_datetime(API_TIME_FORMAT, time_zone="UTC", strict=False).dt.cast_time_unit("us").alias("period_end"),
-        )
-        .with_columns(pl.col("period_start").dt.convert_time_zone(UK_TZ).dt.date().alias("settlement_date"))
     )
-    fetches = usable.select("settlement_date", "content_hash", "fetched_at", "request_url")
-    return records.join(fetches, on=["content_hash", "settlement_date"], how="inner")
+    return attach_fetches(records, bronze)
 
 
 def regional_violations(records: pl.DataFrame) -> pl.DataFrame:
@@ -128,7 +111,7 @@ def build_silver_regional(records: pl.DataFrame) -> pl.DataFrame:
             f"from={first['from']!r} regionid={first['regionid']} forecast={first['forecast']} index={first['index']!r} "
             f"of GET {first['request_url']} (fetched {first['fetched_at']})"
         )
-    newest = records.sort(["fetched_at", "content_hash"]).unique(["period_start", "regionid"], keep="last", maintain_order=True)
+    newest = newest_per(records, ["period_start", "regionid"])
     return (
         newest.with_columns(settlement_period())
         .select(
