@@ -69,9 +69,9 @@ def mix_section(lake: Lake) -> None:
     latest = data.mix_latest(mix)
     left, right = st.columns([1, 2])
     left.caption(f"Newest half-hour: {_time(latest['period_start'][0])}")
-    left.bar_chart(_pd(latest), x="fuel", y="percentage", y_label="% of generation", horizontal=True)
+    left.bar_chart(_pd(latest), x="fuel", y="percent_of_generation", y_label="% of generation", horizontal=True)
     right.caption("Last 48 h, % of generation by fuel")
-    right.area_chart(_pd(data.mix_recent_wide(mix)), x="period_start", y_label="%", stack=True)
+    right.area_chart(_pd(data.mix_recent_wide(mix)), x="period_start", y_label="share of generation (0-1)", stack=True)
 
 
 def regional_section(lake: Lake) -> None:

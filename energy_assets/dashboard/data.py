@@ -117,7 +117,8 @@ def mix_latest(mix: pl.DataFrame) -> pl.DataFrame:
     if mix.is_empty():
         return mix
     newest = mix["period_start"].max()
-    return mix.filter(pl.col("period_start") == newest).select("period_start", "fuel", "percentage").sort("percentage", descending=True)
+    latest = mix.filter(pl.col("period_start") == newest).select("period_start", "fuel", (pl.col("generation_fraction") * 100).alias("percent_of_generation"))
+    return latest.sort("percent_of_generation", descending=True)
 
 
 def mix_recent_wide(mix: pl.DataFrame, window: dt.timedelta = RECENT) -> pl.DataFrame:
@@ -126,14 +127,14 @@ def mix_recent_wide(mix: pl.DataFrame, window: dt.timedelta = RECENT) -> pl.Data
         return mix
     newest = mix["period_start"].max()
     recent = mix.filter(pl.col("period_start") > newest - window)
-    return recent.pivot(on="fuel", index="period_start", values="percentage", aggregate_function="first").sort("period_start")
+    return recent.pivot(on="fuel", index="period_start", values="generation_fraction", aggregate_function="first").sort("period_start")
 
 
 def zones_recent(energy: pl.DataFrame, window: dt.timedelta = RECENT) -> dict[str, pl.DataFrame]:
     """Per Electricity Maps zone, its last `window` of hourly carbon intensity and fossil-free share."""
     if energy.is_empty() or "zone" not in energy.columns:
         return {}
-    cols = [c for c in ("datetime", "carbon_intensity_gco2_per_kwh", "fossil_free_percentage", "renewable_percentage") if c in energy.columns]
+    cols = [c for c in ("datetime", "carbon_intensity_gco2_per_kwh", "fossil_free_fraction", "renewable_fraction") if c in energy.columns]
     out = {}
     for zone in sorted(energy["zone"].unique().to_list()):
         z = energy.filter(pl.col("zone") == zone).sort("datetime")

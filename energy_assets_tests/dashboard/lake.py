@@ -31,18 +31,18 @@ def build(root: Path) -> dict:
     write(root, "silver", "neso_carbon_intensity", national(NATIONAL_ROWS))
     starts = [r["period_start"] for r in NATIONAL_ROWS]
     mix = pl.DataFrame(
-        [{"period_start": s, "settlement_date": DAY, "fuel": f, "percentage": p} for s in starts for f, p in MIX.items()],
-        schema={"period_start": pl.Datetime("us", "UTC"), "settlement_date": pl.Date, "fuel": pl.String, "percentage": pl.Float64},
+        [{"period_start": s, "settlement_date": DAY, "fuel": f, "generation_fraction": p / 100} for s in starts for f, p in MIX.items()],
+        schema={"period_start": pl.Datetime("us", "UTC"), "settlement_date": pl.Date, "fuel": pl.String, "generation_fraction": pl.Float64},
     )
     write(root, "silver", "neso_generation_mix", mix)
     hours = [t("2021-03-28T09:00") + dt.timedelta(hours=i) for i in range(4)]
     energy = pl.DataFrame(
         [
-            {"date": DAY, "zone": z, "datetime": h, "carbon_intensity_gco2_per_kwh": v - 10 * (3 - i), "fossil_free_percentage": 50.0}
+            {"date": DAY, "zone": z, "datetime": h, "carbon_intensity_gco2_per_kwh": v - 10 * (3 - i), "fossil_free_fraction": 0.5}
             for z, v in ZONES.items()
             for i, h in enumerate(hours)
         ],
-        schema={"date": pl.Date, "zone": pl.String, "datetime": pl.Datetime("us", "UTC"), "carbon_intensity_gco2_per_kwh": pl.Float64, "fossil_free_percentage": pl.Float64},
+        schema={"date": pl.Date, "zone": pl.String, "datetime": pl.Datetime("us", "UTC"), "carbon_intensity_gco2_per_kwh": pl.Float64, "fossil_free_fraction": pl.Float64},
     )
     write(root, "silver", "electricity_maps_energy", energy)
     readings, nat, reg = day_of_data(DAY, {"m1": "London", "m2": "Yorkshire"}, kwh=0.5, national_value=200, regional_value=100)

@@ -27,6 +27,7 @@ def test_mix_and_zones(lake):
     mix = data.read_table(Lake(str(lake)), "silver/neso_generation_mix")
     latest = data.mix_latest(mix)
     assert latest["fuel"].to_list() == ["wind", "gas", "nuclear", "solar"]
+    assert latest["percent_of_generation"].round(6).to_list() == [41.5, 30.0, 16.5, 12.0]  # fractions shown as percent
     assert data.mix_recent_wide(mix).columns == ["period_start", "wind", "gas", "nuclear", "solar"]
     zones = data.zones_recent(data.read_table(Lake(str(lake)), "silver/electricity_maps_energy"))
     assert list(zones) == ["DE", "GR"]

@@ -1,7 +1,7 @@
 """API fault matrix for both APIs (NESO national, Electricity Maps), through real Dagster materialisations.
 
 A loopback server (pytest-httpserver on 127.0.0.1) answers in each API's own format (NESO: the project's fake
-API `energy_assets.devtools.neso_fake_api.answer`; Electricity Maps: `energy_assets.electricity_maps.samples`) and
+API `energy_assets.devtools.neso_fake_api.answer`; Electricity Maps: `energy_assets.devtools.electricity_maps_samples`) and
 injects one fault: refused connection, read timeout, 429 with and without Retry-After, 500/502/503, HTTP 200
 with `{}`, truncated JSON, a 200 text/html error page, a payload missing its data member, one with extra fields.
 
@@ -41,7 +41,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from energy_assets.devtools.neso_fake_api import FakeNesoState, answer
-from energy_assets.electricity_maps import samples
+from energy_assets.devtools import electricity_maps_samples as samples
 from energy_assets.electricity_maps.assets import build_assets
 from energy_assets.electricity_maps.checks import build_checks
 from energy_assets.electricity_maps.client import ElectricityMapsResource
@@ -205,8 +205,7 @@ class Api:
 def em_resources(lake, base_url, http=None):
     return {
         "io_manager": DeltaLakeIOManager(lake=LakeResource(root_uri=str(lake))),
-        "http": http or session(),
-        "electricity_maps": ElectricityMapsResource(api_key=EM_KEY, base_url=base_url, paid_tier=True),
+        "electricity_maps": ElectricityMapsResource(http=http or session(), api_key=EM_KEY, base_url=base_url, paid_tier=True),
     }
 
 
@@ -408,7 +407,7 @@ def test_the_sensor_skips_during_every_fault_and_requests_runs_once_the_api_reco
         make = lambda base: {"neso_poller": NesoClient(http=http, base_url=base)}  # noqa: E731
     else:
         sensor_def = EM_SENSOR
-        make = lambda base: {"electricity_maps": ElectricityMapsResource(api_key=EM_KEY, base_url=base), "http": http}  # noqa: E731
+        make = lambda base: {"electricity_maps": ElectricityMapsResource(http=http, api_key=EM_KEY, base_url=base)}  # noqa: E731
     try:
         for fault in SENSOR_FAULTS:
             handler.set(fault if fault != "refused" else "none")
