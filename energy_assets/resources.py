@@ -9,7 +9,7 @@ from energy_assets.lake.resource import LakeResource
 
 
 def shared_resources() -> dict:
-    lake = LakeResource()  # ENERGY_LAKE_URI / ENERGY_LAKE_STORAGE_OPTIONS, read when a run starts
+    lake = LakeResource()  # the lake settings, read when a run starts
     return {"lake": lake, "io_manager": DeltaLakeIOManager(lake=lake), "http": HttpSession()}
 
 

@@ -39,6 +39,10 @@ DEFAULT_DAGSTER_HOME = PROJECT_ROOT / "dagster_home"
 # 2021-03-28 is a clock-change day (46 half-hours).
 SAMPLE_DAYS = ("2021-03-26", "2021-03-27", "2021-03-28", "2021-03-29")
 
+# The lake's variables, for help texts elsewhere (the environment itself is read only here).
+LAKE_URI_VARIABLE = "ENERGY_LAKE_URI"
+LAKE_OPTIONS_VARIABLE = "ENERGY_LAKE_STORAGE_OPTIONS"
+
 LIVE = "live"
 REPLAY = "replay"
 LOAD = "load"

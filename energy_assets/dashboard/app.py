@@ -1,6 +1,6 @@
 """The live dashboard (a Streamlit script): `energy-assets dashboard` or `streamlit run energy_assets/dashboard/app.py`.
 
-Reads the lake (`ENERGY_LAKE_URI`, `ENERGY_LAKE_STORAGE_OPTIONS`) through delta-rs on every refresh
+Reads the lake (the lake settings) through delta-rs on every refresh
 (`ENERGY_DASHBOARD_REFRESH_SECONDS`, default 30 s):
 NESO national intensity (forecast vs actual and their difference), the generation mix, the regional forecast,
 Electricity Maps zones side by side, smart-meter consumption and footprint per product and region, and the

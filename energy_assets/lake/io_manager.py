@@ -42,10 +42,8 @@ from dagster import (
     TableSchema,
     TimeWindowPartitionsDefinition,
 )
-from deltalake import DeltaTable
 from pydantic import Field
 
-from energy_assets import settings
 from energy_assets.lake import engine
 from energy_assets.lake.engine import (  # noqa: F401 - re-exported: the names assets and tests use
     DEFAULT_COMMIT_BACKOFF_MAX_S,
@@ -213,19 +211,3 @@ def _box(pdef: MultiPartitionsDefinition, keys: Sequence[Any], partition_expr: A
     return dims
 
 
-# ----------------------------------------------------------------------------------- deprecated shims
-# Still imported by modules other helpers are rewriting (smart_meter, serving, dashboard); the coordinator
-# deletes them once those use `LakeResource` / `Lake`.
-def storage_options_from_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """Deprecated: `LakeResource.lake().storage_options` / `Lake.from_settings(storage_options=extra).storage_options`."""
-    return {**settings.lake_storage_options(), **(extra or {})}
-
-
-def open_table(uri: str, storage_options: dict[str, str]) -> DeltaTable | None:
-    """Deprecated: `Lake.open(key)`."""
-    return DeltaTable(uri, storage_options=storage_options or None) if DeltaTable.is_deltatable(uri, storage_options or None) else None
-
-
-def lake_root(configured: str | None = None) -> str:
-    """Deprecated: `LakeResource.lake().root` / `Lake.from_settings(root).root`."""
-    return configured or settings.lake_uri()

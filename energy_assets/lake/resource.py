@@ -5,6 +5,7 @@ from __future__ import annotations
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from energy_assets import settings
 from energy_assets.lake.store import Lake
 
 
@@ -15,7 +16,7 @@ class LakeResource(ConfigurableResource):
         default="",
         description=(
             "Root of the Delta lake: a local path or any delta-rs URI (s3://, az://, gs://). Empty (the default): "
-            "ENERGY_LAKE_URI, read when the run starts (default data/lake)."
+            f"{settings.LAKE_URI_VARIABLE}, read when the run starts (default data/lake)."
         ),
     )
     storage_options: dict[str, str] = Field(

@@ -73,7 +73,7 @@ class Lake:
 
     @classmethod
     def from_settings(cls, root: str | None = None, storage_options: Mapping[str, str] | None = None) -> Lake:
-        """The lake the settings point at (`ENERGY_LAKE_URI`, `ENERGY_LAKE_STORAGE_OPTIONS`), read now; explicit
+        """The lake the settings point at (lake URI and storage options), read now; explicit
         arguments win (options are merged over the environment's)."""
         from energy_assets import settings
 

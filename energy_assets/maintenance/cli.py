@@ -1,7 +1,7 @@
 """`energy-assets maintain`: compact and vacuum every Delta table of the lake now, and print the report.
 
 The same work as the nightly `lake_maintenance_job`, without a Dagster run (for a one-off clean-up or a
-cron outside Dagster). Settings as for the job: ENERGY_LAKE_URI, ENERGY_LAKE_STORAGE_OPTIONS,
+cron outside Dagster). Settings as for the job: the lake URI and storage options,
 ENERGY_LAKE_VACUUM_RETENTION_HOURS, ENERGY_LAKE_VACUUM_ENFORCE_RETENTION; the flags override them.
 """
 
@@ -11,13 +11,14 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from energy_assets import settings
 from energy_assets.lake.store import Lake
 from energy_assets.maintenance.tables import VacuumSettings, maintain_tables, report_markdown
 
 
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(prog="energy-assets maintain", description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--lake", default=None, help="lake root (default: the lake setting, data/lake)")
+    parser.add_argument("--lake", default=None, help=f"lake root (default {settings.LAKE_URI_VARIABLE} or data/lake)")
     parser.add_argument("--retention-hours", type=int, default=None, help="vacuum retention (default: ENERGY_LAKE_VACUUM_RETENTION_HOURS or 168)")
     parser.add_argument(
         "--no-enforce-retention",

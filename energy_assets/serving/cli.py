@@ -3,7 +3,7 @@
     energy-assets show silver/neso_carbon_intensity --limit 20 --where "actual_gco2_per_kwh > 200"
     energy-assets sql "select date, sum(total_emissions_kgco2) from presentation.carbon_per_product_per_day group by 1"
 
-Both read the lake directly (`ENERGY_LAKE_URI` and `ENERGY_LAKE_STORAGE_OPTIONS`, or `--lake`): an in-memory
+Both read the lake directly (the lake settings, or `--lake`): an in-memory
 DuckDB with one view per Delta table over its current snapshot (delta-rs), so results are always current and
 need no sync. On an object store (which delta-rs cannot list) the tables are the code location's. `sql --db FILE`
 queries the serving database file instead (read-only). Output is a table, or `--format csv|json`.
@@ -18,6 +18,7 @@ from collections.abc import Sequence
 import duckdb
 import polars as pl
 
+from energy_assets import settings
 from energy_assets.lake.store import Lake, LakeTableNotFound
 from energy_assets.serving import catalog
 
@@ -43,7 +44,7 @@ def show(argv: Sequence[str] | None = None, out=None, err=None) -> int:
     parser.add_argument("--where", default=None, help="SQL condition, e.g. \"settlement_date = '2021-03-28'\"")
     parser.add_argument("--order-by", default=None, help="SQL ORDER BY list")
     parser.add_argument("--columns", default=None, help="comma-separated columns (default all)")
-    parser.add_argument("--lake", default=None, help="lake root (default ENERGY_LAKE_URI or data/lake)")
+    parser.add_argument("--lake", default=None, help=f"lake root (default {settings.LAKE_URI_VARIABLE} or data/lake)")
     parser.add_argument("--format", choices=FORMATS, default="table")
     args = parser.parse_args(argv)
     if args.limit < 0:
@@ -85,7 +86,7 @@ def sql(argv: Sequence[str] | None = None, out=None, err=None) -> int:
         description="Run SQL over the lake: every Delta table is a view <layer>.<table> (raw, bronze, silver, gold, presentation).",
     )
     parser.add_argument("query", help='e.g. "select count(*) from silver.neso_carbon_intensity"')
-    parser.add_argument("--lake", default=None, help="lake root (default ENERGY_LAKE_URI or data/lake)")
+    parser.add_argument("--lake", default=None, help=f"lake root (default {settings.LAKE_URI_VARIABLE} or data/lake)")
     parser.add_argument("--db", default=None, help="query this DuckDB file (the serving database) instead of the lake")
     parser.add_argument("--max-rows", type=int, default=100, help="rows printed in table format (default 100)")
     parser.add_argument("--format", choices=FORMATS, default="table")
