@@ -16,6 +16,7 @@ appear in the UI afterwards. `energy-assets COMMAND --help` describes each comma
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -305,26 +306,31 @@ def cmd_dev(args) -> int:
            "online: materialising bronze assets calls the public APIs; `energy-assets dev --offline` uses the samples"),
         flush=True,
     )  # fmt: skip
-    child = subprocess.Popen(command, cwd=settings.PROJECT_ROOT, env=settings.process_environment())
+    # dagster dev gets a process group of its own, so every process below it (webserver, daemon, code servers)
+    # can be signalled together and none is left behind; Ctrl-C reaches us and is passed on.
+    child = subprocess.Popen(command, cwd=settings.PROJECT_ROOT, env=settings.process_environment(), start_new_session=True)
 
-    def forward(signum, _frame):
-        if child.poll() is None:
-            child.send_signal(signum)
+    def signal_group(signum) -> None:
+        try:
+            os.killpg(child.pid, signum)
+        except ProcessLookupError:
+            pass
 
-    previous = signal.signal(signal.SIGTERM, forward)
+    previous = signal.signal(signal.SIGTERM, lambda signum, _frame: signal_group(signum))
     try:
         while True:
             try:
                 return child.wait()
-            except KeyboardInterrupt:  # Ctrl-C reached us and dagster dev alike: wait for it to finish stopping
-                forward(signal.SIGINT, None)
+            except KeyboardInterrupt:  # Ctrl-C: ask dagster dev to stop, then wait for it
+                signal_group(signal.SIGINT)
                 try:
                     child.wait(timeout=30)
                 except subprocess.TimeoutExpired:
-                    child.kill()
+                    signal_group(signal.SIGKILL)
                 return 130
     finally:
         signal.signal(signal.SIGTERM, previous)
+        signal_group(signal.SIGTERM)  # whatever dagster dev left running in its group
 
 
 def _delegate(module: str, function: str) -> Callable:

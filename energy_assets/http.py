@@ -156,6 +156,9 @@ class _HostThrottle:
 _throttle = _HostThrottle()
 
 
+SOURCE_TAG = "energy_assets/source"
+
+
 class HttpSession(ConfigurableResource):
     """Shared HTTP session: timeouts, bounded retries with backoff, politeness, replay."""
 
@@ -176,6 +179,13 @@ class HttpSession(ConfigurableResource):
     )
 
     _session: requests.Session | None = PrivateAttr(default=None)
+
+    def setup_for_execution(self, context) -> None:
+        """Tag the run with the source mode it really uses (`energy_assets/source`: live or replay), so the UI's
+        run list shows which runs called the APIs and which answered from the samples."""
+        run = getattr(context, "dagster_run", None)
+        if context.instance is not None and run is not None:
+            context.instance.add_run_tags(run.run_id, {SOURCE_TAG: self.mode()})
 
     def mode(self) -> str:
         """The source mode in force: the configured one, else the process environment's, read now (not at

@@ -144,5 +144,12 @@ def test_dev_stops_cleanly_and_leaves_no_dagster_process_behind(fresh_env, how):
     out = proc.communicate(timeout=120)[0]
     assert "offline: API requests are answered from the bundled samples" in out
     assert "Traceback" not in out, out[-3000:]  # (dagster dev itself logs "KeyboardInterrupt received")
-    left = [pid for pid in tree if psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE]
-    assert not left, f"processes left running after {how}: {left}"
+    def running(pid: int) -> bool:
+        try:
+            return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+        except psutil.NoSuchProcess:
+            return False
+
+    _, alive = psutil.wait_procs([psutil.Process(pid) for pid in tree if running(pid)], timeout=30)
+    left = [f"{p.pid} {' '.join(p.cmdline()[:6])}" for p in alive if running(p.pid)]
+    assert not left, f"processes left running 30 s after {how}: {left}"

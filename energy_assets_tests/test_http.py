@@ -197,3 +197,21 @@ def test_politeness_can_be_lowered_from_the_environment_but_never_raised(monkeyp
     monkeypatch.setenv("ENERGY_ASSETS_HTTP_MIN_INTERVAL_S", "soon")
     with pytest.raises(ValueError, match="ENERGY_ASSETS_HTTP_MIN_INTERVAL_S"):
         session.politeness_s()
+
+
+@pytest.mark.parametrize("mode", ["replay", "live"])
+def test_runs_are_tagged_with_the_source_mode_they_use_also_through_a_nested_session(monkeypatch, mode):
+    from dagster import DagsterInstance, asset, materialize
+
+    from energy_assets.http import SOURCE_TAG
+    from energy_assets.neso.client import NesoClient
+
+    monkeypatch.setenv("ENERGY_ASSETS_SOURCE", mode)
+
+    @asset
+    def uses_the_api(neso: NesoClient) -> int:
+        return 1
+
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize([uses_the_api], resources={"neso": NesoClient(http=HttpSession())}, instance=instance)
+        assert instance.get_run_by_id(result.run_id).tags[SOURCE_TAG] == mode
