@@ -24,7 +24,8 @@ class CheckOutcome:
     offending: pl.DataFrame | None = None
     warn_only: bool = False
 
-    def result(self) -> AssetCheckResult:
+    def result(self, asset_key=None, check_name: str | None = None) -> AssetCheckResult:
+        """The Dagster result; `asset_key` and `check_name` name the check when one op yields several."""
         metadata = {"checked": MetadataValue.text(self.checked), "found": MetadataValue.text(self.found)}
         for key, value in self.details.items():
             if isinstance(value, bool) or not isinstance(value, int | float):
@@ -36,6 +37,8 @@ class CheckOutcome:
         if self.offending is not None and self.offending.height:
             metadata["first_offending_rows"] = MetadataValue.md(markdown_table(self.offending.head(5)))
         return AssetCheckResult(
+            asset_key=asset_key,
+            check_name=check_name,
             passed=self.passed,
             metadata=metadata,
             description=self.found,

@@ -298,11 +298,7 @@ def build_checks(partitions_def: MultiPartitionsDefinition = utc_day_by_zone) ->
     def bronze_latest_answers_usable(carbon: pl.DataFrame, power: pl.DataFrame):
         """One op for both bronze tables: each one's verdict needs the other's newest answers."""
         for key, mine, other in ((CARBON_BRONZE, carbon, power), (POWER_BRONZE, power, carbon)):
-            result = bronze_usable(mine, other, key.to_user_string()).result()
-            yield AssetCheckResult(
-                asset_key=key, check_name="latest_answer_usable", passed=result.passed, metadata=result.metadata,
-                description=result.description, severity=result.severity,
-            )
+            yield bronze_usable(mine, other, key.to_user_string()).result(asset_key=key, check_name="latest_answer_usable")
 
     @asset_check(
         asset=SILVER, partitions_def=partitions_def, blocking=False,

@@ -229,3 +229,35 @@ def test_the_uk_days_pipeline_runs_on_s3_idempotently_and_is_maintained(s3_lake,
     observed = {"/".join(e.event_specific_data.asset_observation.asset_key.path) for e in maintenance.all_events if e.event_type_value == "ASSET_OBSERVATION"}
     assert set(before) <= observed
     assert row_counts() == before
+
+
+def test_smart_meter_self_reads_use_the_lake_resource_options_on_s3(s3_lake, monkeypatch, tmp_path):
+    """The smart-meter ingestion reads its own log and raw rows back through the one lake resource: with no AWS_*
+    variable set, only the resource's options can reach the bucket. A re-run reads nothing again (it found the
+    log on S3) and leaves every table as it was."""
+    from dagster_duckdb import DuckDBResource
+
+    from energy_assets.smart_meter.source import SmartMeterSource
+    from energy_assets_tests.smart_meter.test_assets import meta, run, small_drop
+
+    options = {k: __import__("os").environ[k] for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION", "AWS_ALLOW_HTTP")}
+    for key in (*options, "ENERGY_LAKE_URI", "ENERGY_LAKE_STORAGE_OPTIONS"):
+        monkeypatch.delenv(key, raising=False)
+    drop = {"readings": tmp_path / "readings", "db": tmp_path / "case_study.db"}
+    drop["readings"].mkdir()
+    small_drop(drop)
+    lake = LakeResource(root_uri=s3_lake, storage_options=options)
+    resources = {
+        "lake": lake,
+        "io_manager": DeltaLakeIOManager(lake=lake),
+        "smart_meter": SmartMeterSource(readings_dir=str(drop["readings"]), db_path=str(drop["db"])),
+        "smart_meter_duckdb": DuckDBResource(database=":memory:"),
+    }
+    instance = DagsterInstance.ephemeral()
+    first = run(resources, instance, "2021-03-26", "2021-03-27")
+    assert meta(first, "raw/smart_meter_readings")["files_read"] == 3
+    silver = pl.read_delta(f"{s3_lake}/silver/smart_meter_readings", storage_options=options)
+    second = run(resources, instance, "2021-03-26", "2021-03-27")
+    assert meta(second, "raw/smart_meter_readings")["files_read"] == 0
+    again = pl.read_delta(f"{s3_lake}/silver/smart_meter_readings", storage_options=options)
+    assert again.sort(again.columns).equals(silver.sort(silver.columns)) and silver.height == 3 * 2 * 48
