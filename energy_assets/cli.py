@@ -16,6 +16,7 @@ appear in the UI afterwards. `energy-assets COMMAND --help` describes each comma
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import subprocess
 import sys
@@ -68,6 +69,7 @@ class RunOutcome:
     error: str = ""
     materializations: list = field(default_factory=list)
     checks: list = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -86,9 +88,15 @@ def _execute(defs, instance, plan: Plan, verbose: bool = False) -> RunOutcome:
     if plan.asset_selection is not None:
         kwargs["asset_selection"] = plan.asset_selection
     # Every event is stored in the instance (and shown by `dagster dev`); the console only shows problems.
-    run_config = {"loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "WARNING"}}}}
+    # Warnings are gathered from the instance and printed in the summary, not as raw log lines in between.
+    run_config = {"loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "ERROR"}}}}
     result = job.execute_in_process(run_config=run_config, instance=instance, tags=plan.tags, raise_on_error=False, **kwargs)
     outcome = RunOutcome(job=plan.job, label=plan.label, success=result.success, run_id=result.run_id)
+    outcome.warnings = [
+        f"{entry.step_key or plan.job}: {entry.user_message}"
+        for entry in instance.all_logs(result.run_id)
+        if entry.level == logging.WARNING and entry.user_message
+    ]
     if not result.success:
         failures = result.get_step_failure_events()
         outcome.error = "; ".join(
@@ -206,12 +214,19 @@ def _print_checks(outcomes: Sequence[RunOutcome], out) -> tuple[int, int]:
 
 def _print_runs(outcomes: Sequence[RunOutcome], out) -> int:
     failed = 0
+    job_width = max((len(o.job) for o in outcomes), default=10)
+    label_width = max((len(o.label) for o in outcomes), default=10)
     for outcome in outcomes:
         status = "ok" if outcome.success else "FAILED"
-        print(f"  {outcome.job:28} {outcome.label:34} {status:6} run {outcome.run_id[:8]}", file=out)
+        print(f"  {outcome.job:{job_width}}  {outcome.label:{label_width}}  {status:6}  run {outcome.run_id[:8]}", file=out)
         if not outcome.success:
             failed += 1
             print(f"      {outcome.error}", file=out)
+    warnings = [(o.job, w) for o in outcomes for w in o.warnings]
+    if warnings:
+        print("\nWarnings (the runs went on; see each run in the UI):", file=out)
+        for job, warning in warnings:
+            print(f"  WARN  {job}  {warning}", file=out)
     return failed
 
 

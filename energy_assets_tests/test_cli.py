@@ -48,6 +48,11 @@ def test_demo_builds_every_table_then_check_passes_and_catches_bad_data(fresh_en
         assert key.to_user_string() in out
     assert "not materialised" not in out
     assert "FAIL" not in out and " 0 check(s) failed" in out
+    # warnings are summarised, not printed as raw log lines between the progress lines
+    assert "  WARN  uk_days_job  smart_meter_silver: " in out and "readings have no covering agreement" in out
+    assert " - dagster - WARNING - " not in out
+    run_lines = [line for line in out.split("Runs:\n", 1)[1].split("\n\n", 1)[0].splitlines()]
+    assert len({line.index(" ok ") for line in run_lines}) == 1, run_lines  # the status column lines up
     silver = pl.read_delta(str(tmp_path / "lake" / "silver" / "neso_carbon_intensity"))
     assert silver.height == 48 + 48 + 46 + 48  # the sample days, the spring clock change included
 

@@ -198,7 +198,14 @@ def generate(samples_dir: Path, zone: str = SAMPLE_ZONE) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Write the Electricity Maps replay samples (deterministic).")
+    parser = argparse.ArgumentParser(
+        prog="energy-assets electricity-maps-samples",
+        description=(
+            "Write the Electricity Maps replay samples (carbon intensity and power breakdown of zone GR for the sample "
+            "days, `past-range` and `latest`, in the API's recorded format, made by the project) under "
+            "OUT/electricity_maps/. Replay acts like a paid key over them. Deterministic."
+        ),
+    )
     parser.add_argument("--out", type=Path, default=settings.SAMPLES_DIR, help="samples root (default data/samples)")
     args = parser.parse_args(argv)
     for path in generate(args.out):

@@ -99,7 +99,11 @@ def write_samples(out: Path) -> list[Path]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m energy_assets.devtools.neso_regional_samples", description="Write the NESO regional replay samples."
+        prog="energy-assets neso-regional-samples",
+        description=(
+            "Write the NESO regional replay samples (17 regions and GB for the sample days, in the API's recorded "
+            "format, made by the project) under OUT/neso/regional/. Deterministic."
+        ),
     )
     parser.add_argument("--out", type=Path, default=settings.SAMPLES_DIR, help="samples root (default data/samples)")
     args = parser.parse_args(argv)

@@ -71,7 +71,14 @@ def write_samples(out: Path) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m energy_assets.devtools.neso_samples", description="Write the NESO replay samples.")
+    parser = argparse.ArgumentParser(
+        prog="energy-assets neso-samples",
+        description=(
+            "Write the NESO replay samples (intensity and generation mix for the sample days, in the API's recorded "
+            "format, made by the project) under OUT/neso/. `energy-assets demo` and ENERGY_ASSETS_SOURCE=replay "
+            "answer NESO requests from them. Deterministic: running it again rewrites the same files."
+        ),
+    )
     parser.add_argument("--out", type=Path, default=settings.SAMPLES_DIR, help="samples root (default data/samples)")
     args = parser.parse_args(argv)
     files = write_samples(args.out)
