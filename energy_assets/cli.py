@@ -25,6 +25,12 @@ from dataclasses import dataclass, field
 
 from energy_assets import settings
 
+# The UI lists a job's runs (Jobs page, Overview timeline) by the run tag `.dagster/repository`, which runs
+# launched from a code location carry; runs of `demo` and `check` execute in this process, so they carry it
+# themselves: `<repository>@<code location>` of workspace.yaml (a test keeps the two equal).
+CODE_LOCATION = "energy_assets"
+REPOSITORY_LABEL_TAG = ".dagster/repository"
+REPOSITORY_LABEL = f"__repository__@{CODE_LOCATION}"
 PARTITION_RANGE_START = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END = "dagster/asset_partition_range_end"
 
@@ -90,7 +96,8 @@ def _execute(defs, instance, plan: Plan, verbose: bool = False) -> RunOutcome:
     # Every event is stored in the instance (and shown by `dagster dev`); the console only shows problems.
     # Warnings are gathered from the instance and printed in the summary, not as raw log lines in between.
     run_config = {"loggers": {"console": {"config": {"log_level": "DEBUG" if verbose else "ERROR"}}}}
-    result = job.execute_in_process(run_config=run_config, instance=instance, tags=plan.tags, raise_on_error=False, **kwargs)
+    tags = {**plan.tags, REPOSITORY_LABEL_TAG: REPOSITORY_LABEL}
+    result = job.execute_in_process(run_config=run_config, instance=instance, tags=tags, raise_on_error=False, **kwargs)
     outcome = RunOutcome(job=plan.job, label=plan.label, success=result.success, run_id=result.run_id)
     outcome.warnings = [
         f"{entry.step_key or plan.job}: {entry.user_message}"

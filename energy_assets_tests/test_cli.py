@@ -56,6 +56,16 @@ def test_demo_builds_every_table_then_check_passes_and_catches_bad_data(fresh_en
     silver = pl.read_delta(str(tmp_path / "lake" / "silver" / "neso_carbon_intensity"))
     assert silver.height == 48 + 48 + 46 + 48  # the sample days, the spring clock change included
 
+    # the UI lists a job's runs by the repository label tag: the demo's runs carry the code location's
+    from dagster import DagsterInstance
+
+    from energy_assets.cli import REPOSITORY_LABEL, REPOSITORY_LABEL_TAG
+
+    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+        runs = instance.get_runs()
+        assert {r.job_name for r in runs} >= {"uk_days_job", "electricity_maps_job"}
+        assert all(r.tags.get(REPOSITORY_LABEL_TAG) == REPOSITORY_LABEL for r in runs)
+
     check = energy_assets(env, "check")
     assert check.returncode == 0, check.stdout[-4000:]
     assert "PASS  silver/neso_carbon_intensity:unique_periods" in check.stdout
@@ -158,3 +168,13 @@ def test_dev_stops_cleanly_and_leaves_no_dagster_process_behind(fresh_env, how):
     _, alive = psutil.wait_procs([psutil.Process(pid) for pid in tree if running(pid)], timeout=30)
     left = [f"{p.pid} {' '.join(p.cmdline()[:6])}" for p in alive if running(p.pid)]
     assert not left, f"processes left running 30 s after {how}: {left}"
+
+
+def test_the_repository_label_names_the_workspace_code_location():
+    import yaml
+
+    from energy_assets.cli import CODE_LOCATION, REPOSITORY_LABEL
+
+    workspace = yaml.safe_load((settings.PROJECT_ROOT / "workspace.yaml").read_text())
+    assert [entry["python_module"]["location_name"] for entry in workspace["load_from"]] == [CODE_LOCATION]
+    assert REPOSITORY_LABEL == f"__repository__@{CODE_LOCATION}"
