@@ -5,10 +5,11 @@ from dagster import Definitions
 
 from energy_assets.forecast.assets import ARCHIVE_ASSETS
 from energy_assets.forecast.checks import ARCHIVE_CHECKS
+from energy_assets.forecast.gold import GOLD_ASSETS
 from energy_assets.forecast.sensors import neso_forecast_archive_job, neso_forecast_archive_sensor
 
 defs = Definitions(
-    assets=[*ARCHIVE_ASSETS],
+    assets=[*ARCHIVE_ASSETS, *GOLD_ASSETS],
     asset_checks=[*ARCHIVE_CHECKS],
     sensors=[neso_forecast_archive_sensor],
     jobs=[neso_forecast_archive_job],

@@ -8,7 +8,7 @@ import datetime as dt
 import polars as pl
 from dagster import AssetExecutionContext, AssetKey, MetadataValue, asset
 
-from energy_assets.forecast import skill
+from energy_assets.forecast import skill, windows
 from energy_assets.forecast.archive import ARCHIVE_SCHEMA
 from energy_assets.lake.resource import LakeResource
 from energy_assets.neso.transforms import SILVER_INTENSITY_SCHEMA
@@ -56,3 +56,37 @@ def gold_neso_forecast_skill(context: AssetExecutionContext, lake: LakeResource)
         }
     )
     return built
+
+
+def read_skill(lake: LakeResource) -> pl.DataFrame:
+    return lake.lake().read("gold/neso_forecast_skill", schema=skill.SKILL_SCHEMA)
+
+
+@asset(
+    key=AssetKey(["presentation", "greenest_windows"]),
+    deps=[ARCHIVE, SKILL],
+    group_name=GROUP,
+    kinds=KINDS,
+    description=(
+        "The greenest time to run a load, per region_id (0 national, 1..17, 18 GB) and duration_minutes (30, 60, 120, "
+        "240, 480), from each region's newest forecast issue (issued_at) and seen from then: best_start/best_end "
+        "(UTC; best_label_uk in UK local time) within the forecast (a window never crosses its horizon), "
+        "best_mean_gco2_per_kwh, run_now_gco2_per_kwh (the window starting in the half-hour in progress), "
+        "saving_gco2_per_kwh and saving_fraction (null when running now would be 0 g), a 95 % band from the rolling "
+        "30-day RMSE at those lead times, and p_not_better_than_now (the chance that the chosen window is not really "
+        "greener than now). Half-hours are counted in UTC, so clock-change days need no special case. problem says "
+        "why a row has no window."
+    ),
+)
+def presentation_greenest_windows(context: AssetExecutionContext, lake: LakeResource) -> pl.DataFrame:
+    table = windows.greenest_windows(read_archive(lake), skill.latest_rolling_rmse(read_skill(lake)))
+    context.add_output_metadata(
+        {
+            "issued_at": MetadataValue.text(str(table["issued_at"].max()) if table.height else "no forecast archived"),
+            "rows_without_window": MetadataValue.int(table["problem"].is_not_null().sum()),
+        }
+    )
+    return table
+
+
+GOLD_ASSETS = [gold_neso_forecast_skill, presentation_greenest_windows]
