@@ -7,10 +7,11 @@ from energy_assets.forecast.assets import ARCHIVE_ASSETS
 from energy_assets.forecast.checks import ARCHIVE_CHECKS
 from energy_assets.forecast.gold import GOLD_ASSETS
 from energy_assets.forecast.sensors import neso_forecast_archive_job, neso_forecast_archive_sensor
+from energy_assets.forecast.sensors_carbon_aware import smart_meter_daily_carbon_aware
 
 defs = Definitions(
     assets=[*ARCHIVE_ASSETS, *GOLD_ASSETS],
     asset_checks=[*ARCHIVE_CHECKS],
-    sensors=[neso_forecast_archive_sensor],
+    sensors=[neso_forecast_archive_sensor, smart_meter_daily_carbon_aware],
     jobs=[neso_forecast_archive_job],
 )
