@@ -37,7 +37,7 @@ from energy_assets.neso.client import (
     uk_day_bounds_utc,
 )
 
-DEMO_EVERY = dt.timedelta(hours=3)
+DEMO_EVERY = dt.timedelta(hours=6)
 DEMO_GAP = (dt.datetime(2021, 3, 27, 8, 0, tzinfo=UTC), dt.datetime(2021, 3, 27, 16, 0, tzinfo=UTC))
 
 
