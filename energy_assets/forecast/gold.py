@@ -8,7 +8,7 @@ import datetime as dt
 import polars as pl
 from dagster import AssetExecutionContext, AssetKey, MetadataValue, asset
 
-from energy_assets.forecast import skill, windows
+from energy_assets.forecast import backtest, skill, windows
 from energy_assets.forecast.archive import ARCHIVE_SCHEMA
 from energy_assets.lake.resource import LakeResource
 from energy_assets.neso.transforms import SILVER_INTENSITY_SCHEMA
@@ -90,3 +90,34 @@ def presentation_greenest_windows(context: AssetExecutionContext, lake: LakeReso
 
 
 GOLD_ASSETS = [gold_neso_forecast_skill, presentation_greenest_windows]
+
+
+@asset(
+    key=AssetKey(["gold", "carbon_aware_backtest"]),
+    deps=[ARCHIVE, INTENSITY],
+    group_name=GROUP,
+    kinds=KINDS,
+    description=(
+        "Every decision the carbon-aware scheduler would have made from the archive: per region_id, issue (issued_at) "
+        "and duration_minutes, the greenest start before a 24-hour deadline (chosen_start) against running at once "
+        "(run_now_start), predicted and realised window/now intensity and saving. Realised is the final actual "
+        "(national) or the final-forecast stand-in (regional, reference column), null while any half-hour of either "
+        "window lacks its reference (realised_missing_half_hours counts them). realised_saving_fraction is null when "
+        "running now really was 0 g."
+    ),
+)
+def gold_carbon_aware_backtest(context: AssetExecutionContext, lake: LakeResource) -> pl.DataFrame:
+    table = backtest.backtest(read_archive(lake), read_intensity(lake))
+    done = table.filter(pl.col("realised_saving_gco2_per_kwh").is_not_null())
+    context.add_output_metadata(
+        {
+            "decisions": MetadataValue.int(table.height),
+            "decisions_with_realised_intensity": MetadataValue.int(done.height),
+            "mean_predicted_saving_gco2_per_kwh": MetadataValue.float(float(done["predicted_saving_gco2_per_kwh"].mean())) if done.height else MetadataValue.text("none realised yet"),
+            "mean_realised_saving_gco2_per_kwh": MetadataValue.float(float(done["realised_saving_gco2_per_kwh"].mean())) if done.height else MetadataValue.text("none realised yet"),
+        }
+    )
+    return table
+
+
+GOLD_ASSETS = [gold_neso_forecast_skill, presentation_greenest_windows, gold_carbon_aware_backtest]

@@ -10,6 +10,7 @@ from energy_assets.devtools import neso_forecast_samples
 from energy_assets.forecast import archive
 from energy_assets.forecast.assets import ARCHIVE_ASSETS, PastIssueError, issue_moments
 from energy_assets.forecast.checks import ARCHIVE_CHECKS, rule_capture_rate
+from energy_assets.forecast.gold import GOLD_ASSETS
 from energy_assets.forecast.client import fetch_issue, recorded_issue_times
 from energy_assets.http import HttpSession
 from energy_assets.lake.store import Lake
@@ -126,3 +127,14 @@ def test_replayed_archive_materialises_with_recorded_issue_times(tmp_path, resou
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert checks["unique_rows"].passed and checks["latest_fetch_usable"].passed
     assert not checks["capture_rate"].passed and checks["capture_rate"].severity == AssetCheckSeverity.WARN
+    assert "2021-03-27: 4 of 48 (8%)" in checks["capture_rate"].metadata["found"].value
+    # gold and presentation from the archive (no national actuals in this lake: the skill is regional only)
+    assert materialize(GOLD_ASSETS, resources=resources, instance=instance).success
+    lake = Lake(str(resources["lake"].root_uri))
+    windows = lake.read("presentation/greenest_windows")
+    assert windows.height == 19 * 5 and windows["issued_at"].unique().to_list() == [issues[-1]]
+    assert windows["problem"].is_null().all()
+    skill_rows = lake.read("gold/neso_forecast_skill")
+    assert set(skill_rows.filter(pl.col("n") > 0)["reference"]) == {"final_forecast_stand_in"}
+    decisions = lake.read("gold/carbon_aware_backtest")
+    assert decisions.height == 4 * 19 * 5 and decisions.filter(pl.col("region_id") == 0)["realised_saving_gco2_per_kwh"].is_null().all()
