@@ -16,7 +16,7 @@ import polars as pl
 
 from energy_assets.bronze import bronze_schema
 from energy_assets.neso.client import INTENSITY, REGIONAL, FetchedResponse
-from energy_assets.neso.transforms import ALLOWED_INDEX, PLAUSIBLE_GCO2_PER_KWH, UK_TZ, decode_records
+from energy_assets.neso.transforms import _INTENSITY_BODY, ALLOWED_INDEX, PLAUSIBLE_GCO2_PER_KWH, UK_TZ, decode_records
 
 NATIONAL_REGION_ID = 0  # the national forecast (/intensity/{from}/fw48h)
 GB_REGION_ID = 18  # the regional endpoint's GB total
@@ -57,19 +57,7 @@ REJECTED_SCHEMA = pl.Schema(
     }
 )
 
-_NATIONAL_BODY = pl.Struct(
-    {
-        "data": pl.List(
-            pl.Struct(
-                {
-                    "from": pl.String,
-                    "to": pl.String,
-                    "intensity": pl.Struct({"forecast": pl.Int64, "actual": pl.Int64, "index": pl.String}),
-                }
-            )
-        )
-    }
-)
+_NATIONAL_BODY = _INTENSITY_BODY  # the national fw48h answer has the range endpoint's format
 _REGIONAL_BODY = pl.Struct(
     {
         "data": pl.List(

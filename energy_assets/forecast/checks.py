@@ -15,6 +15,7 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetKey, asse
 from energy_assets import bronze, settings
 from energy_assets.check_outcome import CheckOutcome
 from energy_assets.forecast import archive
+from energy_assets.neso.checks import _check_days  # the run's UK days, as every NESO check reads them
 from energy_assets.neso.client import UTC
 from energy_assets.partitions import uk_settlement_days
 
@@ -53,15 +54,6 @@ def rule_unique_rows(archive_rows: pl.DataFrame) -> CheckOutcome:
         details={"rows": archive_rows.height, "duplicate_rows": dup.height},
         offending=dup,
     )
-
-
-def _check_days(context: AssetCheckExecutionContext) -> list[dt.date]:
-    op = context.op_execution_context
-    if not op.has_partition_key and not op.has_partition_key_range:
-        return []
-    window = op.partition_time_window
-    start, end = window.start.date(), window.end.date()
-    return [start + dt.timedelta(days=i) for i in range((end - start).days)]
 
 
 @asset_check(
