@@ -17,6 +17,7 @@ import sys
 
 import polars as pl
 
+from energy_assets import settings
 from energy_assets.forecast import skill
 from energy_assets.forecast.archive import ARCHIVE_SCHEMA, NATIONAL_NAME
 from energy_assets.forecast.windows import WindowError, choice_record, choose, newest_issue, parse_duration
@@ -98,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", default="1h", help="how long the load runs: 30m, 1h, 2h, 1h30m ...")
     parser.add_argument("--within", default=None, help="finish within this long from now (default: the forecast's end)")
     parser.add_argument("--now", default=None, help="decide as of this UTC time (default: now)")
-    parser.add_argument("--lake", default=None, help="lake root (default: ENERGY_LAKE_URI)")
+    parser.add_argument("--lake", default=None, help=f"lake root (default: {settings.LAKE_URI_VARIABLE})")
     parser.add_argument("--json", action="store_true", help="print JSON")
     args = parser.parse_args(argv)
     try:

@@ -138,3 +138,26 @@ def test_replayed_archive_materialises_with_recorded_issue_times(tmp_path, resou
     assert set(skill_rows.filter(pl.col("n") > 0)["reference"]) == {"final_forecast_stand_in"}
     decisions = lake.read("gold/carbon_aware_backtest")
     assert decisions.height == 4 * 19 * 5 and decisions.filter(pl.col("region_id") == 0)["realised_saving_gco2_per_kwh"].is_null().all()
+
+
+def test_committed_forecast_samples_are_exactly_what_the_generator_writes(tmp_path):
+    from energy_assets import settings
+
+    files = neso_forecast_samples.write_samples(tmp_path)
+    committed = sorted(p.relative_to(settings.SAMPLES_DIR) for p in (settings.SAMPLES_DIR / "neso").rglob("fw48h.json"))
+    assert sorted(p.relative_to(tmp_path) for p in files) == committed and len(committed) == 30
+    for rel in committed:
+        assert (tmp_path / rel).read_bytes() == (settings.SAMPLES_DIR / rel).read_bytes(), rel
+    # the recorder's outage on 2021-03-27 is in the samples: 3 issues that day, not 4
+    assert len(recorded_issue_times(settings.SAMPLES_DIR, [dt.date(2021, 3, 27)])) == 3
+
+
+def test_fake_api_serves_fw48h_as_issued_at_its_clock(fake_api, clock):
+    import json
+    import urllib.request
+
+    clock.now = dt.datetime(2024, 6, 12, 11, 17, tzinfo=UTC)
+    with urllib.request.urlopen(fake_api + "/regional/intensity/2024-06-12T11:01Z/fw48h") as resp:
+        body = json.loads(resp.read())
+    assert len(body["data"]) == 97 and body["data"][0]["from"] == "2024-06-12T11:00Z"
+    assert [r["regionid"] for r in body["data"][0]["regions"]] == list(range(1, 19))
