@@ -9,6 +9,7 @@ from dagster import Definitions
 
 from energy_assets.carbon import definitions as carbon
 from energy_assets.electricity_maps import definitions as electricity_maps
+from energy_assets.forecast import definitions as forecast
 from energy_assets.jobs import build_jobs
 from energy_assets.maintenance import definitions as maintenance
 from energy_assets.neso import definitions as neso
@@ -22,6 +23,7 @@ DOMAINS: list[Definitions] = [
     electricity_maps.defs,
     carbon.defs,
     maintenance.defs,
+    forecast.defs,
 ]
 # The SQL-serving database depends on every lake table above, so it is built from them, last.
 DOMAINS.append(serving.build_defs(DOMAINS))

@@ -89,6 +89,7 @@ _ALL = [
     # NESO
     Setting("NESO_API_BASE_URL", "https://api.carbonintensity.org.uk", "NESO Carbon Intensity API (point it at a local fake for tests)"),
     Setting("NESO_SENSOR_INTERVAL_SECONDS", "60", "NESO poll interval (10 works)", when=LOAD),
+    Setting("NESO_FORECAST_SENSOR_INTERVAL_SECONDS", "1800", "how often the forecast archive sensor fetches the 48-hour forecasts (the capture-rate check expects one issue per interval)", when=LOAD),
     # Electricity Maps
     Setting("ELECTRICITY_MAPS_API_BASE_URL", "https://api.electricitymap.org/v3", "Electricity Maps API v3"),
     Setting("ELECTRICITY_MAPS_API_KEY", None, "Electricity Maps key, sent only as the `auth-token` header"),
@@ -302,6 +303,7 @@ class GraphSettings:
     electricity_maps_zones: tuple[str, ...]
     neso_sensor_interval_seconds: int
     electricity_maps_sensor_interval_seconds: int
+    neso_forecast_sensor_interval_seconds: int = 1800
 
 
 def parse_zones(value: str) -> tuple[str, ...]:
@@ -321,6 +323,7 @@ def graph() -> GraphSettings:
         electricity_maps_zones=parse_zones(str(get("ELECTRICITY_MAPS_ZONES"))),
         neso_sensor_interval_seconds=integer("NESO_SENSOR_INTERVAL_SECONDS", minimum=1),
         electricity_maps_sensor_interval_seconds=integer("ELECTRICITY_MAPS_SENSOR_INTERVAL_SECONDS", minimum=1),
+        neso_forecast_sensor_interval_seconds=integer("NESO_FORECAST_SENSOR_INTERVAL_SECONDS", minimum=60),
     )
 
 

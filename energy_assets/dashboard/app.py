@@ -3,6 +3,7 @@
 Reads the lake (the lake settings) through delta-rs on every refresh
 (`ENERGY_DASHBOARD_REFRESH_SECONDS`, default 30 s):
 NESO national intensity (forecast vs actual and their difference), the generation mix, the regional forecast,
+the forecast archive (spread across issues, greenest windows, skill by lead time),
 Electricity Maps zones side by side, smart-meter consumption and footprint per product and region, and the
 freshness of every table. Numbers the page states are in metrics and HTML tables (readable by a browser test).
 """
@@ -84,6 +85,31 @@ def regional_section(lake: Lake) -> None:
     st.bar_chart(_pd(latest), x="region_shortname", y="forecast_gco2_per_kwh", y_label="gCO2/kWh", sort=False)
 
 
+def forecast_section(lake: Lake) -> None:
+    archive = data.read_table(lake, "silver/neso_forecast_archive")
+    if archive is None or archive.is_empty():
+        return
+    st.header("Forecasts: spread across issues, greenest windows, skill by lead time")
+    issued = archive["issued_at"].max()
+    st.caption(f"{archive['issued_at'].n_unique()} issues archived; newest issued {_time(issued)}")
+    spread = data.forecast_spread(archive)
+    left, right = st.columns(2)
+    left.subheader("National forecast, last issues")
+    left.line_chart(_pd(spread), x="period_start", y=[c for c in spread.columns if c != "period_start"], y_label="gCO2/kWh")
+    greenest = data.read_table(lake, "presentation/greenest_windows")
+    if greenest is not None and not greenest.is_empty():
+        right.subheader("Greenest 2-hour window from the newest issue")
+        right.table(_pd(data.chosen_windows(greenest)).style.format({"saving_fraction": "{:.0%}", "p_not_better_than_now": "{:.0%}"}, na_rep="n/a"))
+    skill = data.read_table(lake, "gold/neso_forecast_skill")
+    if skill is not None and not skill.is_empty():
+        by_lead = data.skill_by_lead(skill)
+        st.subheader("National forecast error by lead time (rolling 30 days, against the final actual)")
+        if by_lead.is_empty():
+            st.info("No final actuals yet (an actual is final 24 h after its half-hour).")
+        else:
+            st.line_chart(_pd(by_lead), x="lead_hours", y=["mae_gco2_per_kwh", "rmse_gco2_per_kwh", "bias_gco2_per_kwh"], y_label="gCO2/kWh")
+
+
 def zones_section(lake: Lake) -> None:
     st.header("Electricity Maps zones")
     energy = data.read_table(lake, "silver/electricity_maps_energy")
@@ -146,7 +172,7 @@ def freshness_section(lake: Lake) -> None:
 def page() -> None:
     lake = Lake.from_settings()
     st.caption(f"Lake: `{lake.root}` · refreshed {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M:%S} UTC · every {REFRESH_SECONDS} s")
-    for section in (national_section, mix_section, regional_section, zones_section, footprint_section, freshness_section):
+    for section in (national_section, mix_section, regional_section, forecast_section, zones_section, footprint_section, freshness_section):
         try:
             section(lake)
         except Exception as exc:  # noqa: BLE001 - one unreadable table must not blank the rest of the page

@@ -204,3 +204,47 @@ def per_region_totals(per_region: pl.DataFrame) -> pl.DataFrame:
         )
         .sort("avg_intensity_gco2_per_kwh", descending=True, nulls_last=True)
     )
+
+
+# ------------------------------------------------------------------------------------ forecasts
+def forecast_spread(archive: pl.DataFrame, region_id: int = 0, issues: int = 6) -> pl.DataFrame:
+    """The last `issues` forecasts of a region side by side: one column per issue (`issued HH:MM dd Mon`),
+    one row per half-hour, so the chart shows how the forecast moved from issue to issue."""
+    rows = archive.filter(pl.col("region_id") == region_id)
+    if rows.is_empty():
+        return pl.DataFrame(schema={"period_start": pl.Datetime("us", "UTC")})
+    newest = rows["issued_at"].unique().sort().tail(issues)
+    picked = rows.filter(pl.col("issued_at").is_in(newest.implode()))
+    labelled = picked.with_columns(pl.col("issued_at").dt.strftime("issued %d %b %H:%M").alias("issue"))
+    return labelled.pivot(on="issue", index="period_start", values="forecast_gco2_per_kwh", sort_columns=True).sort("period_start")
+
+
+def skill_by_lead(skill: pl.DataFrame, region_id: int = 0) -> pl.DataFrame:
+    """MAE, RMSE and bias by lead time (hours) over the newest rolling 30 days of a region."""
+    rows = skill.filter((pl.col("region_id") == region_id) & (pl.col("window") == "rolling_30d") & (pl.col("n") > 0))
+    if rows.is_empty():
+        return pl.DataFrame(schema={"lead_hours": pl.Float64, "n": pl.Int64, "mae_gco2_per_kwh": pl.Float64})
+    newest = rows["day"].max()
+    return (
+        rows.filter(pl.col("day") == newest)
+        .select((pl.col("lead_bucket") / 2).alias("lead_hours"), "n", "mae_gco2_per_kwh", "rmse_gco2_per_kwh", "bias_gco2_per_kwh", "reference")
+        .sort("lead_hours")
+    )
+
+
+def chosen_windows(greenest: pl.DataFrame, duration_minutes: int = 120) -> pl.DataFrame:
+    """The greenest window of `duration_minutes` per region, as a readable table."""
+    return (
+        greenest.filter(pl.col("duration_minutes") == duration_minutes)
+        .sort("region_id")
+        .select(
+            "region_id",
+            "region_shortname",
+            pl.col("best_label_uk").alias("window_uk"),
+            pl.col("best_mean_gco2_per_kwh").round(0).alias("window_gco2_per_kwh"),
+            pl.col("run_now_gco2_per_kwh").round(0).alias("now_gco2_per_kwh"),
+            pl.col("saving_fraction").round(3),
+            pl.col("p_not_better_than_now").round(3),
+            "problem",
+        )
+    )

@@ -5,7 +5,9 @@
 
 Serves, in the real API's format and with its quirks (one-minute boundary rule, UK local days, 14-day limit):
 `/intensity`, `/intensity/date/{date}`, `/intensity/{from}/{to}`, `/generation/{from}/{to}`,
-`/regional/intensity/{from}/{to}` (the regional forecasts of `neso_regional_samples`, not revised).
+`/regional/intensity/{from}/{to}` (the regional forecasts of `neso_regional_samples`, not revised),
+`/intensity/{from}/fw48h` and `/regional/intensity/{from}/fw48h` (48-hour forecasts of `neso_forecast_samples`
+as issued at the fake's clock, so each fetch is a new issue).
 Actuals appear 30 minutes after a period ends and forecasts of open periods are revised every
 `--revise-every` seconds, so a poller sees real changes. Faults can be switched at run time:
 `GET /_control?fault=500&count=3` (the next 3 data requests fail; count omitted = until switched off),
@@ -24,7 +26,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
-from energy_assets.devtools import neso_regional_samples
+from energy_assets.devtools import neso_forecast_samples, neso_regional_samples
 from energy_assets.devtools import neso_synthetic as synthetic
 from energy_assets.neso.client import UTC, parse_api_time
 
@@ -110,6 +112,8 @@ def _data(state: FakeNesoState, path: str, now: dt.datetime) -> tuple[int, dict]
         if m.group(1) == "intensity":
             return 200, synthetic.intensity_payload(starts, now, revision)
         return 200, synthetic.generation_payload([s for s in starts if s <= now])
+    if re.fullmatch(rf"(/regional)?/intensity/{_TIME}/fw48h", path):
+        return 200, neso_forecast_samples.payload_for(path, issued=now)
     if re.fullmatch(rf"/regional/intensity/{_TIME}/{_TIME}", path):
         return 200, neso_regional_samples.payload_for(path)
     if re.fullmatch(r"/(intensity|generation)/[^/]+/[^/]+", path):

@@ -22,6 +22,9 @@ from dagster import (
 )
 from pydantic import Field
 
+import datetime as dt
+
+from energy_assets.forecast.carbon_aware import CarbonAwareSpec, carbon_aware_sensor
 from energy_assets.lake.resource import LakeResource
 from energy_assets.maintenance.tables import VacuumSettings, maintain_tables, report_markdown
 
@@ -124,9 +127,20 @@ lake_maintenance_nightly = ScheduleDefinition(
     description="Every night at 03:30 London time: compact small files and vacuum the lake (ENERGY_LAKE_VACUUM_RETENTION_HOURS).",
 )
 
+lake_maintenance_carbon_aware = carbon_aware_sensor(
+    CarbonAwareSpec(name="lake_maintenance_carbon_aware", region_id=0, duration_minutes=60, earliest=dt.time(0, 0), deadline=dt.time(6, 0)),
+    job=lake_maintenance_job,
+    description=(
+        "Carbon-aware lake maintenance: once a night between 00:00 and 06:00 UK time, at the greenest hour of the newest "
+        "national NESO forecast (runs now when forecasts are missing or stale). Off by default: to use it, stop "
+        "lake_maintenance_nightly and start this sensor (and neso_forecast_archive_sensor, which keeps the forecasts fresh)."
+    ),
+)
+
 # The `lake` resource the job uses is the code location's shared one (energy_assets/resources.py).
 defs = Definitions(
     jobs=[lake_maintenance_job],
     schedules=[lake_maintenance_nightly],
+    sensors=[lake_maintenance_carbon_aware],
     resources={"lake_maintenance": lake_maintenance_resource()},
 )

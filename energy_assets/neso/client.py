@@ -43,6 +43,8 @@ INTENSITY = "intensity"
 GENERATION = "generation"
 REGIONAL = "regional/intensity"
 ENDPOINTS = (INTENSITY, GENERATION, REGIONAL)
+FORECAST_ENDPOINTS = (INTENSITY, REGIONAL)  # `/{endpoint}/{from}/fw48h`: the 48-hour forecast
+FORECAST_HORIZON = dt.timedelta(hours=48)
 
 
 # ---------------------------------------------------------------------------------------------- time
@@ -193,6 +195,22 @@ def usability_problem(text: str | None, endpoint: str = INTENSITY) -> str | None
     return None
 
 
+def forecast_from(now: dt.datetime) -> dt.datetime:
+    """The `{from}` of a forecast request made at `now`: the start of the half-hour in progress plus the
+    one-minute boundary shift, so the first record is the period in progress (and every request within one
+    half-hour has the same URL: an identical refetch is the same bronze row)."""
+    now = now.astimezone(UTC)
+    start = now.replace(minute=now.minute - now.minute % 30, second=0, microsecond=0)
+    return start + BOUNDARY_SHIFT
+
+
+def forecast_path(endpoint: str, now: dt.datetime) -> str:
+    """`/intensity/{from}/fw48h` or `/regional/intensity/{from}/fw48h` for a request made at `now`."""
+    if endpoint not in FORECAST_ENDPOINTS:
+        raise ValueError(f"forecast endpoint must be one of {', '.join(map(repr, FORECAST_ENDPOINTS))}, not {endpoint!r}")
+    return f"/{endpoint}/{api_time(forecast_from(now))}/fw48h"
+
+
 @dataclass(frozen=True)
 class FetchedResponse:
     """One API answer (or failed request) and the UK days it was asked for: a bronze row per day."""
@@ -281,6 +299,11 @@ class NesoClient(ConfigurableResource):
             if stop_on_failure and not fetched.ok:
                 break
         return out
+
+    def fetch_forecast(self, endpoint: str, now: dt.datetime) -> FetchedResponse:
+        """The 48-hour forecast (`/{endpoint}/{from}/fw48h`, national or regional) as published at `now`, for
+        the UK day of `now`. Never raises for an API failure (the answer comes back with `problem` set)."""
+        return self._get(endpoint, forecast_path(endpoint, now), [uk_today(now)])
 
     def fetch_intensity_for_date(self, day: dt.date) -> FetchedResponse:
         """`/intensity/date/{date}`: the UK local day as 46/48/50 half-hours."""
