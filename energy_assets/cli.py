@@ -371,6 +371,7 @@ DELEGATED: dict[str, tuple[str, str, str]] = {
     "neso-samples": ("energy_assets.devtools.neso_samples", "main", "regenerate the NESO replay samples under data/samples/neso"),
     "neso-regional-samples": ("energy_assets.devtools.neso_regional_samples", "main", "regenerate the NESO regional replay samples"),
     "electricity-maps-samples": ("energy_assets.devtools.electricity_maps_samples", "main", "regenerate the Electricity Maps replay samples"),
+    "greenest": ("energy_assets.forecast.cli", "main", "the greenest time to run a load (region, duration, deadline) from the newest forecast in the lake"),
     "show": ("energy_assets.serving.cli", "show_main", "print a lake table, e.g. show silver/neso_carbon_intensity --limit 20"),
     "sql": ("energy_assets.serving.cli", "sql_main", 'run SQL over the lake, e.g. sql "select count(*) from silver.smart_meter_readings"'),
     "dashboard": ("energy_assets.dashboard.launch", "main", "start the live dashboard (needs the [dashboard] extra)"),

@@ -7,6 +7,7 @@ import re
 GROUP_TITLES = {
     "neso": "NESO Carbon Intensity (UK settlement days)",
     "neso_regional": "NESO regional forecast (UK settlement days)",
+    "neso_forecast": "NESO forecast archive, skill and carbon-aware windows (UK days of issue)",
     "smart_meter": "Smart meter (UK settlement days)",
     "electricity_maps": "Electricity Maps (UTC day x zone)",
     "carbon": "Carbon footprint (UK settlement days)",

@@ -36,3 +36,22 @@ def test_every_setting_in_the_readme_is_a_setting_and_every_setting_is_listed():
     named = set(re.findall(r"`((?:ENERGY|NESO|ELECTRICITY_MAPS|SMART_METER)_[A-Z_]+)`", README))
     unknown = named - set(settings.SETTINGS) - set(settings.RENAMED)
     assert not unknown, f"the README names variables the code does not read: {sorted(unknown)}"
+
+
+def test_the_carbon_aware_scheduling_example_runs():
+    """The README's example builds a real sensor for a job of one's own."""
+    from dagster import SensorDefinition, job, op
+
+    @op
+    def work():
+        return None
+
+    @job
+    def my_job():
+        work()
+
+    block = next(b for b in re.findall(r"```python\n(.*?)```", README, flags=re.S) if "carbon_aware_sensor(" in b)
+    scope = {"my_job": my_job}
+    exec(block, scope)
+    assert isinstance(scope["my_sensor"], SensorDefinition) and scope["my_sensor"].name == "my_job_carbon_aware"
+    assert scope["my_sensor"].job_name == "my_job"
