@@ -4,9 +4,13 @@ their inputs lazily (only the columns needed, only the run's partitions); every 
 Collected with polars' streaming engine: group-bys over a whole range of silver run in batches (measured
 on 8.6 M rows: 1.3 GB and 7 s instead of 2.1 GB and 17 s with the in-memory engine)."""
 
+import datetime as dt
+from collections.abc import Iterator
+
 import polars as pl
 from dagster import AssetCheckResult, AssetIn, asset_check
 
+from energy_assets import settings
 from energy_assets.check_outcome import CheckOutcome
 from energy_assets.partitions import uk_settlement_days
 from energy_assets.smart_meter.assets import (
@@ -28,8 +32,32 @@ ATTRIBUTED = pl.col("agreement_id").is_not_null()
 
 
 # ------------------------------------------------------------------------------------------------ pure logic
-def duplicate_keys(silver: pl.LazyFrame) -> tuple[int, int, pl.DataFrame]:
-    dup = silver.group_by(KEY).agg(pl.len().alias("rows")).filter(pl.col("rows") > 1).collect(engine="streaming")
+def key_chunks(silver: pl.LazyFrame, chunk_days: int) -> Iterator[pl.LazyFrame]:
+    """`silver` in consecutive ranges of interval_start_utc, `chunk_days` days wide: every key
+    (meterpoint_id, interval_start_utc) falls in exactly one range, so a group-by on the key is exact chunk
+    by chunk, and only one chunk's keys are in memory (a range run's whole key set is what made these checks
+    the peak of a run at scale). The ranges are by the key's own instant, not by settlement_date, so a
+    key stored under two days is still seen twice."""
+    ts = pl.col("interval_start_utc")
+    first, last = silver.select(first=ts.min(), last=ts.max()).collect().row(0)
+    if first is None:
+        yield silver
+        return
+    step = dt.timedelta(days=max(1, int(chunk_days)))
+    lo = first
+    while lo <= last:
+        yield silver.filter((ts >= lo) & (ts < lo + step))
+        lo += step
+    if silver.select(ts.null_count()).collect().item():
+        yield silver.filter(ts.is_null())
+
+
+def duplicate_keys(silver: pl.LazyFrame, chunk_days: int = 15) -> tuple[int, int, pl.DataFrame]:
+    dup = pl.concat(
+        [part.group_by(KEY).agg(pl.len().alias("rows")).filter(pl.col("rows") > 1).collect(engine="streaming")
+         for part in key_chunks(silver.select(KEY), chunk_days)],
+        how="vertical",
+    )  # fmt: skip
     total = silver.select(pl.len()).collect(engine="streaming").item()
     return total, dup.height, dup
 
@@ -47,13 +75,17 @@ def implausible(silver: pl.LazyFrame) -> tuple[dict, pl.DataFrame]:
     return {**{k: (None if v is None else float(v)) for k, v in stats.items()}, "out_of_range": bad.height}, bad
 
 
-def misattributed(silver: pl.LazyFrame) -> tuple[int, int, pl.DataFrame]:
+def misattributed(silver: pl.LazyFrame, chunk_days: int = 15) -> tuple[int, int, pl.DataFrame]:
     """Readings whose agreement does not cover their day, or with more than one agreement per key."""
     d = pl.col("settlement_date")
     frm, to = pl.col("agreement_valid_from"), pl.col("agreement_valid_to")
     attributed = silver.filter(pl.col("agreement_id").is_not_null())
     outside = attributed.filter(~((frm <= d) & (to.is_null() | (d < to)))).select(*KEY, "agreement_id", "agreement_valid_from", "agreement_valid_to", "settlement_date").collect(engine="streaming")
-    multi = attributed.group_by(KEY).agg(pl.col("agreement_id").n_unique().alias("agreements")).filter(pl.col("agreements") > 1).collect(engine="streaming")
+    multi = pl.concat(
+        [part.group_by(KEY).agg(pl.col("agreement_id").n_unique().alias("agreements")).filter(pl.col("agreements") > 1).collect(engine="streaming")
+         for part in key_chunks(attributed.select(*KEY, "agreement_id"), chunk_days)],
+        how="vertical",
+    )  # fmt: skip
     return outside.height, multi.height, pl.concat([outside.head(5), multi.head(5)], how="diagonal")
 
 
@@ -107,8 +139,8 @@ def unattributed_reported(silver: pl.LazyFrame, reported: pl.LazyFrame) -> dict:
 
 # ------------------------------------------------------------------------------------------------ rules
 # Each rule: frames in, a CheckOutcome out whose `found` carries the numbers.
-def rule_unique_keys(silver: pl.LazyFrame) -> CheckOutcome:
-    total, dups, offending = duplicate_keys(silver)
+def rule_unique_keys(silver: pl.LazyFrame, chunk_days: int = 15) -> CheckOutcome:
+    total, dups, offending = duplicate_keys(silver, chunk_days)
     return CheckOutcome(
         passed=dups == 0,
         checked="no two silver rows share (meterpoint_id, interval_start_utc)",
@@ -143,8 +175,8 @@ def rule_plausible(silver: pl.LazyFrame) -> CheckOutcome:
     )
 
 
-def rule_one_covering_agreement(silver: pl.LazyFrame) -> CheckOutcome:
-    outside, multi, offending = misattributed(silver)
+def rule_one_covering_agreement(silver: pl.LazyFrame, chunk_days: int = 15) -> CheckOutcome:
+    outside, multi, offending = misattributed(silver, chunk_days)
     return CheckOutcome(
         passed=outside == 0 and multi == 0,
         checked="the agreement covers settlement_date (half-open [valid_from, valid_to)); <= 1 agreement per reading",
@@ -233,7 +265,7 @@ SILVER_IN = {"partitions_def": uk_settlement_days, "blocking": True}
 
 @asset_check(asset=SILVER_READINGS, name="unique_meterpoint_interval", description="No two silver rows share (meterpoint_id, interval_start_utc).", **SILVER_IN)
 def unique_meterpoint_interval(smart_meter_readings: pl.LazyFrame) -> AssetCheckResult:
-    return rule_unique_keys(smart_meter_readings).result()
+    return rule_unique_keys(smart_meter_readings, settings.smart_meter_chunk_days()).result()
 
 
 @asset_check(asset=SILVER_READINGS, name="intervals_on_half_hour", description="Every interval_start_utc is on :00 or :30 (zero seconds).", **SILVER_IN)
@@ -253,7 +285,7 @@ def consumption_plausible(smart_meter_readings: pl.LazyFrame) -> AssetCheckResul
     **SILVER_IN,
 )
 def one_covering_agreement(smart_meter_readings: pl.LazyFrame) -> AssetCheckResult:
-    return rule_one_covering_agreement(smart_meter_readings).result()
+    return rule_one_covering_agreement(smart_meter_readings, settings.smart_meter_chunk_days()).result()
 
 
 @asset_check(
