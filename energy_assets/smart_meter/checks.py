@@ -112,10 +112,18 @@ def reconcile(silver: pl.LazyFrame, table: pl.LazyFrame, keys_silver: list[str],
     return bad.height, float(joined["expected_kwh"].sum() or 0), float(joined["total_consumption_kwh"].sum() or 0), bad
 
 
-def too_many_meterpoints(silver: pl.LazyFrame, table: pl.LazyFrame, keys_silver: list[str], keys_table: list[str], silver_filter: pl.Expr | None = None) -> tuple[int, pl.DataFrame]:
-    """Groups whose meterpoint_count exceeds the distinct meterpoints with readings in silver for that group."""
+def too_many_meterpoints(silver: pl.LazyFrame, table: pl.LazyFrame, keys_silver: list[str], keys_table: list[str], silver_filter: pl.Expr | None = None,
+                         chunk_days: int = 15) -> tuple[int, pl.DataFrame]:  # fmt: skip
+    """Groups whose meterpoint_count exceeds the distinct meterpoints with readings in silver for that group.
+    Groups keyed by the half-hour are counted a window of interval_start_utc at a time (exact: a group is in
+    one window), so only one window's distinct sets are in memory."""
     s = silver if silver_filter is None else silver.filter(silver_filter)
-    actual = s.group_by(keys_silver).agg(meterpoints_with_readings=pl.col("meterpoint_id").n_unique())
+    distinct = pl.col("meterpoint_id").n_unique().alias("meterpoints_with_readings")
+    if "interval_start_utc" in keys_silver:
+        parts = key_chunks(s.select(*keys_silver, "meterpoint_id"), chunk_days)
+        actual = pl.concat([part.group_by(keys_silver).agg(distinct).collect(engine="streaming") for part in parts], how="vertical").lazy()
+    else:
+        actual = s.group_by(keys_silver).agg(distinct)
     got = table.select(*keys_table, "meterpoint_count").rename(dict(zip(keys_table, keys_silver, strict=True)))
     joined = got.join(actual, on=keys_silver, how="left").with_columns(pl.col("meterpoints_with_readings").fill_null(0)).collect(engine="streaming")
     bad = joined.filter(pl.col("meterpoint_count") > pl.col("meterpoints_with_readings"))
@@ -229,8 +237,8 @@ def rule_totals_reconcile(silver: pl.LazyFrame, table: pl.LazyFrame, keys: tuple
 
 
 def rule_meterpoints_bounded(silver: pl.LazyFrame, table: pl.LazyFrame, keys: tuple[list[str], list[str]], what: str,
-                             silver_filter: pl.Expr | None = None) -> CheckOutcome:  # fmt: skip
-    bad, offending = too_many_meterpoints(silver, table, *keys, silver_filter=silver_filter)
+                             silver_filter: pl.Expr | None = None, chunk_days: int = 15) -> CheckOutcome:  # fmt: skip
+    bad, offending = too_many_meterpoints(silver, table, *keys, silver_filter=silver_filter, chunk_days=chunk_days)
     return CheckOutcome(
         passed=bad == 0,
         checked=f"per {what} meterpoint_count <= distinct meterpoints with readings in silver",
@@ -324,7 +332,7 @@ def half_hour_totals_reconcile(total_consumption_half_hour: pl.LazyFrame, silver
 
 @asset_check(asset=TOTAL_HALF_HOUR, name="meterpoint_counts_bounded", description="meterpoint_count never exceeds the distinct meterpoints with readings in that half-hour.", **PRES)
 def half_hour_meterpoints_bounded(total_consumption_half_hour: pl.LazyFrame, silver: pl.LazyFrame) -> AssetCheckResult:
-    return rule_meterpoints_bounded(silver, total_consumption_half_hour, HALF_HOUR, "half-hour").result()
+    return rule_meterpoints_bounded(silver, total_consumption_half_hour, HALF_HOUR, "half-hour", chunk_days=settings.smart_meter_chunk_days()).result()
 
 
 @asset_check(

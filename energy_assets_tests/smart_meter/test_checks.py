@@ -114,5 +114,11 @@ def test_key_checks_taken_chunk_by_chunk_find_every_repeated_key():
     assert (total, dups) == (41, 1)
     assert offending.row(0, named=True) == {"meterpoint_id": "m1", "interval_start_utc": last["interval_start_utc"], "rows": 2}
     assert checks.misattributed(repeated.lazy(), 1)[1] == 1  # two agreements for that key
+    # the distinct meterpoints per half-hour, counted a 1-day window at a time, are those of the whole range
+    table = rows.group_by("interval_start_utc").agg(meterpoint_count=pl.col("meterpoint_id").n_unique()).rename({"interval_start_utc": "interval_start"})
+    assert checks.too_many_meterpoints(rows.lazy(), table.lazy(), ["interval_start_utc"], ["interval_start"], chunk_days=1)[0] == 0
+    inflated = table.with_columns(meterpoint_count=pl.when(pl.col("interval_start") == times[-1]).then(3).otherwise(pl.col("meterpoint_count")))
+    bad, offending = checks.too_many_meterpoints(rows.lazy(), inflated.lazy(), ["interval_start_utc"], ["interval_start"], chunk_days=1)
+    assert bad == 1 and offending.row(0, named=True)["meterpoints_with_readings"] == 2
     # an empty range is no chunk at all to fail on
     assert checks.duplicate_keys(rows.lazy().head(0), 1)[:2] == (0, 0)
