@@ -36,6 +36,14 @@ def task_duckdb(params: dict[str, Any], phases: Phases) -> None:
     phases.extra.update(duckdb_reference.run(Path(params["readings_dir"]), phases))
 
 
+def task_script(params: dict[str, Any], phases: Phases) -> None:
+    from benchmarks import plain_script
+
+    out = plain_script.run(Path(params["readings_dir"]), Path(params["db_path"]), Path(params["out_dir"]), phases,
+                           as_of=params.get("as_of", "2021-01-01"))  # fmt: skip
+    phases.extra.update(out)
+
+
 # --------------------------------------------------------------------------------------------- dagster
 def load_definitions(phases: Phases):
     with phases.phase("import and load definitions"):
@@ -143,6 +151,7 @@ def task_neso_backfill(params: dict[str, Any], phases: Phases) -> None:
 TASKS: dict[str, Callable[[dict[str, Any], Phases], None]] = {
     "spark": task_spark,
     "duckdb": task_duckdb,
+    "script": task_script,
     "neso_backfill": task_neso_backfill,
 }
 

@@ -87,3 +87,38 @@ def test_outcomes_say_what_was_found_with_the_numbers():
     reported = pl.DataFrame({"meterpoint_id": ["m2"], "reading_count": [1], "total_consumption_kwh": [1.0]}).lazy()
     rep = checks.rule_unattributed_reported(silver().lazy(), reported)
     assert rep.passed and rep.found == "silver: 1 readings without agreement, 1.000 kWh, 1 meterpoints; reported: 1 readings, 1.000 kWh, 1 meterpoints"
+
+
+def test_key_checks_taken_chunk_by_chunk_find_every_repeated_key():
+    # a reading every 12 h over 10 days for two meterpoints; chunks of 1 day hold a day of keys each
+    times = [dt.datetime(2021, 3, 20, tzinfo=U) + dt.timedelta(hours=12 * i) for i in range(20)]
+    n = len(times)
+    rows = silver(
+        meterpoint_id=["m1"] * n + ["m2"] * n,
+        interval_start_utc=times * 2,
+        consumption_kwh=[0.5] * 2 * n,
+        agreement_id=[1] * n + [2] * n,
+        agreement_valid_from=[dt.date(2021, 1, 1)] * 2 * n,
+        agreement_valid_to=[None] * 2 * n,
+        product_display_name=["Fixed"] * 2 * n,
+        settlement_date=[t.date() for t in times] * 2,
+    )
+    parts = list(checks.key_chunks(rows.lazy(), 1))
+    assert len(parts) == 10 and sum(p.collect().height for p in parts) == rows.height  # every row in exactly one chunk
+    assert checks.duplicate_keys(rows.lazy(), 1)[:2] == (40, 0)
+    assert checks.misattributed(rows.lazy(), 1)[:2] == (0, 0)
+    # the same key stored under two settlement days, in the first and the last chunk: still one key seen twice
+    last = rows.row(n - 1, named=True)
+    repeated = pl.concat([rows, pl.DataFrame([{**last, "settlement_date": dt.date(2021, 3, 20), "agreement_id": 3}], schema=rows.schema)])
+    total, dups, offending = checks.duplicate_keys(repeated.lazy(), 1)
+    assert (total, dups) == (41, 1)
+    assert offending.row(0, named=True) == {"meterpoint_id": "m1", "interval_start_utc": last["interval_start_utc"], "rows": 2}
+    assert checks.misattributed(repeated.lazy(), 1)[1] == 1  # two agreements for that key
+    # the distinct meterpoints per half-hour, counted a 1-day window at a time, are those of the whole range
+    table = rows.group_by("interval_start_utc").agg(meterpoint_count=pl.col("meterpoint_id").n_unique()).rename({"interval_start_utc": "interval_start"})
+    assert checks.too_many_meterpoints(rows.lazy(), table.lazy(), ["interval_start_utc"], ["interval_start"], chunk_days=1)[0] == 0
+    inflated = table.with_columns(meterpoint_count=pl.when(pl.col("interval_start") == times[-1]).then(3).otherwise(pl.col("meterpoint_count")))
+    bad, offending = checks.too_many_meterpoints(rows.lazy(), inflated.lazy(), ["interval_start_utc"], ["interval_start"], chunk_days=1)
+    assert bad == 1 and offending.row(0, named=True)["meterpoints_with_readings"] == 2
+    # an empty range is no chunk at all to fail on
+    assert checks.duplicate_keys(rows.lazy().head(0), 1)[:2] == (0, 0)
