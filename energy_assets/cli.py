@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from energy_assets import settings
+from energy_assets.range_checks import is_range_copy
 
 PARTITION_RANGE_START = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END = "dagster/asset_partition_range_end"
@@ -96,7 +97,7 @@ def _execute(defs, instance, plan: Plan, verbose: bool = False) -> RunOutcome:
         ) or "run failed"
     for event in result.get_asset_materialization_events():
         outcome.materializations.append(event.materialization)
-    outcome.checks = list(result.get_asset_check_evaluations())
+    outcome.checks = [e for e in result.get_asset_check_evaluations() if not is_range_copy(e)]  # the range result once
     return outcome
 
 
