@@ -23,7 +23,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from energy_assets import settings
-from energy_assets.range_checks import is_range_copy
 
 PARTITION_RANGE_START = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END = "dagster/asset_partition_range_end"
@@ -82,6 +81,8 @@ class Plan:
 
 
 def _execute(defs, instance, plan: Plan, verbose: bool = False) -> RunOutcome:
+    from energy_assets.range_checks import is_range_copy
+
     job = defs.resolve_job_def(plan.job)
     kwargs = {}
     if plan.asset_selection is not None:
