@@ -31,7 +31,7 @@ DOMAINS.append(serving.build_defs(DOMAINS))
 
 def build_definitions() -> Definitions:
     merged = Definitions.merge(*DOMAINS)
-    return Definitions.merge(merged, Definitions(resources=shared_resources(), jobs=build_jobs(list(merged.assets or []))))
+    return Definitions.merge(merged, Definitions(resources=shared_resources(), jobs=build_jobs(list(merged.assets or []), list(merged.asset_checks or []))))
 
 
 defs = build_definitions()

@@ -4,12 +4,13 @@
 - `electricity_maps_job`: every asset partitioned by UTC day x zone;
 - `static_job`: unpartitioned assets;
 - `<partitioning>_checks_job`: the asset checks of that partitioning's assets alone, evaluated against the current lake
-  (partitioned checks take the partition, or range, from the run's tags).
+  (partitioned checks take the partition, or range, from the run's tags); only for a partitioning whose assets
+  have checks (an empty checks job would only confuse the Jobs page).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from dagster import AssetKey, AssetsDefinition, AssetSelection, PartitionsDefinition, define_asset_job
 
@@ -37,7 +38,15 @@ def asset_keys_by_partitioning(assets: Sequence[AssetsDefinition]) -> dict[str, 
     return by_partitioning
 
 
-def build_jobs(assets: Sequence[AssetsDefinition]) -> list:
+def checked_asset_keys(definitions: Iterable[AssetsDefinition]) -> set[AssetKey]:
+    """The asset keys some check targets: checks defined with an asset (`check_specs`) or on their own."""
+    return {check_key.asset_key for d in definitions for check_key in d.check_keys}
+
+
+def build_jobs(assets: Sequence[AssetsDefinition], checks: Sequence[AssetsDefinition] = ()) -> list:
+    """The jobs of `assets` (see the module doc); `checks` are the code location's asset checks, so a checks job
+    is built only for a partitioning that has some (checks defined inside an asset count too)."""
+    checked = checked_asset_keys([*assets, *checks])
     jobs = []
     for partitioning, keys in asset_keys_by_partitioning(assets).items():
         if not keys:
@@ -50,6 +59,8 @@ def build_jobs(assets: Sequence[AssetsDefinition]) -> list:
                 description=f"Materialise every {partitioning.replace('_', ' ')} asset (and run their checks).",
             )
         )
+        if not checked.intersection(keys):
+            continue
         jobs.append(
             define_asset_job(
                 f"{partitioning}_checks_job",

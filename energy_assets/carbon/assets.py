@@ -7,8 +7,9 @@ themselves (declarative automation) when either side changes for a day, past day
 import polars as pl
 from dagster import AssetExecutionContext, AssetIn, AutomationCondition, BackfillPolicy, MetadataValue, asset
 
-from energy_assets.carbon import transforms
+from energy_assets.carbon import columns, transforms
 from energy_assets.check_outcome import markdown_table
+from energy_assets.column_docs import column_schema_metadata
 from energy_assets.carbon.regions import unmapped_regions
 from energy_assets.partitions import uk_settlement_days
 
@@ -46,7 +47,7 @@ COMMON = dict(
         "national": AssetIn(key=["silver", "neso_carbon_intensity"]),
         "regional": AssetIn(key=["silver", "neso_regional_intensity"]),
     },
-    metadata={"partition_expr": "settlement_date"},
+    metadata={"partition_expr": "settlement_date", **column_schema_metadata(columns.FOOTPRINT)},
     description=(
         "Carbon footprint per meterpoint and half-hour: consumption_kwh from silver/smart_meter_readings, the grid "
         "intensity used (intensity_gco2_per_kwh) and where it came from (intensity_source: the NESO regional forecast "
@@ -91,7 +92,7 @@ def _summary_metadata(context: AssetExecutionContext, table: pl.DataFrame) -> No
     key_prefix="presentation",
     name="carbon_per_product_per_day",
     ins={"footprint": AssetIn(key=["gold", "smart_meter_carbon_footprint"])},
-    metadata={"partition_expr": "date"},
+    metadata={"partition_expr": "date", **column_schema_metadata(columns.CARBON_PER_PRODUCT_PER_DAY)},
     description=(
         "Per UK day and product (display name, is_variable) so variable and fixed tariffs can be compared: "
         "meterpoint_count, reading_count, total_consumption_kwh, total_emissions_kgco2, consumption-weighted "
@@ -111,7 +112,7 @@ def presentation_carbon_per_product_per_day(context: AssetExecutionContext, foot
     key_prefix="presentation",
     name="carbon_per_region_per_day",
     ins={"footprint": AssetIn(key=["gold", "smart_meter_carbon_footprint"])},
-    metadata={"partition_expr": "date"},
+    metadata={"partition_expr": "date", **column_schema_metadata(columns.CARBON_PER_REGION_PER_DAY)},
     description=(
         "Per UK day and smart-meter region (with the NESO region it maps to): the same measures as "
         "presentation/carbon_per_product_per_day. An unmapped region shows a null neso_region_id."

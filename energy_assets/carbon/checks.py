@@ -1,7 +1,7 @@
 """Checks of the carbon tables: pure rules (unit-tested) and the Dagster checks using them."""
 
 import polars as pl
-from dagster import AssetCheckResult, AssetIn, asset_check
+from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetIn, asset_check
 
 from energy_assets.carbon.assets import (
     gold_smart_meter_carbon_footprint,
@@ -9,6 +9,7 @@ from energy_assets.carbon.assets import (
     presentation_carbon_per_region_per_day,
 )
 from energy_assets.check_outcome import CheckOutcome
+from energy_assets.range_checks import report
 from energy_assets.carbon.regions import SMART_METER_REGION_TO_NESO
 from energy_assets.partitions import uk_settlement_days
 
@@ -125,8 +126,8 @@ def rule_reconciles(summary: pl.DataFrame, footprint: pl.DataFrame, name: str) -
 
 def _footprint_check(name: str, rule, description: str, blocking: bool):
     @asset_check(asset=gold_smart_meter_carbon_footprint, name=name, partitions_def=uk_settlement_days, blocking=blocking, description=description)
-    def _check(smart_meter_carbon_footprint: pl.DataFrame) -> AssetCheckResult:
-        return rule(smart_meter_carbon_footprint).result()
+    def _check(context: AssetCheckExecutionContext, smart_meter_carbon_footprint: pl.DataFrame) -> AssetCheckResult:
+        return report(context, rule(smart_meter_carbon_footprint))
 
     return _check
 
@@ -145,8 +146,8 @@ footprint_coverage = _footprint_check("intensity_coverage", rule_intensity_cover
     additional_ins={"footprint": AssetIn(key=["gold", "smart_meter_carbon_footprint"])},
     description="Daily kWh, kg CO2 and readings equal the footprint's.",
 )
-def product_reconciles(carbon_per_product_per_day: pl.DataFrame, footprint: pl.DataFrame) -> AssetCheckResult:
-    return rule_reconciles(carbon_per_product_per_day, footprint, "presentation/carbon_per_product_per_day").result()
+def product_reconciles(context: AssetCheckExecutionContext, carbon_per_product_per_day: pl.DataFrame, footprint: pl.DataFrame) -> AssetCheckResult:
+    return report(context, rule_reconciles(carbon_per_product_per_day, footprint, "presentation/carbon_per_product_per_day"))
 
 
 @asset_check(
@@ -157,8 +158,8 @@ def product_reconciles(carbon_per_product_per_day: pl.DataFrame, footprint: pl.D
     additional_ins={"footprint": AssetIn(key=["gold", "smart_meter_carbon_footprint"])},
     description="Daily kWh, kg CO2 and readings equal the footprint's.",
 )
-def region_reconciles(carbon_per_region_per_day: pl.DataFrame, footprint: pl.DataFrame) -> AssetCheckResult:
-    return rule_reconciles(carbon_per_region_per_day, footprint, "presentation/carbon_per_region_per_day").result()
+def region_reconciles(context: AssetCheckExecutionContext, carbon_per_region_per_day: pl.DataFrame, footprint: pl.DataFrame) -> AssetCheckResult:
+    return report(context, rule_reconciles(carbon_per_region_per_day, footprint, "presentation/carbon_per_region_per_day"))
 
 
 CARBON_CHECKS = [footprint_unique, footprint_arithmetic, footprint_regions, footprint_coverage, product_reconciles, region_reconciles]

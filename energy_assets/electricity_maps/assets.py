@@ -21,6 +21,8 @@ from dagster import (
 )
 
 from energy_assets.bronze import bronze_metadata
+from energy_assets.column_docs import column_schema_metadata
+from energy_assets.electricity_maps import columns
 from energy_assets.electricity_maps.client import ElectricityMapsResource, Fetch
 from energy_assets.electricity_maps.transforms import (
     BRONZE_SCHEMA,
@@ -95,7 +97,7 @@ def _fetch_bronze(context: AssetExecutionContext, kind: str, electricity_maps: E
     return Output(bronze_rows(fetches), metadata=metadata)
 
 
-BRONZE_METADATA = bronze_metadata(PARTITION_EXPR)
+BRONZE_METADATA = {**bronze_metadata(PARTITION_EXPR), **column_schema_metadata(columns.BRONZE)}
 BRONZE_DOC = (
     "Raw Electricity Maps `{kind}` answers, the one bronze contract (energy_assets/bronze.py): one row per answer "
     "per (UTC day, zone) partition it covers, with `fetched_at`, `request_url` (path and query, never the key), "
@@ -144,7 +146,7 @@ def build_assets(partitions_def: MultiPartitionsDefinition = utc_day_by_zone) ->
         outs={
             "electricity_maps_energy": AssetOut(
                 key_prefix="silver",
-                metadata=SILVER_METADATA,
+                metadata={**SILVER_METADATA, **column_schema_metadata(columns.SILVER_ENERGY)},
                 kinds=KINDS,
                 description=(
                     "One row per (zone, UTC hour `datetime`): carbon intensity (gCO2eq/kWh, lifecycle), the four totals "
@@ -158,7 +160,7 @@ def build_assets(partitions_def: MultiPartitionsDefinition = utc_day_by_zone) ->
             ),
             "electricity_maps_exchanges": AssetOut(
                 key_prefix="silver",
-                metadata=SILVER_METADATA,
+                metadata={**SILVER_METADATA, **column_schema_metadata(columns.SILVER_EXCHANGES)},
                 kinds=KINDS,
                 description=(
                     "Cross-border flows in tidy form: one row per (zone, UTC hour, neighbour_zone, direction "
@@ -168,7 +170,7 @@ def build_assets(partitions_def: MultiPartitionsDefinition = utc_day_by_zone) ->
             ),
             "electricity_maps_quarantine": AssetOut(
                 key_prefix="silver",
-                metadata=SILVER_METADATA,
+                metadata={**SILVER_METADATA, **column_schema_metadata(columns.SILVER_QUARANTINE)},
                 kinds=KINDS,
                 description=(
                     "Hours from bronze responses that could not be used, with the reason (missing or unparseable "
@@ -222,7 +224,7 @@ def build_assets(partitions_def: MultiPartitionsDefinition = utc_day_by_zone) ->
         backfill_policy=BackfillPolicy.single_run(),
         group_name=GROUP,
         kinds=KINDS,
-        metadata={"partition_expr": PARTITION_EXPR},
+        metadata={"partition_expr": PARTITION_EXPR, **column_schema_metadata(columns.GOLD_ML_FEATURES)},
         ins={"energy": AssetIn(key=["silver", "electricity_maps_energy"], partition_mapping=previous_day_same_zone)},
         description=(
             "ML features per zone and UTC hour, ready to train on: `hour`, `day_of_week` (1 = Monday), `month`, the "

@@ -2,10 +2,11 @@
 the asset checks that run them."""
 
 import polars as pl
-from dagster import AssetCheckResult, AssetCheckSpec, AssetIn, AssetKey, MultiPartitionsDefinition, asset_check, multi_asset_check
+from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetCheckSpec, AssetIn, AssetKey, MultiPartitionsDefinition, asset_check, multi_asset_check
 
 from energy_assets.bronze import AUXILIARY_RULE, latest_fetches, rule_latest_fetch_usable
 from energy_assets.check_outcome import CheckOutcome
+from energy_assets.range_checks import report
 from energy_assets.electricity_maps.client import NO_DATA
 from energy_assets.electricity_maps.transforms import FEATURE_VALUES, KNOWN_SOURCES, lag_column, rolling_column, source_column
 from energy_assets.partitions import utc_day_by_zone
@@ -295,34 +296,34 @@ def build_checks(partitions_def: MultiPartitionsDefinition = utc_day_by_zone) ->
         ],
         ins={"carbon": AssetIn(key=CARBON_BRONZE), "power": AssetIn(key=POWER_BRONZE)},
     )
-    def bronze_latest_answers_usable(carbon: pl.DataFrame, power: pl.DataFrame):
+    def bronze_latest_answers_usable(context: AssetCheckExecutionContext, carbon: pl.DataFrame, power: pl.DataFrame):
         """One op for both bronze tables: each one's verdict needs the other's newest answers."""
         for key, mine, other in ((CARBON_BRONZE, carbon, power), (POWER_BRONZE, power, carbon)):
-            yield bronze_usable(mine, other, key.to_user_string()).result(asset_key=key, check_name="latest_answer_usable")
+            yield report(context, bronze_usable(mine, other, key.to_user_string()), asset_key=key, check_name="latest_answer_usable")
 
     @asset_check(
         asset=SILVER, partitions_def=partitions_def, blocking=False,
         description="Warns about hours built from one feed only (the other answered no data for them).",
     )
-    def silver_both_feeds_present(electricity_maps_energy: pl.DataFrame) -> AssetCheckResult:
-        return feeds_complete(electricity_maps_energy).result()
+    def silver_both_feeds_present(context: AssetCheckExecutionContext, electricity_maps_energy: pl.DataFrame) -> AssetCheckResult:
+        return report(context, feeds_complete(electricity_maps_energy))
 
     @asset_check(asset=SILVER, partitions_def=partitions_def, blocking=True, description="Exactly one row per (zone, UTC hour).")
-    def silver_unique_zone_hour(electricity_maps_energy: pl.DataFrame) -> AssetCheckResult:
-        return unique_zone_hour(electricity_maps_energy).result()
+    def silver_unique_zone_hour(context: AssetCheckExecutionContext, electricity_maps_energy: pl.DataFrame) -> AssetCheckResult:
+        return report(context, unique_zone_hour(electricity_maps_energy))
 
 
     @asset_check(asset=SILVER, partitions_def=partitions_def, blocking=True, description="Every datetime is the start of a UTC hour.")
-    def silver_datetimes_on_the_hour(electricity_maps_energy: pl.DataFrame) -> AssetCheckResult:
-        return datetimes_on_the_hour(electricity_maps_energy).result()
+    def silver_datetimes_on_the_hour(context: AssetCheckExecutionContext, electricity_maps_energy: pl.DataFrame) -> AssetCheckResult:
+        return report(context, datetimes_on_the_hour(electricity_maps_energy))
 
 
     @asset_check(
         asset=SILVER, partitions_def=partitions_def, blocking=True,
         description="Carbon intensity lies within a plausible range (0 to 2000 gCO2eq/kWh).",
     )
-    def silver_carbon_intensity_plausible(electricity_maps_energy: pl.DataFrame) -> AssetCheckResult:
-        return carbon_intensity_plausible(electricity_maps_energy).result()
+    def silver_carbon_intensity_plausible(context: AssetCheckExecutionContext, electricity_maps_energy: pl.DataFrame) -> AssetCheckResult:
+        return report(context, carbon_intensity_plausible(electricity_maps_energy))
 
 
     @asset_check(
@@ -330,24 +331,24 @@ def build_checks(partitions_def: MultiPartitionsDefinition = utc_day_by_zone) ->
         additional_ins={"exchanges": AssetIn(key=EXCHANGES)},
         description="Production, consumption, import and export totals match the sums of their breakdowns (rounding tolerance).",
     )
-    def silver_totals_match_breakdowns(electricity_maps_energy: pl.DataFrame, exchanges: pl.DataFrame) -> AssetCheckResult:
-        return totals_consistent(electricity_maps_energy, exchanges).result()
+    def silver_totals_match_breakdowns(context: AssetCheckExecutionContext, electricity_maps_energy: pl.DataFrame, exchanges: pl.DataFrame) -> AssetCheckResult:
+        return report(context, totals_consistent(electricity_maps_energy, exchanges))
 
 
     @asset_check(
         asset=GOLD, partitions_def=partitions_def, blocking=True,
         description="No feature is null except where the history it needs is missing.",
     )
-    def gold_features_null_only_without_history(electricity_maps_ml_features: pl.DataFrame) -> AssetCheckResult:
-        return features_null_only_without_history(electricity_maps_ml_features).result()
+    def gold_features_null_only_without_history(context: AssetCheckExecutionContext, electricity_maps_ml_features: pl.DataFrame) -> AssetCheckResult:
+        return report(context, features_null_only_without_history(electricity_maps_ml_features))
 
 
     @asset_check(
         asset=GOLD, partitions_def=partitions_def, blocking=True,
         description="lag_<col>_1h of row t equals <col> at t - 1 h in the same zone (not the previous row).",
     )
-    def gold_lag_equals_previous_hour(electricity_maps_ml_features: pl.DataFrame) -> AssetCheckResult:
-        return lag_equals_previous_hour(electricity_maps_ml_features).result()
+    def gold_lag_equals_previous_hour(context: AssetCheckExecutionContext, electricity_maps_ml_features: pl.DataFrame) -> AssetCheckResult:
+        return report(context, lag_equals_previous_hour(electricity_maps_ml_features))
 
     return [bronze_latest_answers_usable, silver_both_feeds_present, silver_unique_zone_hour, silver_datetimes_on_the_hour, silver_carbon_intensity_plausible, silver_totals_match_breakdowns, gold_features_null_only_without_history, gold_lag_equals_previous_hour]
 

@@ -24,7 +24,8 @@ from dagster import (
 )
 
 from energy_assets.bronze import bronze_metadata
-from energy_assets.neso import regional_transforms, transforms
+from energy_assets.column_docs import column_schema_metadata
+from energy_assets.neso import columns, regional_transforms, transforms
 from energy_assets.neso.client import GENERATION, INTENSITY, REGIONAL, NesoClient, request_chunks
 from energy_assets.partitions import uk_settlement_days
 
@@ -35,7 +36,7 @@ PARTITION_META = {"partition_expr": "settlement_date"}
 # One row per distinct payload of a request and day: a revised payload adds a row (bodies are never
 # rewritten); refetching identical content adds no row but moves that row's fetched_at forward, so
 # "newest fetch" is true again after an outage, or when the API reverts to an earlier payload.
-BRONZE_META = bronze_metadata("settlement_date")
+BRONZE_META = {**bronze_metadata("settlement_date"), **column_schema_metadata(columns.BRONZE)}
 COMMON = dict(group_name=GROUP, kinds=KINDS, partitions_def=uk_settlement_days, backfill_policy=BackfillPolicy.single_run())
 REGIONAL_COMMON = {**COMMON, "group_name": REGIONAL_GROUP}
 
@@ -110,7 +111,7 @@ QUARANTINE_KEY = AssetKey(["silver", "neso_carbon_intensity_quarantine"])
     outs={
         "silver": AssetOut(
             key=SILVER_INTENSITY_KEY,
-            metadata=PARTITION_META,
+            metadata={**PARTITION_META, **column_schema_metadata(columns.SILVER_CARBON_INTENSITY)},
             is_required=False,  # subsettable: either output may be selected alone
             kinds=KINDS,
             description=(
@@ -123,7 +124,7 @@ QUARANTINE_KEY = AssetKey(["silver", "neso_carbon_intensity_quarantine"])
         ),
         "quarantine": AssetOut(
             key=QUARANTINE_KEY,
-            metadata=PARTITION_META,
+            metadata={**PARTITION_META, **column_schema_metadata(columns.SILVER_CARBON_INTENSITY_QUARANTINE)},
             is_required=False,
             kinds=KINDS,
             description=(
@@ -179,7 +180,7 @@ def silver_neso_carbon_intensity(context: AssetExecutionContext, bronze: pl.Data
     key_prefix="silver",
     name="neso_generation_mix",
     ins={"bronze": AssetIn(key=["bronze", "neso_generation_mix"])},
-    metadata=PARTITION_META,
+    metadata={**PARTITION_META, **column_schema_metadata(columns.SILVER_GENERATION_MIX)},
     description=(
         "GB generation mix per half-hour and fuel (biomass, coal, imports, gas, nuclear, other, hydro, solar, "
         "wind) as generation_fraction (share of generation, 0..1), from the newest usable bronze payload of each "
@@ -208,7 +209,7 @@ def silver_neso_generation_mix(context: AssetExecutionContext, bronze: pl.DataFr
         ),
         "mix": AssetIn(key=["silver", "neso_generation_mix"]),
     },
-    metadata=PARTITION_META,
+    metadata={**PARTITION_META, **column_schema_metadata(columns.GOLD_FEATURES)},
     description=(
         "Per half-hour features: forecast error (actual - forecast), absolute and relative error, rolling 24 h "
         "mean and max of intensity (actual, else forecast; windows reach into the previous day), low-carbon share "
@@ -252,7 +253,7 @@ def bronze_neso_regional_intensity(context: AssetExecutionContext, neso: NesoCli
     key_prefix="silver",
     name="neso_regional_intensity",
     ins={"bronze": AssetIn(key=["bronze", "neso_regional_intensity"])},
-    metadata=PARTITION_META,
+    metadata={**PARTITION_META, **column_schema_metadata(columns.SILVER_REGIONAL_INTENSITY)},
     description=(
         "Forecast carbon intensity per half-hour and NESO region: period_start/period_end (UTC), settlement_date and "
         "settlement_period, region_id (1..17 DNO regions, 18 = GB), region_shortname, dno_region, "

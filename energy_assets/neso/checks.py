@@ -16,6 +16,7 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, asset_check
 
 from energy_assets import bronze
 from energy_assets.check_outcome import CheckOutcome
+from energy_assets.range_checks import report
 from energy_assets.neso import regional_transforms, transforms
 from energy_assets.neso.assets import (
     QUARANTINE_KEY,
@@ -245,8 +246,8 @@ def _check_days(context: AssetCheckExecutionContext) -> list[dt.date]:
 
 
 @asset_check(asset=bronze_neso_carbon_intensity, partitions_def=uk_settlement_days, blocking=True, description="The newest intensity response of each day is usable; an outage fails the run here, before silver and gold.")
-def bronze_neso_carbon_intensity_latest_fetch_usable(bronze_neso_carbon_intensity: pl.DataFrame) -> AssetCheckResult:
-    return rule_latest_fetch_usable(bronze_neso_carbon_intensity, "bronze/neso_carbon_intensity").result()
+def bronze_neso_carbon_intensity_latest_fetch_usable(context: AssetCheckExecutionContext, bronze_neso_carbon_intensity: pl.DataFrame) -> AssetCheckResult:
+    return report(context, rule_latest_fetch_usable(bronze_neso_carbon_intensity, "bronze/neso_carbon_intensity"))
 
 
 @asset_check(
@@ -258,8 +259,8 @@ def bronze_neso_carbon_intensity_latest_fetch_usable(bronze_neso_carbon_intensit
         "the mix is auxiliary, silver reads only usable answers and gold is built without it (mix_missing_reason)."
     ),
 )
-def bronze_neso_generation_mix_latest_fetch_usable(bronze_neso_generation_mix: pl.DataFrame) -> AssetCheckResult:
-    return rule_latest_fetch_usable(bronze_neso_generation_mix, "bronze/neso_generation_mix").result()
+def bronze_neso_generation_mix_latest_fetch_usable(context: AssetCheckExecutionContext, bronze_neso_generation_mix: pl.DataFrame) -> AssetCheckResult:
+    return report(context, rule_latest_fetch_usable(bronze_neso_generation_mix, "bronze/neso_generation_mix"))
 
 
 @asset_check(
@@ -268,8 +269,8 @@ def bronze_neso_generation_mix_latest_fetch_usable(bronze_neso_generation_mix: p
     blocking=True,
     description="The newest regional response of each day is usable; an outage fails the run here, before silver.",
 )
-def bronze_neso_regional_latest_fetch_usable(bronze_neso_regional_intensity: pl.DataFrame) -> AssetCheckResult:
-    return rule_latest_fetch_usable(bronze_neso_regional_intensity, "bronze/neso_regional_intensity").result()
+def bronze_neso_regional_latest_fetch_usable(context: AssetCheckExecutionContext, bronze_neso_regional_intensity: pl.DataFrame) -> AssetCheckResult:
+    return report(context, rule_latest_fetch_usable(bronze_neso_regional_intensity, "bronze/neso_regional_intensity"))
 
 
 @asset_check(
@@ -279,8 +280,8 @@ def bronze_neso_regional_latest_fetch_usable(bronze_neso_regional_intensity: pl.
     blocking=True,
     description="Unique on (period_start, region_id), and every half-hour has all 18 regions.",
 )
-def silver_neso_regional_unique_and_complete(silver_neso_regional_intensity: pl.DataFrame) -> AssetCheckResult:
-    return rule_regional_unique_and_complete(silver_neso_regional_intensity).result()
+def silver_neso_regional_unique_and_complete(context: AssetCheckExecutionContext, silver_neso_regional_intensity: pl.DataFrame) -> AssetCheckResult:
+    return report(context, rule_regional_unique_and_complete(silver_neso_regional_intensity))
 
 
 @asset_check(
@@ -290,14 +291,14 @@ def silver_neso_regional_unique_and_complete(silver_neso_regional_intensity: pl.
     blocking=False,
     description="Counts the half-hours built without a generation mix (WARN): the gap is visible, the intensity features are not held back.",
 )
-def gold_mix_present(gold_neso_carbon_intensity_features: pl.DataFrame) -> AssetCheckResult:
-    return rule_mix_present(gold_neso_carbon_intensity_features).result()
+def gold_mix_present(context: AssetCheckExecutionContext, gold_neso_carbon_intensity_features: pl.DataFrame) -> AssetCheckResult:
+    return report(context, rule_mix_present(gold_neso_carbon_intensity_features))
 
 
 def _silver_check(name: str, rule, description: str, blocking: bool = True):
     @asset_check(asset=SILVER_INTENSITY_KEY, name=name, partitions_def=uk_settlement_days, blocking=blocking, description=description)
-    def _check(silver_neso_carbon_intensity: pl.DataFrame) -> AssetCheckResult:
-        return rule(silver_neso_carbon_intensity).result()
+    def _check(context: AssetCheckExecutionContext, silver_neso_carbon_intensity: pl.DataFrame) -> AssetCheckResult:
+        return report(context, rule(silver_neso_carbon_intensity))
 
     return _check
 
@@ -314,7 +315,7 @@ silver_contiguous = _silver_check("contiguous_half_hours", rule_contiguous, "Hal
     description="Every settled period of a complete day is present (46/48/50); no day of the run that has begun is absent.",
 )
 def silver_complete(context: AssetCheckExecutionContext, silver_neso_carbon_intensity: pl.DataFrame) -> AssetCheckResult:
-    return rule_complete_days(silver_neso_carbon_intensity, _check_days(context)).result()
+    return report(context, rule_complete_days(silver_neso_carbon_intensity, _check_days(context)))
 
 
 silver_plausible = _silver_check("plausible_values", rule_plausible_values, "Forecast and actual lie within 0..1000 gCO2/kWh.")
@@ -331,7 +332,7 @@ silver_flagged = _silver_check("flagged_values", rule_flagged_share, "Counts fla
     description="For today's partition: fetched within the last hour and the latest half-hour with an actual ended no more than 1 h ago (holds while the sensor runs).",
 )
 def silver_fresh(context: AssetCheckExecutionContext, silver_neso_carbon_intensity: pl.DataFrame) -> AssetCheckResult:
-    return rule_fresh(silver_neso_carbon_intensity, _check_days(context), dt.datetime.now(UTC)).result()
+    return report(context, rule_fresh(silver_neso_carbon_intensity, _check_days(context), dt.datetime.now(UTC)))
 
 
 @asset_check(
@@ -341,8 +342,8 @@ def silver_fresh(context: AssetCheckExecutionContext, silver_neso_carbon_intensi
     blocking=False,
     description="Counts quarantined intensity records (with their reasons); fails when there are any. The gap they leave in silver fails its blocking completeness check.",
 )
-def quarantine_empty(silver_neso_carbon_intensity_quarantine: pl.DataFrame) -> AssetCheckResult:
-    return rule_quarantine_empty(silver_neso_carbon_intensity_quarantine).result()
+def quarantine_empty(context: AssetCheckExecutionContext, silver_neso_carbon_intensity_quarantine: pl.DataFrame) -> AssetCheckResult:
+    return report(context, rule_quarantine_empty(silver_neso_carbon_intensity_quarantine))
 
 
 NESO_CHECKS = [

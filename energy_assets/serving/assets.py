@@ -1,6 +1,6 @@
 """The SQL serving asset: a DuckDB database file with every lake table, kept up to date by Dagster."""
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from dagster import (
     AssetKey,
@@ -40,10 +40,12 @@ def refresh_when_any_table_changes() -> AutomationCondition:
     ).with_label("any upstream table updated since the last sync")
 
 
-def build_serving_asset(deps: Sequence[AssetKey]):
+def build_serving_asset(deps: Sequence[AssetKey], descriptions: Mapping[tuple[str, str], Mapping[str, str]] | None = None):
     """The serving asset over the lake tables `deps` (on an object store, those are the tables it can find:
-    delta-rs cannot list a bucket; a local lake is listed from the file system, so any table there is copied)."""
+    delta-rs cannot list a bucket; a local lake is listed from the file system, so any table there is copied).
+    `descriptions` (`{(layer, table): {column: text}}`) become the tables' column comments."""
     known = [tuple(key.path) for key in deps]
+    descriptions = dict(descriptions or {})
 
     @asset(
         key=["serving", "duckdb_database"],
@@ -56,12 +58,13 @@ def build_serving_asset(deps: Sequence[AssetKey]):
             "schemas raw, bronze, silver, gold and presentation (e.g. presentation.carbon_per_product_per_day), copied "
             "from each Delta table's current snapshot (delta-rs: only the files of the latest version, never removed "
             "ones). Tables whose Delta version did not change are skipped; main.lake_tables records the version copied. "
+            "Every column carries its description as a column comment (`SELECT comment FROM duckdb_columns()`). "
             "Query with `duckdb data/energy.duckdb` or any BI tool; no Python or DuckDB extension needed."
         ),
     )
     def serving_duckdb_database(serving_duckdb: DuckDBResource, lake: LakeResource) -> MaterializeResult:
         with serving_duckdb.get_connection() as con:
-            report = catalog.sync_database(con, lake.lake(), known)
+            report = catalog.sync_database(con, lake.lake(), known, descriptions=descriptions)
             per_layer = con.execute(f"SELECT layer, count(*), sum(row_count) FROM {catalog.SYNC_TABLE} GROUP BY layer ORDER BY layer").fetchall()
         lines = ["| table | delta version | rows |", "|---|---|---|"] + [f"| {t} | {v} | {n} |" for t, v, n in report.copied]
         return MaterializeResult(
@@ -75,6 +78,7 @@ def build_serving_asset(deps: Sequence[AssetKey]):
                 "copied": MetadataValue.md("\n".join(lines) if report.copied else "nothing changed"),
                 **{f"{layer}_tables": MetadataValue.int(int(n)) for layer, n, _ in per_layer},
                 "rows_copied": MetadataValue.int(sum(n for _, _, n in report.copied)),
+                "column_comments": MetadataValue.int(report.commented),
             }
         )
 

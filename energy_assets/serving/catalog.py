@@ -21,7 +21,7 @@ directory names rather than in the parquet files.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -63,10 +63,32 @@ class SyncReport:
     copied: list[tuple[str, int, int]]  # (layer.table, delta version, rows)
     unchanged: list[str]
     dropped: list[str]
+    commented: int = 0  # column comments written
 
     @property
     def tables(self) -> int:
         return len(self.copied) + len(self.unchanged)
+
+
+def sql_string(text: str) -> str:
+    """A SQL string literal."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def comment_columns(con: duckdb.DuckDBPyConnection, layer: str, table: str, descriptions: Mapping[str, str]) -> int:
+    """`COMMENT ON COLUMN` for each described column the table has (others are ignored); returns how many."""
+    present = {
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND table_name = ?", [layer, table]
+        ).fetchall()
+    }
+    done = 0
+    for column, text in descriptions.items():
+        if column in present and text:
+            con.execute(f'COMMENT ON COLUMN "{layer}"."{table}"."{column}" IS {sql_string(text)}')
+            done += 1
+    return done
 
 
 def sync_database(
@@ -74,13 +96,16 @@ def sync_database(
     lake: Lake,
     known: Iterable[str | Sequence[str]] = (),
     force: bool = False,
+    descriptions: Mapping[tuple[str, str], Mapping[str, str]] | None = None,
 ) -> SyncReport:
     """Bring the DuckDB database up to date with the lake, in one DuckDB transaction.
 
     Each lake table becomes the table `<layer>.<table>` holding the rows of its current Delta version; tables
     whose version is unchanged since the last sync are skipped (unless `force`); tables that left the lake are
     dropped. `main.lake_tables` records, per table, the Delta version copied, its rows and when. The tables are
-    `lake.tables(known)`: every table of the lake, local folder or bucket alike.
+    `lake.tables(known)`: every table of the lake, local folder or bucket alike. `descriptions`
+    (`{(layer, table): {column: text}}`, from the assets' `dagster/column_schema`) become column comments of
+    every table, copied or not, so a changed description reaches the file without a new Delta version.
     """
     tables = lake.tables(known)
     registered: list[str] = []
@@ -126,6 +151,8 @@ def sync_database(
                 [table.layer, table.table, version, rows, now, table.uri],
             )
             report.copied.append((table.qualified, version, rows))
+        for table in tables:
+            report.commented += comment_columns(con, table.layer, table.table, (descriptions or {}).get((table.layer, table.table), {}))
         current = {(t.layer, t.table) for t in tables}
         for layer, name in sorted(set(synced) - current):
             con.execute(f'DROP TABLE IF EXISTS "{layer}"."{name}"')

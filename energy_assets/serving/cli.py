@@ -36,13 +36,20 @@ def _print(df: pl.DataFrame, fmt: str, out, max_rows: int | None = None) -> None
             print(df, file=out)
 
 
+def default_order(columns: Sequence[str], partition_columns: Sequence[str]) -> str:
+    """The ORDER BY of `show` without `--order-by`: the table's Delta partition columns (its days, zones), then
+    every other column in table order (keys come first in every table), so the rows print in a stable order."""
+    ordered = [c for c in partition_columns if c in columns] + [c for c in columns if c not in partition_columns]
+    return ", ".join(f'"{c}"' for c in ordered)
+
+
 def show(argv: Sequence[str] | None = None, out=None, err=None) -> int:
     out, err = out or sys.stdout, err or sys.stderr
     parser = argparse.ArgumentParser(prog="energy-assets show", description="Print rows of one lake table.")
     parser.add_argument("table", help="layer/table, e.g. silver/neso_carbon_intensity")
     parser.add_argument("--limit", type=int, default=20, help="rows to print (default 20)")
     parser.add_argument("--where", default=None, help="SQL condition, e.g. \"settlement_date = '2021-03-28'\"")
-    parser.add_argument("--order-by", default=None, help="SQL ORDER BY list")
+    parser.add_argument("--order-by", default=None, help="SQL ORDER BY list (default: the partition columns, then every column in table order)")
     parser.add_argument("--columns", default=None, help="comma-separated columns (default all)")
     parser.add_argument("--lake", default=None, help=f"lake root (default {settings.LAKE_URI_VARIABLE} or data/lake)")
     parser.add_argument("--format", choices=FORMATS, default="table")
@@ -64,8 +71,9 @@ def show(argv: Sequence[str] | None = None, out=None, err=None) -> int:
         if args.where:
             sql += f" WHERE {args.where}"
         total = con.execute("SELECT count(*) FROM t" + (f" WHERE {args.where}" if args.where else "")).fetchall()[0][0]
-        if args.order_by:
-            sql += f" ORDER BY {args.order_by}"
+        delta = lake.open(table.name)
+        partition_columns = list(delta.metadata().partition_columns) if delta is not None else []
+        sql += f" ORDER BY {args.order_by or default_order(dataset.schema.names, partition_columns)}"
         sql += f" LIMIT {args.limit}"
         df = con.sql(sql).pl()
     except duckdb.Error as exc:

@@ -21,10 +21,11 @@ from dagster import (
 from dagster_duckdb import DuckDBResource
 
 from energy_assets import settings
+from energy_assets.column_docs import column_schema_metadata
 from energy_assets.lake.io_manager import FrameStream
 from energy_assets.lake.resource import LakeResource
 from energy_assets.partitions import uk_settlement_days
-from energy_assets.smart_meter import ingestion, pipeline, presentation, silver, source
+from energy_assets.smart_meter import columns, ingestion, pipeline, presentation, silver, source
 from energy_assets.smart_meter.source import SmartMeterSource
 
 GROUP = "smart_meter"
@@ -62,7 +63,10 @@ def _name(key: AssetKey) -> str:
 
 def _outs(specs: list[AssetSpec]) -> dict[str, AssetOut]:
     """Typed outputs (the IO manager writes them) described by specs; inputs feed every output."""
-    return {_name(spec.key): AssetOut.from_spec(spec.replace_attributes(deps=[])) for spec in specs}
+    return {
+        _name(spec.key): AssetOut.from_spec(spec.replace_attributes(deps=[]).merge_attributes(metadata=column_schema_metadata(columns.TABLES[spec.key])))
+        for spec in specs
+    }
 
 
 # ------------------------------------------------------------------------------------------------ raw

@@ -8,10 +8,11 @@ import datetime as dt
 from collections.abc import Iterator
 
 import polars as pl
-from dagster import AssetCheckResult, AssetIn, asset_check
+from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetIn, asset_check
 
 from energy_assets import settings
 from energy_assets.check_outcome import CheckOutcome
+from energy_assets.range_checks import report
 from energy_assets.partitions import uk_settlement_days
 from energy_assets.smart_meter.assets import (
     PER_PRODUCT_DAY,
@@ -272,18 +273,18 @@ SILVER_IN = {"partitions_def": uk_settlement_days, "blocking": True}
 
 
 @asset_check(asset=SILVER_READINGS, name="unique_meterpoint_interval", description="No two silver rows share (meterpoint_id, interval_start_utc).", **SILVER_IN)
-def unique_meterpoint_interval(smart_meter_readings: pl.LazyFrame) -> AssetCheckResult:
-    return rule_unique_keys(smart_meter_readings, settings.smart_meter_chunk_days()).result()
+def unique_meterpoint_interval(context: AssetCheckExecutionContext, smart_meter_readings: pl.LazyFrame) -> AssetCheckResult:
+    return report(context, rule_unique_keys(smart_meter_readings, settings.smart_meter_chunk_days()))
 
 
 @asset_check(asset=SILVER_READINGS, name="intervals_on_half_hour", description="Every interval_start_utc is on :00 or :30 (zero seconds).", **SILVER_IN)
-def intervals_on_half_hour(smart_meter_readings: pl.LazyFrame) -> AssetCheckResult:
-    return rule_on_half_hour(smart_meter_readings).result()
+def intervals_on_half_hour(context: AssetCheckExecutionContext, smart_meter_readings: pl.LazyFrame) -> AssetCheckResult:
+    return report(context, rule_on_half_hour(smart_meter_readings))
 
 
 @asset_check(asset=SILVER_READINGS, name="consumption_plausible", description=f"consumption_kwh is a number in [0, {MAX_PLAUSIBLE_KWH}] kWh per half-hour.", **SILVER_IN)
-def consumption_plausible(smart_meter_readings: pl.LazyFrame) -> AssetCheckResult:
-    return rule_plausible(smart_meter_readings).result()
+def consumption_plausible(context: AssetCheckExecutionContext, smart_meter_readings: pl.LazyFrame) -> AssetCheckResult:
+    return report(context, rule_plausible(smart_meter_readings))
 
 
 @asset_check(
@@ -292,8 +293,8 @@ def consumption_plausible(smart_meter_readings: pl.LazyFrame) -> AssetCheckResul
     description="Each reading is attributed to at most one agreement, and that agreement covers its day (half-open [valid_from, valid_to)).",
     **SILVER_IN,
 )
-def one_covering_agreement(smart_meter_readings: pl.LazyFrame) -> AssetCheckResult:
-    return rule_one_covering_agreement(smart_meter_readings, settings.smart_meter_chunk_days()).result()
+def one_covering_agreement(context: AssetCheckExecutionContext, smart_meter_readings: pl.LazyFrame) -> AssetCheckResult:
+    return report(context, rule_one_covering_agreement(smart_meter_readings, settings.smart_meter_chunk_days()))
 
 
 @asset_check(
@@ -303,8 +304,8 @@ def one_covering_agreement(smart_meter_readings: pl.LazyFrame) -> AssetCheckResu
     additional_ins={"raw": AssetIn(RAW_READINGS), "quarantine": AssetIn(QUARANTINE)},
     **SILVER_IN,
 )
-def row_accounting_balances(smart_meter_readings: pl.LazyFrame, raw: pl.LazyFrame, quarantine: pl.LazyFrame) -> AssetCheckResult:
-    return rule_accounting(raw, smart_meter_readings, quarantine).result()
+def row_accounting_balances(context: AssetCheckExecutionContext, smart_meter_readings: pl.LazyFrame, raw: pl.LazyFrame, quarantine: pl.LazyFrame) -> AssetCheckResult:
+    return report(context, rule_accounting(raw, smart_meter_readings, quarantine))
 
 
 @asset_check(
@@ -318,21 +319,21 @@ def row_accounting_balances(smart_meter_readings: pl.LazyFrame, raw: pl.LazyFram
     blocking=True,
     additional_ins={"silver": AssetIn(SILVER_READINGS)},
 )
-def every_unattributed_reading_reported(readings_without_agreement: pl.LazyFrame, silver: pl.LazyFrame) -> AssetCheckResult:
-    return rule_unattributed_reported(silver, readings_without_agreement).result()
+def every_unattributed_reading_reported(context: AssetCheckExecutionContext, readings_without_agreement: pl.LazyFrame, silver: pl.LazyFrame) -> AssetCheckResult:
+    return report(context, rule_unattributed_reported(silver, readings_without_agreement))
 
 
 PRES = {"partitions_def": uk_settlement_days, "blocking": True, "additional_ins": {"silver": AssetIn(SILVER_READINGS)}}
 
 
 @asset_check(asset=TOTAL_HALF_HOUR, name="totals_reconcile_with_silver", description="Each half-hour's total_consumption_kwh equals the silver sum to the Wh.", **PRES)
-def half_hour_totals_reconcile(total_consumption_half_hour: pl.LazyFrame, silver: pl.LazyFrame) -> AssetCheckResult:
-    return rule_totals_reconcile(silver, total_consumption_half_hour, HALF_HOUR, "half-hour").result()
+def half_hour_totals_reconcile(context: AssetCheckExecutionContext, total_consumption_half_hour: pl.LazyFrame, silver: pl.LazyFrame) -> AssetCheckResult:
+    return report(context, rule_totals_reconcile(silver, total_consumption_half_hour, HALF_HOUR, "half-hour"))
 
 
 @asset_check(asset=TOTAL_HALF_HOUR, name="meterpoint_counts_bounded", description="meterpoint_count never exceeds the distinct meterpoints with readings in that half-hour.", **PRES)
-def half_hour_meterpoints_bounded(total_consumption_half_hour: pl.LazyFrame, silver: pl.LazyFrame) -> AssetCheckResult:
-    return rule_meterpoints_bounded(silver, total_consumption_half_hour, HALF_HOUR, "half-hour", chunk_days=settings.smart_meter_chunk_days()).result()
+def half_hour_meterpoints_bounded(context: AssetCheckExecutionContext, total_consumption_half_hour: pl.LazyFrame, silver: pl.LazyFrame) -> AssetCheckResult:
+    return report(context, rule_meterpoints_bounded(silver, total_consumption_half_hour, HALF_HOUR, "half-hour", chunk_days=settings.smart_meter_chunk_days()))
 
 
 @asset_check(
@@ -343,13 +344,13 @@ def half_hour_meterpoints_bounded(total_consumption_half_hour: pl.LazyFrame, sil
     blocking=True,
     additional_ins={"silver": AssetIn(SILVER_READINGS), "without": AssetIn(WITHOUT_AGREEMENT)},
 )
-def per_product_totals_reconcile(consumption_per_product_per_day: pl.LazyFrame, silver: pl.LazyFrame, without: pl.LazyFrame) -> AssetCheckResult:
-    return rule_per_product_reconciles(consumption_per_product_per_day, silver, without).result()
+def per_product_totals_reconcile(context: AssetCheckExecutionContext, consumption_per_product_per_day: pl.LazyFrame, silver: pl.LazyFrame, without: pl.LazyFrame) -> AssetCheckResult:
+    return report(context, rule_per_product_reconciles(consumption_per_product_per_day, silver, without))
 
 
 @asset_check(asset=PER_PRODUCT_DAY, name="meterpoint_counts_bounded", description="meterpoint_count never exceeds the distinct meterpoints with readings for that product and day.", **PRES)
-def per_product_meterpoints_bounded(consumption_per_product_per_day: pl.LazyFrame, silver: pl.LazyFrame) -> AssetCheckResult:
-    return rule_meterpoints_bounded(silver, consumption_per_product_per_day, PRODUCT_DAY, "(product, day)", silver_filter=ATTRIBUTED).result()
+def per_product_meterpoints_bounded(context: AssetCheckExecutionContext, consumption_per_product_per_day: pl.LazyFrame, silver: pl.LazyFrame) -> AssetCheckResult:
+    return report(context, rule_meterpoints_bounded(silver, consumption_per_product_per_day, PRODUCT_DAY, "(product, day)", silver_filter=ATTRIBUTED))
 
 
 CHECKS = [

@@ -1,6 +1,6 @@
 """The dashboard in a real headless Chromium (Debian's package, driven by Playwright) against the app on 127.0.0.1.
 
-Needs Debian's Chromium (`apt-get install -y chromium`; the browser is never downloaded) and the
+Needs Debian's Chromium (`apt-get install -y postgresql chromium`, the README's line; the browser is never downloaded) and the
 `[dashboard]` extra (streamlit, playwright), which `[dev]` includes. On a machine without Chromium the test
 is skipped with the install line; with `ENERGY_ASSETS_REQUIRE_SYSTEM_PACKAGES=1` (CI, which installs it)
 a missing browser fails the test instead.
@@ -30,7 +30,7 @@ CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
 ]  # fmt: skip
-INSTALL_HINT = "apt-get update && apt-get install -y chromium chromium-driver; pip install -e '.[dashboard]'"
+INSTALL_HINT = "apt-get install -y postgresql chromium"  # the README's line (test_install_hint_is_the_readmes)
 
 
 def free_port() -> int:
@@ -131,3 +131,9 @@ def test_dashboard_renders_the_lake_numbers_and_refreshes_itself(dashboard, tmp_
             assert "very high" in metric_values(page)
         finally:
             context.close()
+
+
+def test_install_hint_is_the_readmes():
+    """The skip message tells the same install line as the README."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert f"`{INSTALL_HINT}`" in readme

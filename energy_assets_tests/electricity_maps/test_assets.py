@@ -18,6 +18,7 @@ from energy_assets.devtools import electricity_maps_samples as samples
 from energy_assets.http import HttpSession
 from energy_assets.electricity_maps.assets import build_assets
 from energy_assets.electricity_maps.checks import build_checks
+from energy_assets.range_checks import is_range_copy
 from energy_assets_tests.electricity_maps.conftest import API_KEY, day_rows, em_resource, hour
 
 TWO_ZONES = MultiPartitionsDefinition(
@@ -77,10 +78,14 @@ def test_single_runs_over_two_days_of_two_zones_build_every_layer_and_pass_every
     serve_days(api)
     resources = {**resources, "electricity_maps": em_resource(api, resources["http"])}
     results = [run(resources, instance, tags=day_range(zone)) for zone in ("DE", "GR")]
-    for result in results:
+    for zone, result in zip(("DE", "GR"), results):
         assert result.success
-        evaluations = result.get_asset_check_evaluations()
+        evaluations = [e for e in result.get_asset_check_evaluations() if not is_range_copy(e)]
         assert len(evaluations) == 9 and all(e.passed for e in evaluations)
+        # the range run records each check for each of its two (day, zone) partitions too (see range_checks)
+        copies = [e for e in result.get_asset_check_evaluations() if is_range_copy(e)]
+        assert len(copies) == 18 and all(e.passed for e in copies)
+        assert sorted({str(e.partition) for e in copies}) == [f"2024-03-05|{zone}", f"2024-03-06|{zone}"]
     # one past-range request per zone and kind for the contiguous two days
     assert len(httpserver.log) == 4
     bronze = read(lake_root, "bronze/electricity_maps_power_breakdown")

@@ -135,6 +135,40 @@ def test_show_prints_rows_with_where_limit_and_formats(lake):
     assert "silver/intensity (Delta version 1, 3 matching rows, showing 1)" in out and "2021-03-29" in out and "2021-03-27" not in out
 
 
+def test_show_without_order_by_prints_rows_sorted_by_partition_then_columns(lake_root):
+    # written in three commits, out of order: a plain scan returns them in file order
+    write(lake_root, "silver", "mix", pl.DataFrame({"day": [D(2021, 3, 29)] * 2, "fuel": ["wind", "coal"], "share": [0.4, 0.1]}), partition_by=["day"])
+    write(lake_root, "silver", "mix", pl.DataFrame({"day": [D(2021, 3, 27)] * 2, "fuel": ["wind", "gas"], "share": [0.3, 0.5]}))
+    write(lake_root, "silver", "mix", pl.DataFrame({"day": [D(2021, 3, 28)], "fuel": ["biomass"], "share": [0.2]}))
+    expected = ["day,fuel,share", "2021-03-27,gas,0.5", "2021-03-27,wind,0.3", "2021-03-28,biomass,0.2", "2021-03-29,coal,0.1", "2021-03-29,wind,0.4"]
+    for _ in range(2):  # the same order every time
+        code, out, _err = run(cli.show, ["silver/mix", "--lake", str(lake_root), "--format", "csv"])
+        assert code == 0 and out.splitlines() == expected
+    # the partition column leads even when it is not the first column
+    write(lake_root, "gold", "by_zone", pl.DataFrame({"value": [1, 2, 3], "zone": ["GR", "DE", "DE"]}), partition_by=["zone"])
+    code, out, _err = run(cli.show, ["gold/by_zone", "--lake", str(lake_root), "--format", "csv"])
+    assert code == 0 and out.splitlines() == ["value,zone", "2,DE", "3,DE", "1,GR"]
+
+
+def test_sync_writes_column_descriptions_as_comments_the_duckdb_cli_reads(lake, tmp_path):
+    db = tmp_path / "energy.duckdb"
+    descriptions = {("silver", "intensity"): {"day": "UK day; the partition.", "value": "It's a value, gCO2/kWh.", "gone": "not in the table"}}
+    con = duckdb.connect(str(db), config={"storage_compatibility_version": STORAGE_COMPATIBILITY_VERSION})
+    report = catalog.sync_database(con, Lake(str(lake)), descriptions=descriptions)
+    assert report.commented == 2
+    # a later sync with nothing to copy still brings changed descriptions
+    again = catalog.sync_database(con, Lake(str(lake)), descriptions={("silver", "intensity"): {"value": "Changed, gCO2/kWh."}})
+    con.close()
+    assert again.copied == [] and again.commented == 1
+    out = subprocess.run(
+        [duckdb_cli(), "-readonly", str(db), "-csv", "-c",
+         "select column_name, comment from duckdb_columns() where schema_name = 'silver' and table_name = 'intensity' order by column_name"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["column_name,comment", "day,UK day; the partition.", "value,\"Changed, gCO2/kWh.\""]
+
+
 def test_show_names_the_tables_that_exist_when_asked_for_one_that_does_not(lake):
     code, _, err = run(cli.show, ["silver/nope", "--lake", str(lake)])
     assert code == 2 and "no Delta table 'silver/nope'" in err and "silver/intensity" in err
