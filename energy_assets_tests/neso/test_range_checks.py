@@ -111,3 +111,16 @@ def test_reported_checks_read_passed_or_failed_per_day_for_ranges_and_single_day
     assert [e.partition for e in single.get_asset_check_evaluations() if e.check_name == "reported_pass"] == [DAYS[1]]
     assert not any(is_range_copy(e) for e in single.get_asset_check_evaluations())
     assert statuses(instance, AssetCheckKey(probe.key, "reported_pass")) == {"SUCCEEDED": DAYS}
+
+
+def test_the_target_type_taken_from_the_public_signature_is_the_one_dagster_checked_on():
+    """range_checks reads the type of AssetCheckEvaluation's public `target_materialization_data` parameter
+    from its signature (Dagster 1.13.27 does not export it at the top level). Checked on dagster 1.13.*; a
+    Dagster that renames or exports it makes this fail, and the one line in range_checks changes."""
+    import dagster
+
+    from energy_assets.range_checks import _TARGET
+
+    assert dagster.__version__.startswith("1.13."), dagster.__version__
+    assert _TARGET.__name__ == "AssetCheckEvaluationTargetMaterializationData"
+    assert {"storage_id", "run_id", "timestamp"} <= set(_TARGET.__annotations__) | set(getattr(_TARGET, "_fields", ()))
