@@ -43,6 +43,9 @@ class CarbonAwareSpec:
     deadline: dt.time  # UK local time the job must have finished by (next day when not after `earliest`)
     max_forecast_age: dt.timedelta = DEFAULT_MAX_FORECAST_AGE
     partition_key: Callable[[dt.date], str] | None = None  # the run's partition, from the cycle's day
+    # What the job waits for besides the window (say, the day's files): given the cycle's day, None when ready,
+    # else what it is waiting for. The greenest window is then chosen from the moment it is ready.
+    ready: Callable[[dt.date], str | None] | None = None
 
 
 def newest_region_issue(lake: Lake, region_id: int, now: dt.datetime) -> tuple[pl.DataFrame, dict[int, float]]:
@@ -65,6 +68,9 @@ def evaluate(spec: CarbonAwareSpec, now: dt.datetime, cursor: str | None, issue:
     day = decision.cycle.day.isoformat()
     if launched == day:
         return SensorResult(skip_reason=SkipReason(f"already launched for the window opening {day}"), cursor=cursor), decision
+    waiting_for = spec.ready(decision.cycle.day) if spec.ready else None
+    if waiting_for:
+        return SensorResult(skip_reason=SkipReason(f"{waiting_for}; then: {decision.reason}"), cursor=cursor), decision
     if not decision.launch:
         return SensorResult(skip_reason=SkipReason(decision.reason), cursor=cursor), decision
     request = RunRequest(

@@ -121,3 +121,29 @@ def test_the_factory_builds_a_working_sensor(tmp_path):
     # an empty lake: outside the window it waits, inside it falls back to running now; both say so
     message = result.skip_reason.skip_message if result.skip_reason else result.run_requests[0].tags["carbon_aware/reason"]
     assert message.startswith(("outside the window", "no forecast in the lake"))
+
+
+def test_the_smart_meter_batch_waits_for_the_days_files_then_takes_the_greenest_window_left(tmp_path):
+    import os
+
+    from energy_assets.forecast.sensors_carbon_aware import files_arrived
+
+    folder = tmp_path / "readings"
+    folder.mkdir()
+    day = dt.date(2024, 1, 10)  # the cycle opening on the 10th processes the 9th
+    old = folder / "0a3628474a.json"
+    old.write_text("{}")
+    os.utime(old, (at(0).timestamp() - 3600, at(0).timestamp() - 3600))  # written before the 9th ended
+    assert files_arrived(folder, day) == f"waiting for the smart-meter files of 2024-01-09 (none written to {folder} since it ended)"
+    assert files_arrived(tmp_path / "missing", day).startswith("waiting for the smart-meter files of 2024-01-09")
+
+    arrived: dict[str, str | None] = {"reason": files_arrived(folder, day)}
+    spec = CarbonAwareSpec("s", 0, 120, dt.time(0), dt.time(8), max_forecast_age=dt.timedelta(hours=4), ready=lambda d: arrived["reason"])
+    waiting, _ = evaluate(spec, at(2, 35), None, issue(), {})
+    assert not waiting.run_requests
+    assert waiting.skip_reason.skip_message.startswith("waiting for the smart-meter files of 2024-01-09")
+    os.utime(old, (at(1).timestamp(), at(1).timestamp()))  # a new version arrives at 01:00
+    arrived["reason"] = files_arrived(folder, day)
+    assert arrived["reason"] is None
+    launched, _ = evaluate(spec, at(2, 35), None, issue(), {})
+    assert len(launched.run_requests) == 1
