@@ -13,7 +13,8 @@ from dagster import AssetExecutionContext, AssetIn, BackfillPolicy, Failure, Met
 
 from energy_assets import settings
 from energy_assets.bronze import bronze_metadata
-from energy_assets.forecast import archive
+from energy_assets.column_docs import column_schema_metadata
+from energy_assets.forecast import archive, columns
 from energy_assets.forecast.client import fetch_issue, recorded_issue_times
 from energy_assets.neso.assets import run_days
 from energy_assets.neso.client import UTC, NesoClient, uk_today
@@ -49,7 +50,7 @@ def issue_moments(days: list[dt.date], now: dt.datetime, mode: str, samples_dir:
 @asset(
     key_prefix="bronze",
     name="neso_forecast",
-    metadata=bronze_metadata("issue_date"),
+    metadata={**bronze_metadata("issue_date"), **column_schema_metadata(columns.BRONZE)},
     description=(
         "Raw NESO 48-hour forecast answers (/intensity/{from}/fw48h national, /regional/intensity/{from}/fw48h "
         "regional), verbatim, one row per distinct answer with its true fetch time; partitioned by the UK day of "
@@ -79,7 +80,7 @@ def bronze_neso_forecast(context: AssetExecutionContext, neso: NesoClient) -> pl
     key_prefix="silver",
     name="neso_forecast_archive",
     ins={"bronze": AssetIn(key=["bronze", "neso_forecast"])},
-    metadata={"partition_expr": "issue_date"},
+    metadata={"partition_expr": "issue_date", **column_schema_metadata(columns.SILVER_ARCHIVE)},
     description=(
         "Every NESO 48-hour forecast ever fetched: one row per (issued_at, region_id, period_start). issued_at is "
         "the true fetch time (never earlier: a forecast is not claimed before it was seen); region_id 0 = national "

@@ -8,7 +8,8 @@ import datetime as dt
 import polars as pl
 from dagster import AssetExecutionContext, AssetKey, MetadataValue, asset
 
-from energy_assets.forecast import backtest, skill, windows
+from energy_assets.column_docs import column_schema_metadata
+from energy_assets.forecast import backtest, columns, skill, windows
 from energy_assets.forecast.archive import ARCHIVE_SCHEMA
 from energy_assets.lake.resource import LakeResource
 from energy_assets.neso.transforms import SILVER_INTENSITY_SCHEMA
@@ -33,6 +34,7 @@ def read_intensity(lake: LakeResource) -> pl.DataFrame:
     deps=[ARCHIVE, INTENSITY],
     group_name=GROUP,
     kinds=KINDS,
+    metadata=column_schema_metadata(columns.GOLD_SKILL),
     description=(
         "Forecast skill per region_id (0 national, 1..17, 18 GB), lead_bucket (half-hours ahead, 0..96) and UK day "
         "of the forecast half-hour (window 'day') and over the 30 days ending that day (window 'rolling_30d'): n, "
@@ -67,6 +69,7 @@ def read_skill(lake: LakeResource) -> pl.DataFrame:
     deps=[ARCHIVE, SKILL],
     group_name=GROUP,
     kinds=KINDS,
+    metadata=column_schema_metadata(columns.PRESENTATION_GREENEST_WINDOWS),
     description=(
         "The greenest time to run a load, per region_id (0 national, 1..17, 18 GB) and duration_minutes (30, 60, 120, "
         "240, 480), from each region's newest forecast issue (issued_at) and seen from then: best_start/best_end "
@@ -97,6 +100,7 @@ GOLD_ASSETS = [gold_neso_forecast_skill, presentation_greenest_windows]
     deps=[ARCHIVE, INTENSITY],
     group_name=GROUP,
     kinds=KINDS,
+    metadata=column_schema_metadata(columns.GOLD_CARBON_AWARE_BACKTEST),
     description=(
         "Every decision the carbon-aware scheduler would have made from the archive: per region_id, issue (issued_at) "
         "and duration_minutes, the greenest start before a 24-hour deadline (chosen_start) against running at once "
