@@ -35,14 +35,13 @@ def energy_assets(env, *args, timeout=600):
 
 
 @pytest.mark.slow
-def test_demo_builds_every_table_then_check_passes_and_catches_bad_data(fresh_env):
+@pytest.mark.xdist_group("demo")
+def test_demo_builds_every_table_then_check_passes_and_catches_bad_data(demo_run, tmp_path):
     from energy_assets.definitions import defs
+    from energy_assets_tests.conftest import copy_demo
 
-    env, tmp_path = fresh_env
-    demo = energy_assets(env, "demo")
-    assert demo.returncode == 0, demo.stdout[-4000:] + demo.stderr[-4000:]
-    out = demo.stdout
-    assert "source mode: replay" in out and str(tmp_path / "lake") in out
+    out = demo_run["stdout"]
+    assert "source mode: replay" in out and str(demo_run["lake"]) in out
     # every lake table of the code location is listed with its rows; none is left unmaterialised
     for key in defs.resolve_asset_graph().materializable_asset_keys:
         assert key.to_user_string() in out
@@ -53,7 +52,9 @@ def test_demo_builds_every_table_then_check_passes_and_catches_bad_data(fresh_en
     assert " - dagster - WARNING - " not in out
     run_lines = [line for line in out.split("Runs:\n", 1)[1].split("\n\n", 1)[0].splitlines()]
     assert len({line.index(" ok ") for line in run_lines}) == 1, run_lines  # the status column lines up
-    silver = pl.read_delta(str(tmp_path / "lake" / "silver" / "neso_carbon_intensity"))
+    demo = copy_demo(demo_run, tmp_path / "demo")  # the checks below change the lake: work on a copy
+    env = demo["env"]
+    silver = pl.read_delta(str(demo["lake"] / "silver" / "neso_carbon_intensity"))
     assert silver.height == 48 + 48 + 46 + 48  # the sample days, the spring clock change included
 
     # the UI lists a job's runs by the repository label tag: the demo's runs carry the code location's
@@ -61,7 +62,7 @@ def test_demo_builds_every_table_then_check_passes_and_catches_bad_data(fresh_en
 
     from energy_assets.cli import REPOSITORY_LABEL, REPOSITORY_LABEL_TAG
 
-    with DagsterInstance.from_config(env["DAGSTER_HOME"]) as instance:
+    with DagsterInstance.from_config(str(demo["home"])) as instance:
         runs = instance.get_runs()
         assert {r.job_name for r in runs} >= {"uk_days_job", "electricity_maps_job"}
         assert all(r.tags.get(REPOSITORY_LABEL_TAG) == REPOSITORY_LABEL for r in runs)
@@ -71,7 +72,7 @@ def test_demo_builds_every_table_then_check_passes_and_catches_bad_data(fresh_en
     assert "PASS  silver/neso_carbon_intensity:unique_periods" in check.stdout
 
     # a duplicated half-hour written behind the pipeline's back is caught and named
-    write_deltalake(str(tmp_path / "lake" / "silver" / "neso_carbon_intensity"), silver.head(1).to_arrow(), mode="append")
+    write_deltalake(str(demo["lake"] / "silver" / "neso_carbon_intensity"), silver.head(1).to_arrow(), mode="append")
     bad = energy_assets(env, "check")
     assert bad.returncode == 1, bad.stdout[-4000:]
     assert "FAIL  silver/neso_carbon_intensity:unique_periods" in bad.stdout

@@ -57,20 +57,13 @@ def duckdb_cli() -> str:
     return found
 
 
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory) -> dict[str, Path]:
-    """A real `energy-assets demo` run: its lake, serving file and Dagster instance."""
-    state = tmp_path_factory.mktemp("demo")
-    home = state / "dagster_home"
-    home.mkdir()
-    shutil.copy(settings.PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ENERGY_", "SMART_METER_", "ELECTRICITY_MAPS_", "NESO_"))}
-    env.update(ENERGY_LAKE_URI=str(state / "lake"), DAGSTER_HOME=str(home), ENERGY_DUCKDB_PATH=str(state / "energy.duckdb"), DAGSTER_DISABLE_TELEMETRY="1")
-    result = subprocess.run([sys.executable, "-m", "energy_assets.cli", "demo"], env=env, cwd=settings.PROJECT_ROOT, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, f"demo failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
-    return {"lake": state / "lake", "db": state / "energy.duckdb", "home": home}
+@pytest.fixture
+def demo(demo_run) -> dict[str, Path]:
+    """The shared real `energy-assets demo` run (conftest): its lake, serving file and Dagster instance."""
+    return demo_run
 
 
+@pytest.mark.xdist_group("demo")
 def test_the_declared_columns_are_exactly_the_columns_the_demo_writes_with_their_types(demo):
     specs = lake_specs()
     written = {
@@ -92,6 +85,7 @@ def test_the_declared_columns_are_exactly_the_columns_the_demo_writes_with_their
     assert not problems, "\n".join(problems)
 
 
+@pytest.mark.xdist_group("demo")
 def test_the_serving_file_carries_every_description_as_a_column_comment(demo):
     out = subprocess.run(
         [duckdb_cli(), "-readonly", str(demo["db"]), "-json", "-c",
@@ -107,6 +101,7 @@ def test_the_serving_file_carries_every_description_as_a_column_comment(demo):
     assert comments == expected
 
 
+@pytest.mark.xdist_group("demo")
 def test_each_materialisation_reports_the_descriptions_in_its_schema(demo, monkeypatch):
     monkeypatch.setenv("DAGSTER_HOME", str(demo["home"]))
     instance = DagsterInstance.get()

@@ -59,10 +59,9 @@ def _assert_same_tables(lake: Path, baseline_file: str) -> None:
 
 
 @pytest.mark.slow
-def test_demo_tables_have_the_rows_they_had_before_the_redesign(tmp_path):
-    env = _env(tmp_path)
-    _run([sys.executable, "-m", "energy_assets.cli", "demo"], env, settings.PROJECT_ROOT)
-    _assert_same_tables(tmp_path / "lake", "baseline_demo.json")
+@pytest.mark.xdist_group("demo")
+def test_demo_tables_have_the_rows_they_had_before_the_redesign(demo_run):
+    _assert_same_tables(demo_run["lake"], "baseline_demo.json")
 
 
 @pytest.mark.slow
