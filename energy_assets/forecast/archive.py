@@ -16,7 +16,8 @@ import polars as pl
 
 from energy_assets.bronze import bronze_schema
 from energy_assets.neso.client import INTENSITY, REGIONAL, FetchedResponse
-from energy_assets.neso.transforms import _INTENSITY_BODY, ALLOWED_INDEX, PLAUSIBLE_GCO2_PER_KWH, UK_TZ, decode_records
+from energy_assets.neso.regional_transforms import forecast_record_problem
+from energy_assets.neso.transforms import _INTENSITY_BODY, UK_TZ, decode_records
 
 NATIONAL_REGION_ID = 0  # the national forecast (/intensity/{from}/fw48h)
 GB_REGION_ID = 18  # the regional endpoint's GB total
@@ -127,20 +128,11 @@ def _records(bronze: pl.DataFrame, endpoint: str) -> pl.DataFrame:
 
 
 def _reason() -> pl.Expr:
-    lo, hi = PLAUSIBLE_GCO2_PER_KWH
+    """The regional records' rule (regions 0..18 here), and: a period that ended before the issue's half-hour
+    is no forecast."""
     return (
-        pl.when(pl.col("period_start").is_null() | pl.col("period_end").is_null())
-        .then(pl.lit("unparseable from/to timestamp"))
-        .when(pl.col("period_end") - pl.col("period_start") != pl.duration(minutes=30))
-        .then(pl.lit("period is not 30 minutes long"))
-        .when(pl.col("regionid").is_null() | ~pl.col("regionid").is_in(list(REGION_IDS)))
-        .then(pl.lit("regionid not in 0..18"))
-        .when(pl.col("forecast").is_null())
-        .then(pl.lit("forecast missing"))
-        .when(pl.col("index").is_null() | ~pl.col("index").is_in(list(ALLOWED_INDEX)))
-        .then(pl.lit("index not in " + ", ".join(ALLOWED_INDEX)))
-        .when(~pl.col("forecast").is_between(lo, hi))
-        .then(pl.lit(f"forecast outside {lo}..{hi} gCO2/kWh"))
+        pl.when(forecast_record_problem(REGION_IDS).is_not_null())
+        .then(forecast_record_problem(REGION_IDS))
         .when(pl.col("period_end") <= pl.col("issued_at").dt.truncate("30m"))
         .then(pl.lit("period ended before the issue's half-hour (not a forecast)"))
         .otherwise(None)

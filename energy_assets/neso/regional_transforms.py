@@ -78,16 +78,17 @@ def parse_regional(bronze: pl.DataFrame) -> pl.DataFrame:
     return attach_fetches(records, bronze)
 
 
-def regional_violations(records: pl.DataFrame) -> pl.DataFrame:
-    """Records the silver schema cannot hold, each with a reason (empty when all are fine)."""
+def forecast_record_problem(region_ids: tuple[int, ...] = REGION_IDS) -> pl.Expr:
+    """Why a decoded regional-format forecast record cannot be kept (null when it can): the one rule for the
+    regional silver (regions 1..18) and the forecast archive (0 = national too)."""
     lo, hi = PLAUSIBLE_GCO2_PER_KWH
-    reason = (
+    return (
         pl.when(pl.col("period_start").is_null() | pl.col("period_end").is_null())
         .then(pl.lit("unparseable from/to timestamp"))
         .when(pl.col("period_end") - pl.col("period_start") != pl.duration(minutes=30))
         .then(pl.lit("period is not 30 minutes long"))
-        .when(pl.col("regionid").is_null() | ~pl.col("regionid").is_in(list(REGION_IDS)))
-        .then(pl.lit("regionid not in 1..18"))
+        .when(pl.col("regionid").is_null() | ~pl.col("regionid").is_in(list(region_ids)))
+        .then(pl.lit(f"regionid not in {min(region_ids)}..{max(region_ids)}"))
         .when(pl.col("forecast").is_null())
         .then(pl.lit("forecast missing"))
         .when(pl.col("index").is_null() | ~pl.col("index").is_in(list(ALLOWED_INDEX)))
@@ -96,7 +97,11 @@ def regional_violations(records: pl.DataFrame) -> pl.DataFrame:
         .then(pl.lit(f"forecast outside {lo}..{hi} gCO2/kWh"))
         .otherwise(None)
     )
-    return records.with_columns(reason.alias("reason")).filter(pl.col("reason").is_not_null())
+
+
+def regional_violations(records: pl.DataFrame) -> pl.DataFrame:
+    """Records the silver schema cannot hold, each with a reason (empty when all are fine)."""
+    return records.with_columns(forecast_record_problem().alias("reason")).filter(pl.col("reason").is_not_null())
 
 
 def build_silver_regional(records: pl.DataFrame) -> pl.DataFrame:
