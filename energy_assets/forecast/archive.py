@@ -17,7 +17,7 @@ import polars as pl
 from energy_assets.bronze import bronze_schema
 from energy_assets.neso.client import INTENSITY, REGIONAL, FetchedResponse
 from energy_assets.neso.regional_transforms import forecast_record_problem
-from energy_assets.neso.transforms import _INTENSITY_BODY, UK_TZ, decode_records
+from energy_assets.neso.transforms import INTENSITY_BODY, UK_TZ, decode_records
 
 NATIONAL_REGION_ID = 0  # the national forecast (/intensity/{from}/fw48h)
 GB_REGION_ID = 18  # the regional endpoint's GB total
@@ -58,7 +58,7 @@ REJECTED_SCHEMA = pl.Schema(
     }
 )
 
-_NATIONAL_BODY = _INTENSITY_BODY  # the national fw48h answer has the range endpoint's format
+_NATIONAL_BODY = INTENSITY_BODY  # the national fw48h answer has the range endpoint's format
 _REGIONAL_BODY = pl.Struct(
     {
         "data": pl.List(

@@ -15,7 +15,7 @@ from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetKey, asse
 from energy_assets import bronze, settings
 from energy_assets.check_outcome import CheckOutcome
 from energy_assets.forecast import archive
-from energy_assets.neso.checks import _check_days  # the run's UK days, as every NESO check reads them
+from energy_assets.neso.checks import check_days  # the run's UK days, as every NESO check reads them
 from energy_assets.neso.client import UTC
 from energy_assets.partitions import uk_settlement_days
 
@@ -76,7 +76,7 @@ def bronze_neso_forecast_latest_fetch_usable(bronze_neso_forecast: pl.DataFrame)
 )
 def silver_neso_forecast_capture_rate(context: AssetCheckExecutionContext, silver_neso_forecast_archive: pl.DataFrame) -> AssetCheckResult:
     interval = settings.graph().neso_forecast_sensor_interval_seconds
-    return rule_capture_rate(silver_neso_forecast_archive, _check_days(context), interval, dt.datetime.now(UTC)).result()
+    return rule_capture_rate(silver_neso_forecast_archive, check_days(context), interval, dt.datetime.now(UTC)).result()
 
 
 @asset_check(asset=ARCHIVE_KEY, name="unique_rows", partitions_def=uk_settlement_days, blocking=True, description="One row per (issued_at, region_id, period_start).")

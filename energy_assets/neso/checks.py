@@ -236,7 +236,7 @@ def rule_quarantine_empty(quarantine: pl.DataFrame) -> CheckOutcome:
 
 
 # ------------------------------------------------------------------------------------------- checks
-def _check_days(context: AssetCheckExecutionContext) -> list[dt.date]:
+def check_days(context: AssetCheckExecutionContext) -> list[dt.date]:
     op = context.op_execution_context
     if not op.has_partition_key and not op.has_partition_key_range:
         return []
@@ -315,7 +315,7 @@ silver_contiguous = _silver_check("contiguous_half_hours", rule_contiguous, "Hal
     description="Every settled period of a complete day is present (46/48/50); no day of the run that has begun is absent.",
 )
 def silver_complete(context: AssetCheckExecutionContext, silver_neso_carbon_intensity: pl.DataFrame) -> AssetCheckResult:
-    return report(context, rule_complete_days(silver_neso_carbon_intensity, _check_days(context)))
+    return report(context, rule_complete_days(silver_neso_carbon_intensity, check_days(context)))
 
 
 silver_plausible = _silver_check("plausible_values", rule_plausible_values, "Forecast and actual lie within 0..1000 gCO2/kWh.")
@@ -332,7 +332,7 @@ silver_flagged = _silver_check("flagged_values", rule_flagged_share, "Counts fla
     description="For today's partition: fetched within the last hour and the latest half-hour with an actual ended no more than 1 h ago (holds while the sensor runs).",
 )
 def silver_fresh(context: AssetCheckExecutionContext, silver_neso_carbon_intensity: pl.DataFrame) -> AssetCheckResult:
-    return report(context, rule_fresh(silver_neso_carbon_intensity, _check_days(context), dt.datetime.now(UTC)))
+    return report(context, rule_fresh(silver_neso_carbon_intensity, check_days(context), dt.datetime.now(UTC)))
 
 
 @asset_check(

@@ -53,7 +53,7 @@ SILVER_MIX_SCHEMA = pl.Schema(
     }
 )
 
-_INTENSITY_BODY = pl.Struct(
+INTENSITY_BODY = pl.Struct(
     {
         "data": pl.List(
             pl.Struct(
@@ -154,7 +154,7 @@ def parse_intensity(bronze: pl.DataFrame) -> pl.DataFrame:
     """Every half-hour record of every usable intensity payload, with the fetch it came from."""
     if bronze.filter(pl.col("problem").is_null()).is_empty():
         return pl.DataFrame(schema={"period_start": pl.Datetime("us", "UTC")})
-    decoded = decode_records(bronze, _INTENSITY_BODY).unnest("intensity")
+    decoded = decode_records(bronze, INTENSITY_BODY).unnest("intensity")
     return attach_fetches(decoded, bronze)
 
 
