@@ -18,6 +18,7 @@ from energy_assets.forecast import archive
 from energy_assets.neso.checks import check_days  # the run's UK days, as every NESO check reads them
 from energy_assets.neso.client import UTC
 from energy_assets.partitions import uk_settlement_days
+from energy_assets.range_checks import report
 
 MIN_CAPTURE_RATE = 0.9
 ARCHIVE_KEY = AssetKey(["silver", "neso_forecast_archive"])
@@ -63,8 +64,8 @@ def rule_unique_rows(archive_rows: pl.DataFrame) -> CheckOutcome:
     blocking=False,
     description="The newest forecast answer of each day of issue is usable; ERROR without blocking (silver reads only usable answers).",
 )
-def bronze_neso_forecast_latest_fetch_usable(bronze_neso_forecast: pl.DataFrame) -> AssetCheckResult:
-    return bronze.rule_latest_fetch_usable(bronze_neso_forecast, archive.BRONZE_PARTITION, "bronze/neso_forecast").result()
+def bronze_neso_forecast_latest_fetch_usable(context: AssetCheckExecutionContext, bronze_neso_forecast: pl.DataFrame) -> AssetCheckResult:
+    return report(context, bronze.rule_latest_fetch_usable(bronze_neso_forecast, archive.BRONZE_PARTITION, "bronze/neso_forecast"))
 
 
 @asset_check(
@@ -76,12 +77,12 @@ def bronze_neso_forecast_latest_fetch_usable(bronze_neso_forecast: pl.DataFrame)
 )
 def silver_neso_forecast_capture_rate(context: AssetCheckExecutionContext, silver_neso_forecast_archive: pl.DataFrame) -> AssetCheckResult:
     interval = settings.graph().neso_forecast_sensor_interval_seconds
-    return rule_capture_rate(silver_neso_forecast_archive, check_days(context), interval, dt.datetime.now(UTC)).result()
+    return report(context, rule_capture_rate(silver_neso_forecast_archive, check_days(context), interval, dt.datetime.now(UTC)))
 
 
 @asset_check(asset=ARCHIVE_KEY, name="unique_rows", partitions_def=uk_settlement_days, blocking=True, description="One row per (issued_at, region_id, period_start).")
-def silver_neso_forecast_unique_rows(silver_neso_forecast_archive: pl.DataFrame) -> AssetCheckResult:
-    return rule_unique_rows(silver_neso_forecast_archive).result()
+def silver_neso_forecast_unique_rows(context: AssetCheckExecutionContext, silver_neso_forecast_archive: pl.DataFrame) -> AssetCheckResult:
+    return report(context, rule_unique_rows(silver_neso_forecast_archive))
 
 
 ARCHIVE_CHECKS = [bronze_neso_forecast_latest_fetch_usable, silver_neso_forecast_capture_rate, silver_neso_forecast_unique_rows]
