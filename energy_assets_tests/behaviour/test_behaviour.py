@@ -1,47 +1,22 @@
 """A redesign keeps behaviour: every table has the rows it had before (row counts and content hashes).
 
-The baselines were captured before the architecture redesign (see README.md beside this file). Both runs use
-real processes, as a user would: the `energy-assets demo` command, and the smart-meter assets materialised by
-`dagster asset materialize` over a generated benchmark dataset that crosses the autumn clock change.
+The baselines were captured before the architecture redesign (see README.md beside this file). The demo is the
+real `energy-assets demo` command (the shared session run, conftest `demo_run`); the benchmark dataset (generated,
+crossing the autumn clock change) goes through every smart-meter asset and check in one single-run range.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from energy_assets import settings
 from energy_assets_tests.behaviour.fingerprints import fingerprint_lake
 
 HERE = Path(__file__).resolve().parent
 BENCHMARK_DATA = ["--meterpoints", "300", "--days", "6", "--start", "2021-10-29", "--seed", "11", "--bad-rate", "0.003"]
 BENCHMARK_RANGE = "2021-10-28...2021-11-04"
-
-
-def _env(state: Path, **extra: str) -> dict[str, str]:
-    home = state / "dagster_home"
-    home.mkdir(parents=True, exist_ok=True)
-    shutil.copy(settings.PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("ENERGY_", "SMART_METER_", "ELECTRICITY_MAPS_", "NESO_"))}
-    env.update(
-        ENERGY_LAKE_URI=str(state / "lake"),
-        DAGSTER_HOME=str(home),
-        ENERGY_DUCKDB_PATH=str(state / "energy.duckdb"),
-        DAGSTER_DISABLE_TELEMETRY="1",
-        **extra,
-    )
-    return env
-
-
-def _run(argv: list[str], env: dict[str, str], cwd: Path) -> None:
-    result = subprocess.run(argv, env=env, cwd=cwd, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, f"{' '.join(argv)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
 
 
 def _assert_same_tables(lake: Path, baseline_file: str) -> None:
@@ -66,15 +41,35 @@ def test_demo_tables_have_the_rows_they_had_before_the_redesign(demo_run):
 
 @pytest.mark.slow
 def test_benchmark_smart_meter_tables_have_the_rows_they_had_before_the_redesign(tmp_path):
+    """The generated benchmark dataset through every smart-meter asset and check in one single-run range (in
+    process: the same assets, resources and IO manager as the code location, without a process per step)."""
+    from dagster import DagsterInstance, materialize
+    from dagster_duckdb import DuckDBResource
+
+    from energy_assets.devtools import smart_meter_generator
+    from energy_assets.lake.io_manager import DeltaLakeIOManager
+    from energy_assets.lake.resource import LakeResource
+    from energy_assets.smart_meter.assets import ASSETS
+    from energy_assets.smart_meter.checks import CHECKS
+    from energy_assets.smart_meter.source import SmartMeterSource
+
     data = tmp_path / "data"
-    env = _env(tmp_path, SMART_METER_READINGS_DIR=str(data / "readings"), SMART_METER_DB_PATH=str(data / "case_study.db"))
-    _run([sys.executable, "-m", "energy_assets.cli", "generate-smart-meter", *BENCHMARK_DATA, "--out", str(data)], env, tmp_path)
-    _run(
-        [sys.executable, "-m", "dagster", "asset", "materialize", "-m", "energy_assets.definitions",
-         "--select", "group:smart_meter", "--partition-range", BENCHMARK_RANGE],
-        env,
-        settings.PROJECT_ROOT,
-    )  # fmt: skip
+    assert smart_meter_generator.main([*BENCHMARK_DATA, "--out", str(data)]) == 0
+    lake = LakeResource(root_uri=str(tmp_path / "lake"))
+    resources = {
+        "lake": lake,
+        "io_manager": DeltaLakeIOManager(lake=lake),
+        "smart_meter": SmartMeterSource(readings_dir=str(data / "readings"), db_path=str(data / "case_study.db")),
+        "smart_meter_duckdb": DuckDBResource(database=":memory:"),
+    }
+    first, last = BENCHMARK_RANGE.split("...")
+    with DagsterInstance.ephemeral() as instance:
+        result = materialize(
+            [*ASSETS, *CHECKS], resources=resources, instance=instance, raise_on_error=False,
+            tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
+        )  # fmt: skip
+        assert result.success
+        assert all(e.passed for e in result.get_asset_check_evaluations())
     _assert_same_tables(tmp_path / "lake", "baseline_benchmark.json")
 
 
