@@ -148,6 +148,11 @@ def unattributed_reported(silver: pl.LazyFrame, reported: pl.LazyFrame) -> dict:
 
 # ------------------------------------------------------------------------------------------------ rules
 # Each rule: frames in, a CheckOutcome out whose `found` carries the numbers.
+def _kwh(value: float | None) -> str:
+    """A kWh figure for a person: to the Wh (the meters' resolution)."""
+    return "n/a" if value is None else f"{value:.3f}"
+
+
 def rule_unique_keys(silver: pl.LazyFrame, chunk_days: int = 15) -> CheckOutcome:
     total, dups, offending = duplicate_keys(silver, chunk_days)
     return CheckOutcome(
@@ -177,7 +182,7 @@ def rule_plausible(silver: pl.LazyFrame) -> CheckOutcome:
         checked=f"0 <= consumption_kwh <= {MAX_PLAUSIBLE_KWH} (a number)",
         found=(
             f"{stats['out_of_range']} rows out of range; consumption_kwh min {stats['min_kwh']}, "
-            f"max {stats['max_kwh']}, mean {stats['mean_kwh']}"
+            f"max {stats['max_kwh']}, mean {_kwh(stats['mean_kwh'])}"
         ),
         details=stats,
         offending=offending,
