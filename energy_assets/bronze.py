@@ -61,6 +61,12 @@ def content_hash(body: str | bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def fetch_columns(answer) -> dict:
+    """The contract's columns of one answer (any object with those attributes: a NESO `FetchedResponse`, an
+    Electricity Maps `Fetch`), for a bronze row: `{**partition values, **fetch_columns(answer)}`."""
+    return {column: getattr(answer, column) for column in FETCH_COLUMNS}
+
+
 def bronze_schema(partition_columns: dict[str, pl.DataType]) -> dict[str, pl.DataType]:
     """The bronze schema of a table partitioned by `partition_columns` (name -> type)."""
     return {**partition_columns, **FETCH_COLUMNS}

@@ -20,7 +20,7 @@ from dagster import (
     multi_asset,
 )
 
-from energy_assets.bronze import bronze_metadata
+from energy_assets.bronze import bronze_metadata, fetch_columns
 from energy_assets.column_docs import column_schema_metadata
 from energy_assets.electricity_maps import columns
 from energy_assets.electricity_maps.client import ElectricityMapsResource, Fetch
@@ -53,18 +53,7 @@ def run_partitions(context: AssetExecutionContext) -> list[tuple[str, str]]:
 def bronze_rows(fetches: list[Fetch]) -> pl.DataFrame:
     """One row per answer per partition it is stored for (the bronze contract). The key is never part of it."""
     rows = [
-        {
-            "date": day,
-            "zone": f.zone,
-            "fetched_at": f.fetched_at,
-            "request_url": f.request_url,
-            "http_status": f.http_status,
-            "body": f.body,
-            "content_hash": f.content_hash,
-            "attempts": f.attempts,
-            "problem": f.problem,
-            "request_kind": f.request_kind,
-        }
+        {"date": day, "zone": f.zone, **fetch_columns(f), "request_kind": f.request_kind}
         for f in fetches
         for day in f.dates
     ]

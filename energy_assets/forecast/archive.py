@@ -14,9 +14,9 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from energy_assets.bronze import bronze_schema
+from energy_assets.bronze import bronze_schema, fetch_columns
 from energy_assets.neso.client import INTENSITY, REGIONAL, FetchedResponse
-from energy_assets.neso.regional_transforms import forecast_record_problem
+from energy_assets.neso.regional_transforms import REGIONAL_BODY, forecast_record_problem
 from energy_assets.neso.transforms import INTENSITY_BODY, UK_TZ, decode_records
 
 NATIONAL_REGION_ID = 0  # the national forecast (/intensity/{from}/fw48h)
@@ -59,44 +59,9 @@ REJECTED_SCHEMA = pl.Schema(
 )
 
 _NATIONAL_BODY = INTENSITY_BODY  # the national fw48h answer has the range endpoint's format
-_REGIONAL_BODY = pl.Struct(
-    {
-        "data": pl.List(
-            pl.Struct(
-                {
-                    "from": pl.String,
-                    "to": pl.String,
-                    "regions": pl.List(
-                        pl.Struct(
-                            {
-                                "regionid": pl.Int64,
-                                "shortname": pl.String,
-                                "intensity": pl.Struct({"forecast": pl.Int64, "index": pl.String}),
-                            }
-                        )
-                    ),
-                }
-            )
-        )
-    }
-)
-
-
 def bronze_rows(responses: Sequence[FetchedResponse]) -> pl.DataFrame:
     """One bronze row per fw48h answer, partitioned by the UK day of issue (the day it was fetched)."""
-    rows = [
-        {
-            "issue_date": r.days[0],
-            "fetched_at": r.fetched_at,
-            "request_url": r.request_url,
-            "http_status": r.http_status,
-            "body": r.body,
-            "content_hash": r.content_hash,
-            "attempts": r.attempts,
-            "problem": r.problem,
-        }
-        for r in responses
-    ]
+    rows = [{"issue_date": r.days[0], **fetch_columns(r)} for r in responses]
     return pl.DataFrame(rows, schema=BRONZE_SCHEMA)
 
 
@@ -116,7 +81,7 @@ def _records(bronze: pl.DataFrame, endpoint: str) -> pl.DataFrame:
         )
     else:
         decoded = (
-            decode_records(usable, _REGIONAL_BODY)
+            decode_records(usable, REGIONAL_BODY)  # the fw48h answer has the range endpoint's format
             .explode("regions")
             .filter(pl.col("regions").is_not_null())
             .unnest("regions")

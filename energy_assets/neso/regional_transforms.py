@@ -35,7 +35,7 @@ SILVER_REGIONAL_SCHEMA = pl.Schema(
     }
 )
 
-_REGIONAL_BODY = pl.Struct(
+REGIONAL_BODY = pl.Struct(
     {
         "data": pl.List(
             pl.Struct(
@@ -69,7 +69,7 @@ def parse_regional(bronze: pl.DataFrame) -> pl.DataFrame:
     if bronze.filter(pl.col("problem").is_null()).is_empty():
         return pl.DataFrame(schema={"period_start": pl.Datetime("us", "UTC")})
     records = (
-        decode_records(bronze, _REGIONAL_BODY)
+        decode_records(bronze, REGIONAL_BODY)
         .explode("regions")
         .filter(pl.col("regions").is_not_null())
         .unnest("regions")

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from energy_assets.bronze import bronze_schema
+from energy_assets.bronze import bronze_schema, fetch_columns
 from energy_assets.neso.client import FetchedResponse
 
 UK_TZ = "Europe/London"
@@ -88,20 +88,7 @@ class NesoDataError(ValueError):
 # ------------------------------------------------------------------------------------------ bronze
 def bronze_rows(responses: Sequence[FetchedResponse]) -> pl.DataFrame:
     """One bronze row per response and UK day it was requested for; the body kept verbatim."""
-    rows = [
-        {
-            "settlement_date": day,
-            "fetched_at": r.fetched_at,
-            "request_url": r.request_url,
-            "http_status": r.http_status,
-            "body": r.body,
-            "content_hash": r.content_hash,
-            "attempts": r.attempts,
-            "problem": r.problem,
-        }
-        for r in responses
-        for day in r.days
-    ]
+    rows = [{"settlement_date": day, **fetch_columns(r)} for r in responses for day in r.days]
     return pl.DataFrame(rows, schema=BRONZE_SCHEMA)
 
 
