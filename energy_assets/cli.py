@@ -282,7 +282,7 @@ def cmd_demo(args) -> int:
         f"{failed_checks} check(s) failed, {warned} warning(s).",
         file=out,
     )
-    print("Open the UI:  energy-assets dev   (then http://127.0.0.1:3000)", file=out)
+    print("Open the UI:  energy-assets dev --offline   (then http://127.0.0.1:3000)", file=out)
     return 1 if failed_runs or failed_checks else 0
 
 
