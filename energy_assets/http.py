@@ -183,7 +183,7 @@ class HttpSession(ConfigurableResource):
     def setup_for_execution(self, context) -> None:
         """Tag the run with the source mode it really uses (`energy_assets/source`: live or replay), so the UI's
         run list shows which runs called the APIs and which answered from the samples."""
-        run = getattr(context, "dagster_run", None)
+        run = getattr(context, "run", None)
         if context.instance is not None and run is not None:
             context.instance.add_run_tags(run.run_id, {SOURCE_TAG: self.mode()})
 

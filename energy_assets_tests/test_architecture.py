@@ -18,6 +18,7 @@ DAGSTER_FREE = [
     "lake/slices.py",
     "lake/store.py",
     "bronze.py",
+    "content_version.py",
     "neso/transforms.py",
     "electricity_maps/transforms.py",
     "carbon/transforms.py",

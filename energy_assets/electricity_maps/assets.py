@@ -8,7 +8,9 @@ from dagster import (
     AssetExecutionContext,
     AssetIn,
     AssetOut,
+    AutomationCondition,
     BackfillPolicy,
+    DataVersion,
     DimensionPartitionMapping,
     IdentityPartitionMapping,
     MetadataValue,
@@ -22,6 +24,7 @@ from dagster import (
 
 from energy_assets.bronze import bronze_metadata, fetch_columns
 from energy_assets.column_docs import column_schema_metadata
+from energy_assets.content_version import content_version
 from energy_assets.electricity_maps import columns
 from energy_assets.electricity_maps.client import ElectricityMapsResource, Fetch
 from energy_assets.electricity_maps.transforms import (
@@ -43,6 +46,33 @@ previous_day_same_zone = MultiPartitionMapping(
         "zone": DimensionPartitionMapping("zone", IdentityPartitionMapping()),
     }
 )
+
+
+# silver columns that move when an identical answer is fetched again: not part of the content version
+FETCH_BOOKKEEPING = ("carbon_fetched_at", "power_fetched_at")
+
+
+def recompute_days_whose_input_content_changed() -> AutomationCondition:
+    """`eager()` for any day (not only the latest), triggered by a changed *data version* of an input partition
+    rather than by any new materialisation of it.
+
+    Silver reports the content hash of its rows as its data version, so the daily revision re-fetch, which rebuilds
+    silver for every lookback day, recomputes gold only for the days whose silver content changed (and the day
+    after each, whose 24 h rolling means and 1 h lags read it). Runs that built gold themselves do not re-trigger it;
+    the first evaluation requests nothing.
+    """
+    content_changed = AutomationCondition.any_deps_match(
+        (AutomationCondition.data_version_changed() & ~AutomationCondition.executed_with_root_target()).with_label(
+            "content changed, in a run that did not build this asset"
+        )
+        | AutomationCondition.will_be_requested()
+    ).with_label("an input partition's content changed")
+    return (
+        content_changed.since_last_handled()
+        & ~AutomationCondition.any_deps_missing()
+        & ~AutomationCondition.any_deps_in_progress()
+        & ~AutomationCondition.in_progress()
+    ).with_label("recompute days whose input content changed")
 
 
 def run_partitions(context: AssetExecutionContext) -> list[tuple[str, str]]:
@@ -144,7 +174,9 @@ def build_assets(partitions_def: MultiPartitionsDefinition = utc_day_by_zone) ->
                     "source), `unknown_sources` for source keys the API adds later, `is_estimated`, `estimation_method` "
                     "and `updated_at`. An hour one feed has no data for is still built from the other: its columns are null and "
                     "`missing_feed` names the missing feed (carbon-intensity | power-breakdown). Power and carbon are joined on zone and hour; per hour the newest `updatedAt` "
-                    "(then the newest fetch) of all bronze responses wins. Rebuilt from bronze on every run."
+                    "(then the newest fetch) of all bronze responses wins. Rebuilt from bronze on every run; its data version "
+                    "is the hash of its rows without the fetch times (`content_version`), so a re-fetch that changed nothing "
+                    "leaves it unchanged and gold is not recomputed."
                 ),
             ),
             "electricity_maps_exchanges": AssetOut(
@@ -177,12 +209,17 @@ def build_assets(partitions_def: MultiPartitionsDefinition = utc_day_by_zone) ->
     )
     def electricity_maps_silver(context: AssetExecutionContext, carbon_bronze: pl.DataFrame, power_bronze: pl.DataFrame):
         silver = build_silver(carbon_bronze, power_bronze)
+        # one version for the run's partitions: the revision schedule runs one (day, zone) at a time, so there it
+        # is per partition; a range run gives every partition of the range the version of the whole range
+        version = content_version(silver.energy, sort_by=("zone", "datetime"), ignore=FETCH_BOOKKEEPING)
         stats = {k: MetadataValue.int(v) for k, v in silver.stats.items()}
         estimated = int(silver.energy["is_estimated"].fill_null(False).sum())
         yield Output(
             silver.energy,
             output_name="electricity_maps_energy",
+            data_version=DataVersion(version),
             metadata={
+                "content_version": MetadataValue.text(version),
                 **stats,
                 "estimated_hours": MetadataValue.int(estimated),
                 "hours_without_carbon_intensity": MetadataValue.int(int((~silver.energy["has_carbon_intensity"]).sum())),
@@ -215,13 +252,16 @@ def build_assets(partitions_def: MultiPartitionsDefinition = utc_day_by_zone) ->
         kinds=KINDS,
         metadata={"partition_expr": PARTITION_EXPR, **column_schema_metadata(columns.GOLD_ML_FEATURES)},
         ins={"energy": AssetIn(key=["silver", "electricity_maps_energy"], partition_mapping=previous_day_same_zone)},
+        automation_condition=recompute_days_whose_input_content_changed(),
         description=(
             "ML features per zone and UTC hour, ready to train on: `hour`, `day_of_week` (1 = Monday), `month`, the "
             "current consumption/production/import/export totals and carbon intensity, and for each of them "
             "`lag_<col>_1h` (the value exactly one hour earlier in the same zone, null when that hour is missing) and "
             "`rolling_avg_<col>_24h` (mean over the 24 h ending at t, by time), computed across day boundaries (the "
             "previous day of the same zone is an input) and never across zones. Load it with "
-            "`pl.read_delta('<lake>/gold/electricity_maps_ml_features')`."
+            "`pl.read_delta('<lake>/gold/electricity_maps_ml_features')`. Built with silver by the sensor and backfills; "
+            "after the daily revision re-fetch (bronze and silver only) the electricity_maps_automation sensor "
+            "recomputes only the days whose silver content version changed, and the day after each."
         ),
     )
     def electricity_maps_ml_features(context: AssetExecutionContext, energy: pl.DataFrame) -> pl.DataFrame:

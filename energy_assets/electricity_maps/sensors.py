@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from dagster import (
     AssetSelection,
+    AutomationConditionSensorDefinition,
     DefaultScheduleStatus,
     DefaultSensorStatus,
     MultiPartitionKey,
@@ -174,7 +175,10 @@ def revision_requests(today: dt.date, lookback: Sequence[int], zones: Sequence[s
 
 def build_revision_schedule(selection: AssetSelection, zones: Sequence[str] | None = None):
     """Daily re-fetch of the lookback days: every revised answer is a new bronze row (new content hash) and the
-    newest `updatedAt` wins in silver; an unchanged answer only moves `fetched_at`."""
+    newest `updatedAt` wins in silver; an unchanged answer only moves `fetched_at`.
+
+    `selection` is bronze and silver: gold is left to the automation sensor, which recomputes only the days whose
+    silver content version changed (see `build_automation_sensor`)."""
     zones = tuple(zones) if zones is not None else tuple(electricity_maps_zones())
 
     @schedule(
@@ -185,8 +189,9 @@ def build_revision_schedule(selection: AssetSelection, zones: Sequence[str] | No
         default_status=DefaultScheduleStatus.STOPPED,
         description=(
             f"Electricity Maps revises history for about three months: every day re-fetch the days {REVISION_ENV} "
-            f"names (default 0,7,30,90 days ago, each with the day before) for {', '.join(zones)}. Needs a paid key "
-            "for days older than 24 h (a free key re-fetches today and yesterday only)."
+            f"names (default 0,7,30,90 days ago, each with the day before) for {', '.join(zones)}, bronze and silver "
+            "only: the electricity_maps_automation sensor then recomputes gold for the days whose silver content "
+            "changed. Needs a paid key for days older than 24 h (a free key re-fetches today and yesterday only)."
         ),
     )
     def electricity_maps_revision_schedule(context: ScheduleEvaluationContext):
@@ -195,3 +200,20 @@ def build_revision_schedule(selection: AssetSelection, zones: Sequence[str] | No
         return requests or SkipReason("no lookback day falls within the partitions")
 
     return electricity_maps_revision_schedule
+
+
+# ---------------------------------------------------------------------------------------------- automation
+def build_automation_sensor(selection: AssetSelection) -> AutomationConditionSensorDefinition:
+    """Evaluates gold's condition (`recompute_days_whose_input_content_changed`): after the revision schedule
+    rebuilt silver, only days whose content version changed (and the day after each) are recomputed."""
+    return AutomationConditionSensorDefinition(
+        "electricity_maps_automation",
+        target=selection,
+        default_status=DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=30,
+        description=(
+            "Every 30 s: requests gold/electricity_maps_ml_features for each (day, zone) whose silver content "
+            "version changed since the last evaluation in a run that did not build gold (the revision schedule's "
+            "runs), and for the day after it. A re-fetch that changed nothing requests nothing."
+        ),
+    )

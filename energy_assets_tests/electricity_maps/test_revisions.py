@@ -5,7 +5,7 @@ import datetime as dt
 
 import polars as pl
 import pytest
-from dagster import AssetSelection, DagsterInstance, build_schedule_context
+from dagster import AssetSelection, DagsterInstance, MultiPartitionKey, build_schedule_context
 
 from energy_assets.devtools import electricity_maps_samples as samples
 from energy_assets.electricity_maps.sensors import build_revision_schedule, revision_lookback_days, revision_requests
@@ -83,3 +83,79 @@ def test_a_revised_value_is_kept_as_a_new_bronze_row_and_wins_in_silver_while_un
     gold = read(lake_root, "gold/electricity_maps_ml_features")
     eleven = gold.filter(pl.col("datetime") == hour(f"{day}T11:00:00")).row(0, named=True)
     assert eleven["lag_carbon_intensity_gco2_per_kwh_1h"] == 222
+
+
+# ------------------------------------------------------------------- gold recomputes only the days that changed
+def test_after_the_revision_re_fetch_gold_is_recomputed_only_for_days_whose_silver_content_changed(
+    api, lake_root, resources, instance, httpserver
+):
+    from dagster import Definitions, evaluate_automation_conditions, materialize
+
+    from energy_assets.electricity_maps.assets import ASSETS
+    from energy_assets.electricity_maps.checks import CHECKS
+    from energy_assets.electricity_maps.definitions import BRONZE_AND_SILVER, GOLD, revision_schedule
+
+    resources = {**resources, "electricity_maps": em_resource(api, resources["http"])}
+    days = ("2024-03-30", "2024-03-31", "2024-04-01")
+    key = {day: f"{day}|GR" for day in days}
+
+    def serve(day, revised_hour=None):
+        for kind in ("carbon-intensity", "power-breakdown"):
+            rows = day_rows(kind, "GR", day)
+            if revised_hour is not None and kind == "carbon-intensity":
+                rows[revised_hour] = {**rows[revised_hour], "carbonIntensity": 222, "updatedAt": samples.iso_ms(hour("2024-06-29T01:00:00"))}
+            api.past_range(kind, "GR", day, rows=rows)
+
+    def materialise(day, selection=None):
+        result = materialize(
+            [*ASSETS, *CHECKS], resources=resources, instance=instance, raise_on_error=False,
+            partition_key=MultiPartitionKey({"date": day, "zone": "GR"}), selection=selection,
+        )  # fmt: skip
+        assert result.success, day
+        return result
+
+    def evaluate(cursor):
+        result = evaluate_automation_conditions(defs=definitions, instance=instance, asset_selection=GOLD, cursor=cursor)
+        requested = sorted(str(pk) for r in result.results for pk in r.true_subset.expensively_compute_partition_keys())
+        return requested, result.cursor
+
+    # the schedule targets bronze and silver only; gold is left to the automation sensor
+    definitions = Definitions(assets=ASSETS, resources=resources)
+    schedule_job = revision_schedule.target.resolvable_to_job
+    assert {k.to_user_string() for k in schedule_job.selection.resolve(definitions.resolve_asset_graph())} == {  # type: ignore[union-attr]
+        "bronze/electricity_maps_carbon_intensity", "bronze/electricity_maps_power_breakdown",
+        "silver/electricity_maps_energy", "silver/electricity_maps_exchanges", "silver/electricity_maps_quarantine",
+    }  # fmt: skip
+    for day in days:  # the days as first built: every asset in one run per day (the sensor and backfills do this)
+        serve(day)
+        materialise(day)
+    requested, cursor = evaluate(None)
+    assert requested == []  # the first evaluation requests nothing
+    gold_before = read(lake_root, "gold/electricity_maps_ml_features")
+
+    # the revision re-fetch of the first two days: nothing changed upstream
+    for day in days[:2]:
+        serve(day)
+        materialise(day, BRONZE_AND_SILVER)
+    requested, cursor = evaluate(cursor)
+    assert requested == [], "an unchanged re-fetch must not recompute gold"
+
+    # Electricity Maps revised one hour of the middle day: gold for that day and the next (lags, rolling means)
+    httpserver.clear()
+    serve(days[1], revised_hour=10)
+    silver = materialise(days[1], BRONZE_AND_SILVER)
+    versions = [m.materialization.tags.get("dagster/data_version") for m in silver.get_asset_materialization_events()
+                if m.asset_key.to_user_string() == "silver/electricity_maps_energy"]  # fmt: skip
+    requested, cursor = evaluate(cursor)
+    assert requested == [key[days[1]], key[days[2]]], requested
+    assert versions and versions[0] is not None
+
+    for day in (days[1], days[2]):
+        materialise(day, GOLD)
+    requested, cursor = evaluate(cursor)
+    assert requested == []  # handled: nothing more until the next change
+    gold = read(lake_root, "gold/electricity_maps_ml_features")
+    at = hour(f"{days[1]}T11:00:00")
+    assert gold.filter(pl.col("datetime") == at)["lag_carbon_intensity_gco2_per_kwh_1h"].to_list() == [222]
+    untouched = gold.filter(pl.col("date") == dt.date.fromisoformat(days[0])).sort("datetime")
+    assert untouched.equals(gold_before.filter(pl.col("date") == dt.date.fromisoformat(days[0])).sort("datetime"))

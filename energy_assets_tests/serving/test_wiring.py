@@ -37,3 +37,6 @@ def test_automation_sensors_cover_the_carbon_and_serving_assets_and_run_by_defau
         AssetKey(["presentation", "carbon_per_region_per_day"]),
     }
     assert serving.asset_selection.resolve(graph) == {SERVING}
+    electricity_maps = sensors["electricity_maps_automation"]  # gold after the revision re-fetch (bronze + silver)
+    assert electricity_maps.default_status == DefaultSensorStatus.RUNNING
+    assert electricity_maps.asset_selection.resolve(graph) == {AssetKey(["gold", "electricity_maps_ml_features"])}
