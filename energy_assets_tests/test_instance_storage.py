@@ -1,0 +1,89 @@
+"""The project's SQLite event log (energy_assets/instance_storage.py, configured in dagster_home/dagster.yaml):
+real runs on it are Dagster's own records, read back the same by Dagster's stock class, and it survives a wipe."""
+
+import shutil
+from pathlib import Path
+
+import yaml
+from dagster import (
+    AssetKey,
+    AssetSelection,
+    BackfillPolicy,
+    DagsterInstance,
+    DailyPartitionsDefinition,
+    Definitions,
+    define_asset_job,
+    asset,
+)
+from dagster._core.storage.event_log import SqliteEventLogStorage as StockStorage  # the reference to compare to
+
+from energy_assets import settings
+from energy_assets.instance_storage import SqliteEventLogStorage
+
+DAYS = DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-01-11")
+
+
+@asset(partitions_def=DAYS, backfill_policy=BackfillPolicy.single_run())
+def daily(context) -> None:
+    context.log.info(f"{len(context.partition_keys)} days")
+
+
+@asset(partitions_def=DAYS, deps=[daily], backfill_policy=BackfillPolicy.single_run())
+def downstream(context) -> None:
+    return None
+
+
+def instance_at(home: Path, project_yaml: bool) -> DagsterInstance:
+    home.mkdir(parents=True, exist_ok=True)
+    if project_yaml:
+        shutil.copy(settings.PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    else:  # Dagster's defaults: the stock SQLite event log in the same folders
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    return DagsterInstance.from_config(str(home))
+
+
+def test_the_project_instance_uses_it_and_stock_dagster_reads_every_record_back(tmp_path, monkeypatch):
+    config = yaml.safe_load((settings.PROJECT_ROOT / "dagster_home" / "dagster.yaml").read_text())
+    assert config["event_log_storage"] == {"module": "energy_assets.instance_storage", "class": "SqliteEventLogStorage"}
+    home = tmp_path / "home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    job = define_asset_job("both", AssetSelection.assets(daily, downstream), partitions_def=DAYS)
+    defs = Definitions(assets=[daily, downstream], jobs=[job])
+    tags = {"dagster/asset_partition_range_start": "2024-01-01", "dagster/asset_partition_range_end": "2024-01-10"}
+    with instance_at(home, project_yaml=True) as instance:
+        assert type(instance.event_log_storage) is SqliteEventLogStorage
+        assert instance.event_log_storage._base_dir == str(home / "history" / "runs")  # where Dagster keeps it
+        for _ in range(2):  # the same range twice: the second run writes into kept engines
+            assert defs.resolve_job_def("both").execute_in_process(instance=instance, tags=tags).success
+        runs = instance.get_runs()
+        written = {run.run_id: [(e.dagster_event_type, e.step_key, e.timestamp) for e in instance.all_logs(run.run_id)] for run in runs}
+        mine = {key: instance.get_materialized_partitions(AssetKey(key)) for key in ("daily", "downstream")}
+        counts = {key: instance.get_latest_materialization_event(AssetKey(key)) is not None for key in mine}
+
+    with instance_at(home, project_yaml=False) as stock:  # the same files, read by Dagster's stock class
+        assert type(stock.event_log_storage) is StockStorage
+        assert {r.run_id for r in stock.get_runs()} == set(written)
+        for run_id, events in written.items():
+            assert [(e.dagster_event_type, e.step_key, e.timestamp) for e in stock.all_logs(run_id)] == events
+        for key, partitions in mine.items():
+            assert stock.get_materialized_partitions(AssetKey(key)) == partitions == set(DAYS.get_partition_keys())
+        assert counts == {"daily": True, "downstream": True}
+        # one materialisation per partition per run: 10 days x 2 assets x 2 runs
+        materialised = [e for events in written.values() for e in events if e[0] and e[0].value == "ASSET_MATERIALIZATION"]
+        assert len(materialised) == 10 * 2 * 2
+
+
+def test_a_wipe_forgets_the_kept_engines_so_new_run_files_get_their_schema(tmp_path, monkeypatch):
+    home = tmp_path / "home"
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    job = define_asset_job("one", AssetSelection.assets(daily), partitions_def=DAYS)
+    defs = Definitions(assets=[daily], jobs=[job])
+    with instance_at(home, project_yaml=True) as instance:
+        assert defs.resolve_job_def("one").execute_in_process(instance=instance, partition_key="2024-01-02").success
+        (run,) = instance.get_runs()
+        assert run.run_id in instance.event_log_storage._engines  # kept for the next write
+        instance.wipe()
+        assert run.run_id not in instance.event_log_storage._engines
+        assert instance.get_runs() == [] and instance.get_materialized_partitions(AssetKey("daily")) == set()
+        assert defs.resolve_job_def("one").execute_in_process(instance=instance, partition_key="2024-01-03").success
+        assert instance.get_materialized_partitions(AssetKey("daily")) == {"2024-01-03"}
