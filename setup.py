@@ -24,6 +24,8 @@ setup(
         "dashboard": ["streamlit>=1.37"],
         # the production instance on PostgreSQL (deploy/dagster-postgres.yaml)
         "postgres": ["dagster-postgres==0.29.*"],
+        # the `celery` executor (ENERGY_ASSETS_EXECUTOR=celery) and its workers, with a Redis broker
+        "distributed": ["dagster-celery==0.29.*", "redis>=4.5"],
         # benchmarks: process-tree memory sampling and the Spark baseline (needs Java 17+)
         "bench": ["psutil>=5.9", "pyspark>=3.5"],
         # everything the test suite exercises, so no test is skipped for a missing package
@@ -34,6 +36,8 @@ setup(
             "pytest-xdist>=3.5",
             "moto[server]>=5.0",
             "dagster-postgres==0.29.*",
+            "dagster-celery==0.29.*",
+            "redis>=4.5",
             "streamlit>=1.37",
             "playwright>=1.45",
             "duckdb-cli>=1.1",

@@ -12,6 +12,7 @@ from dagster import DagsterInstance, execute_job, reconstructable
 
 PARTITION_RANGE_START = "dagster/asset_partition_range_start"
 PARTITION_RANGE_END = "dagster/asset_partition_range_end"
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # every event is in the instance anyway
 
 
 def uk_days_job():
@@ -36,7 +37,9 @@ def main(argv: list[str]) -> int:
     with DagsterInstance.get() as instance:
         for start, end in ranges:
             tags = {PARTITION_RANGE_START: start, PARTITION_RANGE_END: end}
-            result = execute_job(reconstructable(uk_days_job), instance=instance, tags=tags, asset_selection=keys, raise_on_error=False)
+            result = execute_job(
+                reconstructable(uk_days_job), instance=instance, tags=tags, asset_selection=keys, raise_on_error=False, run_config=QUIET
+            )
             failed += not result.success
             problems = [] if result.success else [
                 f"{e.asset_key.to_user_string()}:{e.check_name}: {e.metadata.get('found').value if e.metadata.get('found') else ''}"

@@ -23,7 +23,7 @@ from dagster import DagsterEventType, DagsterInstance
 
 from energy_assets.settings import PROJECT_ROOT, SAMPLE_DAYS
 from energy_assets_tests.behaviour.fingerprints import fingerprint_frame
-from energy_assets_tests.distributed._backfill import PARTITION_RANGE_END, PARTITION_RANGE_START
+from energy_assets_tests.distributed._backfill import PARTITION_RANGE_END, PARTITION_RANGE_START, QUIET
 from energy_assets_tests.distributed.redis_server import redis_server
 from energy_assets_tests.reliability.postgres_server import postgres  # noqa: F401
 from energy_assets_tests.reliability.s3_server import CREDENTIALS, list_keys, s3_endpoint, s3_environment  # noqa: F401
@@ -140,7 +140,7 @@ def _lake_from_s3(env: dict[str, str], endpoint: str) -> dict[str, dict]:
 
 
 def _local_run(tmp_path: Path, monkeypatch) -> dict[str, dict]:
-    """The same runs executed in this process on a local lake and an in-memory instance."""
+    """The same runs executed in this process on a local lake and an in-memory instance (in-process executor)."""
     from energy_assets.definitions import defs
     from energy_assets_tests.distributed._backfill import group_keys
 
@@ -153,7 +153,7 @@ def _local_run(tmp_path: Path, monkeypatch) -> dict[str, dict]:
         for groups in BACKFILLS.values():
             for start, end in RANGES:
                 tags = {PARTITION_RANGE_START: start, PARTITION_RANGE_END: end}
-                assert job.execute_in_process(instance=instance, tags=tags, asset_selection=group_keys(groups)).success
+                assert job.execute_in_process(instance=instance, tags=tags, asset_selection=group_keys(groups), run_config=QUIET).success
     tables = sorted(f"{p.parent.parent.name}/{p.parent.name}" for p in lake.glob("*/*/_delta_log"))
     return _fingerprints(str(lake), tables)
 
@@ -168,6 +168,7 @@ def test_backfills_fan_out_over_two_celery_workers_and_equal_a_local_run(cluster
         )
         for name, groups in BACKFILLS.items()
     }
+    local = _local_run(tmp_path, monkeypatch)  # meanwhile, the same runs in this process on a local lake
     runs = []
     for name, proc in launchers.items():
         out, err = proc.communicate(timeout=300)
@@ -202,7 +203,6 @@ def test_backfills_fan_out_over_two_celery_workers_and_equal_a_local_run(cluster
         assert "Task execute_plan" in log.read_text() and "succeeded" in log.read_text(), name
 
     distributed = _lake_from_s3(cluster["env"], s3_endpoint)
-    local = _local_run(tmp_path, monkeypatch)
     assert set(distributed) == set(local)
     assert sum(fp["rows"] > 0 for fp in local.values()) >= 10  # the backfills wrote real tables, not empty ones
     differing = {
