@@ -6,7 +6,7 @@ prefetched at a time). A worker needs what a run needs: the package, `DAGSTER_HO
 (deploy/dagster-postgres.yaml), and the lake's settings; it imports `energy_assets.definitions` when its first
 step arrives (or at start with `--include energy_assets.definitions`).
 
-    DAGSTER_HOME=... ENERGY_LAKE_URI=s3://... ENERGY_ASSETS_CELERY_BROKER_URL=redis://broker:6379/0 \\
+    DAGSTER_HOME=... (the lake settings) ENERGY_ASSETS_CELERY_BROKER_URL=redis://broker:6379/0 \\
         celery -A energy_assets.celery_worker worker --pool=solo -n worker1@%h
 """
 
