@@ -26,7 +26,7 @@ from energy_assets_tests.behaviour.fingerprints import fingerprint_frame
 from energy_assets_tests.distributed._backfill import PARTITION_RANGE_END, PARTITION_RANGE_START, QUIET
 from energy_assets_tests.distributed.redis_server import redis_server
 from energy_assets_tests.reliability.postgres_server import postgres  # noqa: F401
-from energy_assets_tests.reliability.s3_server import CREDENTIALS, list_keys, s3_endpoint, s3_environment  # noqa: F401
+from energy_assets_tests.reliability.s3_server import list_keys, s3_endpoint, s3_environment  # noqa: F401
 
 pytest.importorskip("dagster_celery", reason='dagster-celery is not installed: pip install -e ".[distributed]"')
 pytest.importorskip("redis", reason='the redis client (a dagster-celery[redis] dependency) is not installed: pip install -e ".[distributed]"')
@@ -70,6 +70,10 @@ def _wait_ready(procs: dict[str, subprocess.Popen], logs: dict[str, Path], timeo
         time.sleep(0.2)
 
 
+def _worker_logs(cluster) -> str:
+    return "\n".join(f"--- {name} (last lines)\n{log.read_text()[-2000:]}" for name, log in cluster["logs"].items())
+
+
 def _stop(proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         proc.terminate()  # celery: warm shutdown, the current step finishes
@@ -100,7 +104,8 @@ def cluster(postgres, s3_endpoint, tmp_path):
         logs = {name: tmp_path / f"{name}.log" for name in WORKERS}
         try:
             for name in WORKERS:
-                # each worker its own process and environment, as on its own machine
+                # each worker its own process and environment, as on its own machine; `solo`: steps run in the
+                # worker process itself, one at a time (with `--pool=threads --concurrency=2` the runs hung here)
                 with open(logs[name], "w") as log:
                     procs[name] = subprocess.Popen(
                         [sys.executable, "-m", "celery", "-A", "energy_assets.celery_worker", "worker", "--pool=solo",
@@ -161,20 +166,26 @@ def _local_run(tmp_path: Path, monkeypatch) -> dict[str, dict]:
 @pytest.mark.slow
 def test_backfills_fan_out_over_two_celery_workers_and_equal_a_local_run(cluster, s3_endpoint, tmp_path, monkeypatch):
     env = _environment(cluster["env"])
-    launchers = {
-        name: subprocess.Popen(
-            [sys.executable, "-m", "energy_assets_tests.distributed._backfill", ",".join(groups), *(f"{s}:{e}" for s, e in RANGES)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
-        )
-        for name, groups in BACKFILLS.items()
-    }
-    local = _local_run(tmp_path, monkeypatch)  # meanwhile, the same runs in this process on a local lake
+    launchers, outputs = {}, {}
+    for name, groups in BACKFILLS.items():  # the two backfills at once, each from its own process
+        outputs[name] = (tmp_path / f"backfill_{name}.out", tmp_path / f"backfill_{name}.err")
+        with open(outputs[name][0], "w") as out, open(outputs[name][1], "w") as err:  # files, never an unread pipe
+            launchers[name] = subprocess.Popen(
+                [sys.executable, "-m", "energy_assets_tests.distributed._backfill", ",".join(groups), *(f"{s}:{e}" for s, e in RANGES)],
+                env=env, stdout=out, stderr=err, cwd=tmp_path,
+            )
     runs = []
-    for name, proc in launchers.items():
-        out, err = proc.communicate(timeout=300)
-        lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-        assert proc.returncode == 0 and len(lines) == len(RANGES), f"{name} backfill:\n{out}\n{err[-4000:]}"
-        runs += lines
+    try:
+        local = _local_run(tmp_path, monkeypatch)  # meanwhile, the same runs in this process on a local lake
+        for name, proc in launchers.items():
+            proc.wait(timeout=300)
+            out, err = (path.read_text() for path in outputs[name])
+            lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+            assert proc.returncode == 0 and len(lines) == len(RANGES), f"{name} backfill:\n{out}\n{err[-4000:]}\n{_worker_logs(cluster)}"
+            runs += lines
+    finally:
+        for proc in launchers.values():
+            _stop(proc)
     assert all(r["success"] for r in runs)
 
     # every step ran in one of the two worker processes, and both took steps
