@@ -24,6 +24,10 @@ setup(
         "dashboard": ["streamlit>=1.37"],
         # the production instance on PostgreSQL (deploy/dagster-postgres.yaml)
         "postgres": ["dagster-postgres==0.29.*"],
+        # the `celery` executor (ENERGY_ASSETS_EXECUTOR=celery) and its workers, with a Redis broker
+        "distributed": ["dagster-celery==0.29.*", "redis>=4.5"],
+        # the code-location image on Kubernetes (deploy/Dockerfile): the instance's storage and the K8sRunLauncher
+        "k8s": ["dagster-postgres==0.29.*", "dagster-k8s==0.29.*"],
         # benchmarks: process-tree memory sampling and the Spark baseline (needs Java 17+)
         "bench": ["psutil>=5.9", "pyspark>=3.5"],
         # everything the test suite exercises, so no test is skipped for a missing package
@@ -34,6 +38,8 @@ setup(
             "pytest-xdist>=3.5",
             "moto[server]>=5.0",
             "dagster-postgres==0.29.*",
+            "dagster-celery==0.29.*",
+            "redis>=4.5",
             "streamlit>=1.37",
             "playwright>=1.45",
             "duckdb-cli>=1.1",

@@ -82,6 +82,10 @@ _ALL = [
     Setting("ENERGY_ASSETS_SOURCE", LIVE, "`live` calls the APIs; `replay` answers every API request from the recorded samples (offline)"),
     Setting("ENERGY_ASSETS_SAMPLES_DIR", str(SAMPLES_DIR), "where `replay` finds the samples (`<source>/<path>[__<query>].json`)", default_shown="`data/samples`"),
     Setting("ENERGY_ASSETS_HTTP_MIN_INTERVAL_SECONDS", None, "lowers (never raises) the 1 s politeness interval per host, e.g. `0` against a local fake API"),
+    # where the steps of a run execute (shapes the code location: every job's executor)
+    Setting("ENERGY_ASSETS_EXECUTOR", "multiprocess", "the executor of every job: `multiprocess` (Dagster's default: a process per step; in-process for `execute_in_process`), `in_process`, or `celery` (steps go to Celery workers: `pip install -e \".[distributed]\"`, `celery -A energy_assets.celery_worker worker`)", when=LOAD),
+    Setting("ENERGY_ASSETS_CELERY_BROKER_URL", "redis://localhost:6379/0", "the Celery broker of the `celery` executor and of `energy_assets.celery_worker` (a password in it stays in the environment: the executor reads it as an env reference)"),
+    Setting("ENERGY_ASSETS_CELERY_BACKEND_URL", None, "the Celery result backend (default: the broker URL)"),
     # serving
     Setting("ENERGY_DUCKDB_PATH", str(DATA_DIR / "energy.duckdb"), "the SQL-serving DuckDB file", default_shown="`data/energy.duckdb`"),
     Setting("ENERGY_DASHBOARD_REFRESH_SECONDS", "30", "dashboard refresh interval"),
@@ -239,6 +243,22 @@ def http_min_interval_seconds() -> float | None:
     return number("ENERGY_ASSETS_HTTP_MIN_INTERVAL_SECONDS", minimum=0.0)
 
 
+def celery_broker_url() -> str:
+    return str(get("ENERGY_ASSETS_CELERY_BROKER_URL"))
+
+
+def celery_backend_url() -> str:
+    return str(get("ENERGY_ASSETS_CELERY_BACKEND_URL") or celery_broker_url())
+
+
+def config_source(name: str) -> str | dict[str, str] | None:
+    """For Dagster config fields that take a `StringSource` (executor config): `{"env": name}` when the variable
+    is set, so the value is resolved where the config is used and never shown; else the default (or None)."""
+    if raw(name) is not None:
+        return {"env": name if os.environ.get(name) else _OLD_NAME[name]}
+    return _setting(name).default
+
+
 def dagster_home() -> Path:
     return Path(str(get("DAGSTER_HOME"))).resolve()
 
@@ -304,6 +324,17 @@ class GraphSettings:
     neso_sensor_interval_seconds: int
     electricity_maps_sensor_interval_seconds: int
     neso_forecast_sensor_interval_seconds: int = 1800
+    executor: str = "multiprocess"
+
+
+EXECUTORS = ("multiprocess", "in_process", "celery")
+
+
+def parse_executor(value: str) -> str:
+    choice = value.strip().lower().replace("-", "_")
+    if choice not in EXECUTORS:
+        raise SettingError(f"ENERGY_ASSETS_EXECUTOR must be one of {', '.join(EXECUTORS)}, not {value!r}")
+    return choice
 
 
 def parse_zones(value: str) -> tuple[str, ...]:
@@ -324,6 +355,7 @@ def graph() -> GraphSettings:
         neso_sensor_interval_seconds=integer("NESO_SENSOR_INTERVAL_SECONDS", minimum=1),
         electricity_maps_sensor_interval_seconds=integer("ELECTRICITY_MAPS_SENSOR_INTERVAL_SECONDS", minimum=1),
         neso_forecast_sensor_interval_seconds=integer("NESO_FORECAST_SENSOR_INTERVAL_SECONDS", minimum=60),
+        executor=parse_executor(str(get("ENERGY_ASSETS_EXECUTOR"))),
     )
 
 
