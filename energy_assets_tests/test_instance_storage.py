@@ -47,7 +47,7 @@ def test_the_project_instance_uses_it_and_stock_dagster_reads_every_record_back(
     assert config["event_log_storage"] == {"module": "energy_assets.instance_storage", "class": "SqliteEventLogStorage"}
     home = tmp_path / "home"
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    job = define_asset_job("both", AssetSelection.assets(daily, downstream), partitions_def=DAYS)
+    job = define_asset_job("both", AssetSelection.assets(daily, downstream))
     defs = Definitions(assets=[daily, downstream], jobs=[job])
     tags = {"dagster/asset_partition_range_start": "2024-01-01", "dagster/asset_partition_range_end": "2024-01-10"}
     with instance_at(home, project_yaml=True) as instance:
@@ -76,7 +76,7 @@ def test_the_project_instance_uses_it_and_stock_dagster_reads_every_record_back(
 def test_a_wipe_forgets_the_kept_engines_so_new_run_files_get_their_schema(tmp_path, monkeypatch):
     home = tmp_path / "home"
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    job = define_asset_job("one", AssetSelection.assets(daily), partitions_def=DAYS)
+    job = define_asset_job("one", AssetSelection.assets(daily))
     defs = Definitions(assets=[daily], jobs=[job])
     with instance_at(home, project_yaml=True) as instance:
         assert defs.resolve_job_def("one").execute_in_process(instance=instance, partition_key="2024-01-02").success
