@@ -448,6 +448,7 @@ def day_bucket(options: Options) -> Path:
             "presentation_silver_rows_per_s": summarise(pres_rows_per_s),
             "presentation_peak_rss_tree_bytes": summarise([phase(r, "day run")["peak_rss_tree_bytes"] for r in reps]),
             "delta_files_written": reps[-1]["delta_files_written"] if reps else {},
+            "delta_bytes_written": reps[-1]["delta_bytes_written"] if reps else {},
             "load_avg_1min": summarise([r["load_avg_after"][0] for r in reps]),
         },
         "phases": phase_summary(reps),

@@ -189,5 +189,7 @@ def task_day_bucket(params: dict[str, Any], phases: Phases) -> None:
     phases.extra["bucket_files_in_folder_listing"] = meta.get("raw/smart_meter_readings", {}).get("files_in_folder")
     phases.extra["delta_files_written"] = {t: _delta_files(lake, t, day, bucket) for t in PER_METERPOINT}
     phases.extra["delta_files_written"].update({t: _delta_files(lake, t, day) for t in ["presentation/" + k.path[-1] for k in presentation if k.path[-1] != "active_agreements"]})
+    # a fresh lake holds only this bucket: the table's size is what the bucket run wrote
+    phases.extra["delta_bytes_written"] = {t: meta.get(t, {}).get("size_bytes") for t in PER_METERPOINT}
     phases.extra["presentation_checks_failed"] = pres_facts["checks_failed"]
     phases.extra["presentation_silver_rows_read"] = facts["silver_rows_written"]
