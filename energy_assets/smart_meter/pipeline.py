@@ -53,17 +53,19 @@ class Bucketing:
 
 
 # ---------------------------------------------------------------------------------------------- ingestion
-def read_log(lake: Lake, days: list[dt.date]) -> tuple[pl.DataFrame, pl.DataFrame]:
+def read_log(lake: Lake, days: list[dt.date], buckets: Bucketing | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """From the ingestion log: every version's identity (narrow columns, no lists) and the (file, hash, day)
     rows of the run's days (partition-pruned). Cost grows with files and versions, not with rows. A missing
-    log reads as empty."""
+    log reads as empty. Bucketed: only the run's buckets' partitions (its files' versions) are read."""
     schema = ingestion.LOG_SCHEMA
     versions_schema = {c: schema[c] for c in ingestion.VERSION_COLUMNS}
     logged_schema = {c: schema[c] for c in ("file_name", "content_hash", "settlement_date")}
-    versions = lake.read(INGESTION_LOG, schema=versions_schema, columns=ingestion.VERSION_COLUMNS).unique(
+    own = None if buckets is None else buckets.expr()
+    versions = lake.read(INGESTION_LOG, where=own, schema=versions_schema, columns=ingestion.VERSION_COLUMNS).unique(
         ["file_name", "content_hash", "size_bytes", "modified_ns"]
     )
-    logged = lake.read(INGESTION_LOG, where=on_days(days), schema=logged_schema, columns=list(logged_schema))
+    where = on_days(days) if own is None else on_days(days) & own
+    logged = lake.read(INGESTION_LOG, where=where, schema=logged_schema, columns=list(logged_schema))
     return versions, logged
 
 
@@ -85,7 +87,7 @@ class Ingestion:
         if buckets is not None:  # only the files of the run's buckets exist for this run
             own = bucketing.in_buckets(self.folder["file_name"].to_list(), buckets.count, list(buckets.keys))
             self.folder = self.folder.filter(pl.col("file_name").is_in(own))
-        versions, self.logged = read_log(lake, days)
+        versions, self.logged = read_log(lake, days, buckets)
         self.to_read = ingestion.files_to_read(ingestion.known_versions(self.folder, versions), self.logged, days)
         self.file_chunks = ingestion.file_chunks(self.folder.filter(pl.col("file_name").is_in(self.to_read)), chunk_bytes) or [[]]
         # The rows already ingested for the run's days, as a lazy scan made here: the batches are pulled by the
