@@ -140,3 +140,20 @@ def test_a_day_in_three_concurrent_bucket_runs_equals_the_day_unsplit(tmp_path, 
         assert expected.height > 0, key
         # averages are re-combined from per-bucket sums: equal but for the last bits
         assert_frame_equal(got, expected, check_exact=False, rel_tol=1e-12, abs_tol=1e-12)
+
+
+def test_the_carbon_footprint_of_a_day_reads_every_bucket_of_that_day(tmp_path, drop):
+    from dagster import AssetSpec, Definitions
+
+    from energy_assets.carbon.assets import CARBON_ASSETS
+    from energy_assets.partitions import uk_settlement_days
+
+    neso = [AssetSpec(["silver", t], partitions_def=uk_settlement_days) for t in ("neso_carbon_intensity", "neso_regional_intensity")]
+    graph = Definitions(assets=[*sm_assets.build_assets(N), *CARBON_ASSETS, *neso], resources=_resources(tmp_path, drop)).resolve_asset_graph()
+    footprint, silver = AssetKey(["gold", "smart_meter_carbon_footprint"]), sm_assets.SILVER_READINGS
+    day_defs, bucketed = graph.get(footprint).partitions_def, graph.get(silver).partitions_def
+    mapping = graph.get_partition_mapping(footprint, silver)
+    upstream = mapping.get_upstream_mapped_partitions_result_for_partitions(
+        day_defs.subset_with_partition_keys([DAY]), day_defs, bucketed
+    ).partitions_subset.get_partition_keys()
+    assert sorted(upstream) == sorted(MultiPartitionKey({"date": DAY, "bucket": b}) for b in buckets.bucket_keys(N))
