@@ -133,7 +133,7 @@ class Ingestion:
                 del new
                 yield added
         per_day, summary, replace = self.plan()
-        existing = pl.DataFrame(schema=ingestion.RAW_SCHEMA) if self._existing is None else self._existing.collect().select(list(ingestion.RAW_SCHEMA)).cast(ingestion.RAW_SCHEMA)  # type: ignore[arg-type]
+        existing = pl.DataFrame(schema=ingestion.RAW_SCHEMA) if self._existing is None else self._existing.collect().cast(ingestion.RAW_SCHEMA)  # type: ignore[arg-type]
         kept = ingestion.kept_raw(existing, replace)
         del existing
         yield kept

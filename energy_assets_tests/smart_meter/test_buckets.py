@@ -122,6 +122,9 @@ def test_a_day_in_three_concurrent_bucket_runs_equals_the_day_unsplit(tmp_path, 
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=N, mp_context=ctx) as pool:  # N runs of one day writing the same tables at once
         files_read = list(pool.map(bucket_run, *zip(*[(str(split), str(drop["readings"]), str(drop["db"]), b) for b in keys])))
+    # a bucket run again: nothing new to read, its slice rebuilt from the rows already ingested (idempotent)
+    again = _run(three, PER_METERPOINT, MultiPartitionKey({"date": DAY, "bucket": "0"}), res)
+    assert again.asset_materializations_for_node("smart_meter_ingestion")[0].metadata["files_read"].value == 0
     _run(three, PRESENTATION, DAY, res)
 
     # each bucket run read only its own files and wrote them under (day, bucket) Delta partitions
