@@ -6,7 +6,8 @@
     python -m benchmarks report --size full
 
 Scenarios: smart_meter_batch (with the Spark baseline and the DuckDB reference), incremental_day,
-freshness, neso_backfill, scale. Results: benchmarks/results/<scenario>-<size>-<UTC time>.json and
+freshness, neso_backfill, scale, day_bucket (one (day, meterpoint bucket) run per worker, for the
+national-scale plan). Results: benchmarks/results/<scenario>-<size>-<UTC time>.json and
 <scenario>-<size>-latest.json. Generated data is cached under --workdir (default benchmarks/work/).
 """
 
@@ -16,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-SCENARIO_NAMES = ["smart_meter_batch", "incremental_day", "freshness", "neso_backfill", "scale"]
+SCENARIO_NAMES = ["smart_meter_batch", "incremental_day", "freshness", "neso_backfill", "scale", "day_bucket"]
 
 
 def main(argv: list[str] | None = None) -> int:

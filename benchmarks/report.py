@@ -7,7 +7,7 @@ from pathlib import Path
 
 from benchmarks.harness import RESULTS_DIR
 
-ORDER = ["smart_meter_batch", "incremental_day", "freshness", "neso_backfill", "scale"]
+ORDER = ["smart_meter_batch", "incremental_day", "freshness", "neso_backfill", "scale", "day_bucket"]
 
 
 def _fmt(value, unit: str) -> str:
@@ -33,6 +33,7 @@ def _spread(result: dict, target: str) -> str:
         "one year into bronze + silver,": s.get("backfill_s_no_politeness_delay"),
         "one year into bronze + silver": s.get("backfill_s"),
         "in one run, peak RSS": s.get("peak_rss_tree_bytes"),
+        "one (day, bucket) run": s.get("bucket_rows_per_s"),
     }
     for prefix, summary in pick.items():
         if prefix in target and isinstance(summary, dict) and summary.get("n"):

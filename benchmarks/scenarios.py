@@ -407,11 +407,63 @@ def scale(options: Options) -> Path:
     })  # fmt: skip
 
 
+# ------------------------------------------------------------------------------------- 6 day bucket
+def day_bucket_spec(size: str) -> tuple[SmartMeterData, int]:
+    """(one UK day of data, buckets): full = 60,000 meterpoints in 2 buckets, so the measured bucket run holds about
+    30,000 meterpoints (1.44 M readings), the size of one of ~1,200 buckets of 36 M meters."""
+    return (SmartMeterData(60_000, 1, start="2021-03-24"), 2) if size == "full" else (SmartMeterData(20, 1, start="2021-03-24"), 2)
+
+
+def day_bucket(options: Options) -> Path:
+    """Per-worker throughput of one (day, bucket) run: the unit a national deployment fans out (BENCHMARKS.md,
+    "National scale"). Measures wall, rows/s, peak RSS of the worker tree and the Delta files written, for the
+    bucket run and for the day's presentation run that combines the buckets."""
+    spec, buckets = day_bucket_spec(options.size)
+    folder, facts = ensure_smart_meter(options.workdir, spec)
+    options.log(f"data: {facts['files']} files, {facts['json_bytes'] / 2**20:,.0f} MiB JSON ({spec.key()}), {buckets} buckets")
+    env = lambda state: {**_sm_env(folder)(state), "SMART_METER_BUCKETS": str(buckets)}  # noqa: E731
+    reps = _reps(
+        options, "sm_day_bucket", options.repeat, "sm_day_bucket",
+        lambda state: {"readings_dir": str(folder / "readings"), "db_path": str(folder / "case_study.db"), "day": spec.start, "bucket": "0"},
+        env,
+    )  # fmt: skip
+
+    def phase(rep: dict, prefix: str) -> dict:
+        return next(ph for ph in rep["phases"] if ph["name"].startswith(prefix))
+
+    bucket_s = [phase(r, "bucket run")["wall_s"] for r in reps]
+    bucket_rows_per_s = [phase(r, "bucket run")["rows"] / phase(r, "bucket run")["wall_s"] for r in reps]
+    bucket_rss = [phase(r, "bucket run")["peak_rss_tree_bytes"] for r in reps]
+    pres_s = [phase(r, "day run")["wall_s"] for r in reps]
+    pres_rows_per_s = [r["rows"] / phase(r, "day run")["wall_s"] for r in reps]
+    return _finish(options, "day_bucket", {
+        "data": {**facts, "buckets": buckets, "measured_bucket": "0"},
+        "summary": {
+            "bucket_rows": summarise([r["rows"] for r in reps]),
+            "bucket_meterpoints": summarise([r["bucket_files_read"] for r in reps]),
+            "bucket_run_s": summarise(bucket_s),
+            "bucket_rows_per_s": summarise(bucket_rows_per_s),
+            "bucket_peak_rss_tree_bytes": summarise(bucket_rss),
+            "presentation_run_s": summarise(pres_s),
+            "presentation_silver_rows_per_s": summarise(pres_rows_per_s),
+            "presentation_peak_rss_tree_bytes": summarise([phase(r, "day run")["peak_rss_tree_bytes"] for r in reps]),
+            "delta_files_written": reps[-1]["delta_files_written"] if reps else {},
+            "delta_bytes_written": reps[-1]["delta_bytes_written"] if reps else {},
+            "load_avg_1min": summarise([r["load_avg_after"][0] for r in reps]),
+        },
+        "phases": phase_summary(reps),
+        "targets": [_target("one (day, bucket) run: readings per second per worker (files -> silver, checks included)",
+                            summarise(bucket_rows_per_s)["median"], 20_000, ">=", "rows/s")],
+        "repetitions": reps,
+    })  # fmt: skip
+
+
 SCENARIOS: dict[str, Callable[[Options], Path]] = {
     "smart_meter_batch": smart_meter_batch,
     "incremental_day": incremental_day,
     "neso_backfill": neso_backfill,
     "scale": scale,
+    "day_bucket": day_bucket,
 }
 
 

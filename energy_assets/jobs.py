@@ -2,6 +2,8 @@
 
 - `uk_days_job`: every asset partitioned by UK settlement day;
 - `electricity_maps_job`: every asset partitioned by UTC day x zone;
+- `smart_meter_buckets_job`: with `SMART_METER_BUCKETS` > 1, the smart-meter assets partitioned by UK day x
+  meterpoint bucket (with one bucket they are UK-day assets and this job does not exist);
 - `static_job`: unpartitioned assets;
 - `<partitioning>_checks_job`: the asset checks of that partitioning's assets alone, evaluated against the current lake
   (partitioned checks take the partition, or range, from the run's tags); only for a partitioning whose assets
@@ -14,11 +16,12 @@ from collections.abc import Iterable, Sequence
 
 from dagster import AssetKey, AssetsDefinition, AssetSelection, PartitionsDefinition, define_asset_job
 
-from energy_assets.partitions import uk_settlement_days, utc_day_by_zone
+from energy_assets.partitions import uk_day_by_meterpoint_bucket, uk_settlement_days, utc_day_by_zone
 
 PARTITIONINGS: dict[str, PartitionsDefinition | None] = {
     "uk_days": uk_settlement_days,
     "electricity_maps": utc_day_by_zone,
+    "smart_meter_buckets": uk_day_by_meterpoint_bucket,  # the same as uk_days with one bucket: then unused
     "static": None,
 }
 
@@ -32,7 +35,7 @@ def asset_keys_by_partitioning(assets: Sequence[AssetsDefinition]) -> dict[str, 
             if partitioning is None:
                 raise ValueError(
                     f"{key.to_user_string()} uses a partitions definition not in energy_assets.partitions; "
-                    "use uk_settlement_days, utc_day_by_zone or none"
+                    "use uk_settlement_days, utc_day_by_zone, uk_day_by_meterpoint_bucket or none"
                 )
             by_partitioning[partitioning].append(key)
     return by_partitioning

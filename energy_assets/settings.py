@@ -107,6 +107,7 @@ _ALL = [
     Setting("SMART_METER_AS_OF_DATE", "2021-01-01", "as-of date of `presentation/active_agreements`"),
     Setting("SMART_METER_CHUNK_DAYS", "15", "days per chunk of silver and presentation in large smart-meter runs"),
     Setting("SMART_METER_INGEST_CHUNK_BYTES", str(64 << 20), "JSON bytes per ingestion chunk of large smart-meter runs", default_shown="`67108864` (64 MiB)"),
+    Setting("SMART_METER_BUCKETS", "1", "meterpoint buckets per UK day: `1` is one run per day or range; `N > 1` adds a bucket dimension so one day runs as N independent runs that can write concurrently (a stable hash of the meterpoint id; shapes the partitions: a new count needs a fresh smart-meter lake)", when=LOAD),
     Setting("SMART_METER_MAX_FILE_BYTES", str(256 << 20), "a larger reading file is quarantined by name, not parsed (a year of one meterpoint is about 1 MB)", default_shown="`268435456` (256 MiB)"),
 ]
 SETTINGS: dict[str, Setting] = {s.name: s for s in _ALL}
@@ -325,6 +326,7 @@ class GraphSettings:
     electricity_maps_sensor_interval_seconds: int
     neso_forecast_sensor_interval_seconds: int = 1800
     executor: str = "multiprocess"
+    smart_meter_buckets: int = 1
 
 
 EXECUTORS = ("multiprocess", "in_process", "celery")
@@ -356,6 +358,7 @@ def graph() -> GraphSettings:
         electricity_maps_sensor_interval_seconds=integer("ELECTRICITY_MAPS_SENSOR_INTERVAL_SECONDS", minimum=1),
         neso_forecast_sensor_interval_seconds=integer("NESO_FORECAST_SENSOR_INTERVAL_SECONDS", minimum=60),
         executor=parse_executor(str(get("ENERGY_ASSETS_EXECUTOR"))),
+        smart_meter_buckets=integer("SMART_METER_BUCKETS", minimum=1),
     )
 
 

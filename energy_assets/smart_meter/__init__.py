@@ -5,7 +5,9 @@ per meterpoint (pandas split orient, naive UK-local `interval_start`), re-delive
 morning; `SMART_METER_DB_PATH` holds `agreement`, `product`, `meterpoint`.
 
 Partitions: every asset is on `uk_settlement_days` (a UK local day; 46/48/50 half-hours) with a single-run
-backfill policy, so a year is one run.
+backfill policy, so a year is one run. With `SMART_METER_BUCKETS` = N > 1 the per-meterpoint assets (raw
+readings, ingestion log, silver readings and quarantine) are on UK day x meterpoint bucket instead, so a day is
+N independent runs on as many workers (`buckets.py`, `assets.build_assets`, `sensors.build_orchestration`).
 
 Incremental ingestion (raw/smart_meter_readings + raw/ingestion_log, one step)
 -------------------------------------------------------------------------------

@@ -8,13 +8,14 @@ import datetime as dt
 from collections.abc import Iterator
 
 import polars as pl
-from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetIn, asset_check
+from dagster import AssetCheckExecutionContext, AssetCheckResult, AssetIn, MultiToSingleDimensionPartitionMapping, asset_check
 
 from energy_assets import settings
 from energy_assets.check_outcome import CheckOutcome
 from energy_assets.range_checks import report
-from energy_assets.partitions import uk_settlement_days
+from energy_assets.partitions import smart_meter_partitions, uk_settlement_days
 from energy_assets.smart_meter.assets import (
+    BUCKETS,
     PER_PRODUCT_DAY,
     QUARANTINE,
     RAW_READINGS,
@@ -274,99 +275,94 @@ def rule_per_product_reconciles(per_product: pl.LazyFrame, silver: pl.LazyFrame,
 
 
 # ------------------------------------------------------------------------------------------------ checks
-SILVER_IN = {"partitions_def": uk_settlement_days, "blocking": True}
+def build_checks(buckets: int = 1) -> list:
+    """The checks for `buckets` meterpoint buckets per day (see `assets.build_assets`): silver's checks run per
+    (day, bucket) when bucketed; the presentation checks read every bucket of their day."""
+    mapping = MultiToSingleDimensionPartitionMapping(partition_dimension_name="date") if buckets > 1 else None
+    SILVER_IN = {"partitions_def": smart_meter_partitions(buckets), "blocking": True}
+
+    @asset_check(asset=SILVER_READINGS, name="unique_meterpoint_interval", description="No two silver rows share (meterpoint_id, interval_start_utc).", **SILVER_IN)
+    def unique_meterpoint_interval(context: AssetCheckExecutionContext, smart_meter_readings: pl.LazyFrame) -> AssetCheckResult:
+        return report(context, rule_unique_keys(smart_meter_readings, settings.smart_meter_chunk_days()))
+
+    @asset_check(asset=SILVER_READINGS, name="intervals_on_half_hour", description="Every interval_start_utc is on :00 or :30 (zero seconds).", **SILVER_IN)
+    def intervals_on_half_hour(context: AssetCheckExecutionContext, smart_meter_readings: pl.LazyFrame) -> AssetCheckResult:
+        return report(context, rule_on_half_hour(smart_meter_readings))
+
+    @asset_check(asset=SILVER_READINGS, name="consumption_plausible", description=f"consumption_kwh is a number in [0, {MAX_PLAUSIBLE_KWH}] kWh per half-hour.", **SILVER_IN)
+    def consumption_plausible(context: AssetCheckExecutionContext, smart_meter_readings: pl.LazyFrame) -> AssetCheckResult:
+        return report(context, rule_plausible(smart_meter_readings))
+
+    @asset_check(
+        asset=SILVER_READINGS,
+        name="one_covering_agreement",
+        description="Each reading is attributed to at most one agreement, and that agreement covers its day (half-open [valid_from, valid_to)).",
+        **SILVER_IN,
+    )
+    def one_covering_agreement(context: AssetCheckExecutionContext, smart_meter_readings: pl.LazyFrame) -> AssetCheckResult:
+        return report(context, rule_one_covering_agreement(smart_meter_readings, settings.smart_meter_chunk_days()))
+
+    @asset_check(
+        asset=SILVER_READINGS,
+        name="row_accounting_balances",
+        description="Raw rows = silver rows + duplicates + quarantined rows for the checked days: nothing disappears.",
+        additional_ins={"raw": AssetIn(RAW_READINGS), "quarantine": AssetIn(QUARANTINE)},
+        **SILVER_IN,
+    )
+    def row_accounting_balances(context: AssetCheckExecutionContext, smart_meter_readings: pl.LazyFrame, raw: pl.LazyFrame, quarantine: pl.LazyFrame) -> AssetCheckResult:
+        return report(context, rule_accounting(raw, smart_meter_readings, quarantine))
+
+    @asset_check(
+        asset=WITHOUT_AGREEMENT,
+        name="every_unattributed_reading_reported",
+        description=(
+            "Every silver reading no agreement covers is counted in presentation/readings_without_agreement (same readings, "
+            "kWh and meterpoints): readings without agreement are reported, never dropped. Reports how many there are."
+        ),
+        partitions_def=uk_settlement_days,
+        blocking=True,
+        additional_ins={"silver": AssetIn(SILVER_READINGS, partition_mapping=mapping)},
+    )
+    def every_unattributed_reading_reported(context: AssetCheckExecutionContext, readings_without_agreement: pl.LazyFrame, silver: pl.LazyFrame) -> AssetCheckResult:
+        return report(context, rule_unattributed_reported(silver, readings_without_agreement))
+
+    PRES = {"partitions_def": uk_settlement_days, "blocking": True, "additional_ins": {"silver": AssetIn(SILVER_READINGS, partition_mapping=mapping)}}
+
+    @asset_check(asset=TOTAL_HALF_HOUR, name="totals_reconcile_with_silver", description="Each half-hour's total_consumption_kwh equals the silver sum to the Wh.", **PRES)
+    def half_hour_totals_reconcile(context: AssetCheckExecutionContext, total_consumption_half_hour: pl.LazyFrame, silver: pl.LazyFrame) -> AssetCheckResult:
+        return report(context, rule_totals_reconcile(silver, total_consumption_half_hour, HALF_HOUR, "half-hour"))
+
+    @asset_check(asset=TOTAL_HALF_HOUR, name="meterpoint_counts_bounded", description="meterpoint_count never exceeds the distinct meterpoints with readings in that half-hour.", **PRES)
+    def half_hour_meterpoints_bounded(context: AssetCheckExecutionContext, total_consumption_half_hour: pl.LazyFrame, silver: pl.LazyFrame) -> AssetCheckResult:
+        return report(context, rule_meterpoints_bounded(silver, total_consumption_half_hour, HALF_HOUR, "half-hour", chunk_days=settings.smart_meter_chunk_days()))
+
+    @asset_check(
+        asset=PER_PRODUCT_DAY,
+        name="totals_reconcile_with_silver",
+        description="Per product and day the total equals the silver sum to the Wh, and per-product totals plus readings without agreement equal all of silver.",
+        partitions_def=uk_settlement_days,
+        blocking=True,
+        additional_ins={"silver": AssetIn(SILVER_READINGS, partition_mapping=mapping), "without": AssetIn(WITHOUT_AGREEMENT)},
+    )
+    def per_product_totals_reconcile(context: AssetCheckExecutionContext, consumption_per_product_per_day: pl.LazyFrame, silver: pl.LazyFrame, without: pl.LazyFrame) -> AssetCheckResult:
+        return report(context, rule_per_product_reconciles(consumption_per_product_per_day, silver, without))
+
+    @asset_check(asset=PER_PRODUCT_DAY, name="meterpoint_counts_bounded", description="meterpoint_count never exceeds the distinct meterpoints with readings for that product and day.", **PRES)
+    def per_product_meterpoints_bounded(context: AssetCheckExecutionContext, consumption_per_product_per_day: pl.LazyFrame, silver: pl.LazyFrame) -> AssetCheckResult:
+        return report(context, rule_meterpoints_bounded(silver, consumption_per_product_per_day, PRODUCT_DAY, "(product, day)", silver_filter=ATTRIBUTED))
+
+    return [
+        unique_meterpoint_interval,
+        intervals_on_half_hour,
+        consumption_plausible,
+        one_covering_agreement,
+        row_accounting_balances,
+        every_unattributed_reading_reported,
+        half_hour_totals_reconcile,
+        half_hour_meterpoints_bounded,
+        per_product_totals_reconcile,
+        per_product_meterpoints_bounded,
+    ]
 
 
-@asset_check(asset=SILVER_READINGS, name="unique_meterpoint_interval", description="No two silver rows share (meterpoint_id, interval_start_utc).", **SILVER_IN)
-def unique_meterpoint_interval(context: AssetCheckExecutionContext, smart_meter_readings: pl.LazyFrame) -> AssetCheckResult:
-    return report(context, rule_unique_keys(smart_meter_readings, settings.smart_meter_chunk_days()))
-
-
-@asset_check(asset=SILVER_READINGS, name="intervals_on_half_hour", description="Every interval_start_utc is on :00 or :30 (zero seconds).", **SILVER_IN)
-def intervals_on_half_hour(context: AssetCheckExecutionContext, smart_meter_readings: pl.LazyFrame) -> AssetCheckResult:
-    return report(context, rule_on_half_hour(smart_meter_readings))
-
-
-@asset_check(asset=SILVER_READINGS, name="consumption_plausible", description=f"consumption_kwh is a number in [0, {MAX_PLAUSIBLE_KWH}] kWh per half-hour.", **SILVER_IN)
-def consumption_plausible(context: AssetCheckExecutionContext, smart_meter_readings: pl.LazyFrame) -> AssetCheckResult:
-    return report(context, rule_plausible(smart_meter_readings))
-
-
-@asset_check(
-    asset=SILVER_READINGS,
-    name="one_covering_agreement",
-    description="Each reading is attributed to at most one agreement, and that agreement covers its day (half-open [valid_from, valid_to)).",
-    **SILVER_IN,
-)
-def one_covering_agreement(context: AssetCheckExecutionContext, smart_meter_readings: pl.LazyFrame) -> AssetCheckResult:
-    return report(context, rule_one_covering_agreement(smart_meter_readings, settings.smart_meter_chunk_days()))
-
-
-@asset_check(
-    asset=SILVER_READINGS,
-    name="row_accounting_balances",
-    description="Raw rows = silver rows + duplicates + quarantined rows for the checked days: nothing disappears.",
-    additional_ins={"raw": AssetIn(RAW_READINGS), "quarantine": AssetIn(QUARANTINE)},
-    **SILVER_IN,
-)
-def row_accounting_balances(context: AssetCheckExecutionContext, smart_meter_readings: pl.LazyFrame, raw: pl.LazyFrame, quarantine: pl.LazyFrame) -> AssetCheckResult:
-    return report(context, rule_accounting(raw, smart_meter_readings, quarantine))
-
-
-@asset_check(
-    asset=WITHOUT_AGREEMENT,
-    name="every_unattributed_reading_reported",
-    description=(
-        "Every silver reading no agreement covers is counted in presentation/readings_without_agreement (same readings, "
-        "kWh and meterpoints): readings without agreement are reported, never dropped. Reports how many there are."
-    ),
-    partitions_def=uk_settlement_days,
-    blocking=True,
-    additional_ins={"silver": AssetIn(SILVER_READINGS)},
-)
-def every_unattributed_reading_reported(context: AssetCheckExecutionContext, readings_without_agreement: pl.LazyFrame, silver: pl.LazyFrame) -> AssetCheckResult:
-    return report(context, rule_unattributed_reported(silver, readings_without_agreement))
-
-
-PRES = {"partitions_def": uk_settlement_days, "blocking": True, "additional_ins": {"silver": AssetIn(SILVER_READINGS)}}
-
-
-@asset_check(asset=TOTAL_HALF_HOUR, name="totals_reconcile_with_silver", description="Each half-hour's total_consumption_kwh equals the silver sum to the Wh.", **PRES)
-def half_hour_totals_reconcile(context: AssetCheckExecutionContext, total_consumption_half_hour: pl.LazyFrame, silver: pl.LazyFrame) -> AssetCheckResult:
-    return report(context, rule_totals_reconcile(silver, total_consumption_half_hour, HALF_HOUR, "half-hour"))
-
-
-@asset_check(asset=TOTAL_HALF_HOUR, name="meterpoint_counts_bounded", description="meterpoint_count never exceeds the distinct meterpoints with readings in that half-hour.", **PRES)
-def half_hour_meterpoints_bounded(context: AssetCheckExecutionContext, total_consumption_half_hour: pl.LazyFrame, silver: pl.LazyFrame) -> AssetCheckResult:
-    return report(context, rule_meterpoints_bounded(silver, total_consumption_half_hour, HALF_HOUR, "half-hour", chunk_days=settings.smart_meter_chunk_days()))
-
-
-@asset_check(
-    asset=PER_PRODUCT_DAY,
-    name="totals_reconcile_with_silver",
-    description="Per product and day the total equals the silver sum to the Wh, and per-product totals plus readings without agreement equal all of silver.",
-    partitions_def=uk_settlement_days,
-    blocking=True,
-    additional_ins={"silver": AssetIn(SILVER_READINGS), "without": AssetIn(WITHOUT_AGREEMENT)},
-)
-def per_product_totals_reconcile(context: AssetCheckExecutionContext, consumption_per_product_per_day: pl.LazyFrame, silver: pl.LazyFrame, without: pl.LazyFrame) -> AssetCheckResult:
-    return report(context, rule_per_product_reconciles(consumption_per_product_per_day, silver, without))
-
-
-@asset_check(asset=PER_PRODUCT_DAY, name="meterpoint_counts_bounded", description="meterpoint_count never exceeds the distinct meterpoints with readings for that product and day.", **PRES)
-def per_product_meterpoints_bounded(context: AssetCheckExecutionContext, consumption_per_product_per_day: pl.LazyFrame, silver: pl.LazyFrame) -> AssetCheckResult:
-    return report(context, rule_meterpoints_bounded(silver, consumption_per_product_per_day, PRODUCT_DAY, "(product, day)", silver_filter=ATTRIBUTED))
-
-
-CHECKS = [
-    unique_meterpoint_interval,
-    intervals_on_half_hour,
-    consumption_plausible,
-    one_covering_agreement,
-    row_accounting_balances,
-    every_unattributed_reading_reported,
-    half_hour_totals_reconcile,
-    half_hour_meterpoints_bounded,
-    per_product_totals_reconcile,
-    per_product_meterpoints_bounded,
-]
+CHECKS = build_checks(BUCKETS)

@@ -170,3 +170,6 @@ TABLES = {
     AssetKey(["presentation", "gold_avg_half_hour_by_product"]): GOLD_AVG_HALF_HOUR_BY_PRODUCT,
     AssetKey(["presentation", "readings_without_agreement"]): READINGS_WITHOUT_AGREEMENT,
 }
+
+# Only in the per-meterpoint tables of a bucketed lake (SMART_METER_BUCKETS > 1): see smart_meter/buckets.py.
+METERPOINT_BUCKET = (pl.String, "The meterpoint's bucket, '0'..'N-1' (first 32 bits of the SHA-256 of the meterpoint id, modulo SMART_METER_BUCKETS); a partition next to the day.")

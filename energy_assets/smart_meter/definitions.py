@@ -5,7 +5,7 @@ from dagster_duckdb import DuckDBResource
 
 from energy_assets.smart_meter.assets import ASSETS
 from energy_assets.smart_meter.checks import CHECKS
-from energy_assets.smart_meter.sensors import smart_meter_daily_schedule, smart_meter_readings_sensor
+from energy_assets.smart_meter.sensors import SCHEDULES, SENSORS
 from energy_assets.smart_meter.source import default_source
 
 
@@ -13,8 +13,8 @@ def build_defs() -> Definitions:
     return Definitions(
         assets=ASSETS,
         asset_checks=CHECKS,
-        sensors=[smart_meter_readings_sensor],
-        schedules=[smart_meter_daily_schedule],
+        sensors=SENSORS,
+        schedules=SCHEDULES,
         resources={
             "smart_meter": default_source(),
             # in-memory: the presentation aggregates read silver through Arrow, nothing is persisted in DuckDB

@@ -6,6 +6,12 @@ the drop in `source`.
 Memory follows the chunk, not the run: ingestion reads the files a chunk of about `chunk_bytes` at a time
 (hashing in a thread while DuckDB parses), silver and presentation take `chunk_days` days at a time; the
 chunks are streamed into ONE Delta transaction per table by the IO manager (`FrameStream`).
+
+Buckets (`SMART_METER_BUCKETS` > 1, see `buckets.py`): a run covers days x a set of meterpoint buckets
+(`Bucketing`). Ingestion reads only the files of its buckets and writes only their slice, silver works a
+bucket at a time, and the presentation aggregates combine per-bucket partial aggregates (sums add up; distinct
+meterpoint counts add up because a meterpoint lives in one bucket). Without a `Bucketing` (one bucket) the code
+path is the unbucketed one, unchanged.
 """
 
 from __future__ import annotations
@@ -13,12 +19,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import polars as pl
 
 from energy_assets.lake.store import Lake
+from energy_assets.smart_meter import buckets as bucketing
 from energy_assets.smart_meter import ingestion, presentation, silver, source
 
 RAW_READINGS = ("raw", "smart_meter_readings")
@@ -29,18 +37,35 @@ def on_days(days: list[dt.date], column: str = "settlement_date") -> pl.Expr:
     return pl.col(column).is_in(days)
 
 
+@dataclass(frozen=True)
+class Bucketing:
+    """A bucketed run: the bucket count and the bucket keys ("0".."count-1") the run covers."""
+
+    count: int
+    keys: tuple[str, ...]
+
+    def expr(self) -> pl.Expr:
+        return pl.col(bucketing.BUCKET_COLUMN).is_in(list(self.keys))
+
+    def schema(self, schema: dict) -> dict:
+        """A table's schema with the bucket column (a physical partition column after the day)."""
+        return {**schema, bucketing.BUCKET_COLUMN: pl.String}
+
+
 # ---------------------------------------------------------------------------------------------- ingestion
-def read_log(lake: Lake, days: list[dt.date]) -> tuple[pl.DataFrame, pl.DataFrame]:
+def read_log(lake: Lake, days: list[dt.date], buckets: Bucketing | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
     """From the ingestion log: every version's identity (narrow columns, no lists) and the (file, hash, day)
     rows of the run's days (partition-pruned). Cost grows with files and versions, not with rows. A missing
-    log reads as empty."""
+    log reads as empty. Bucketed: only the run's buckets' partitions (its files' versions) are read."""
     schema = ingestion.LOG_SCHEMA
     versions_schema = {c: schema[c] for c in ingestion.VERSION_COLUMNS}
     logged_schema = {c: schema[c] for c in ("file_name", "content_hash", "settlement_date")}
-    versions = lake.read(INGESTION_LOG, schema=versions_schema, columns=ingestion.VERSION_COLUMNS).unique(
+    own = None if buckets is None else buckets.expr()
+    versions = lake.read(INGESTION_LOG, where=own, schema=versions_schema, columns=ingestion.VERSION_COLUMNS).unique(
         ["file_name", "content_hash", "size_bytes", "modified_ns"]
     )
-    logged = lake.read(INGESTION_LOG, where=on_days(days), schema=logged_schema, columns=list(logged_schema))
+    where = on_days(days) if own is None else on_days(days) & own
+    logged = lake.read(INGESTION_LOG, where=where, schema=logged_schema, columns=list(logged_schema))
     return versions, logged
 
 
@@ -54,23 +79,39 @@ class Ingestion:
     commit conflict re-runs the write): it starts afresh each time.
     """
 
-    def __init__(self, lake: Lake, readings_dir: Path, days: list[dt.date], chunk_bytes: int, now: dt.datetime | None = None):
-        self.readings_dir, self.days = readings_dir, days
+    def __init__(self, lake: Lake, readings_dir: Path, days: list[dt.date], chunk_bytes: int, now: dt.datetime | None = None,
+                 buckets: Bucketing | None = None):  # fmt: skip
+        self.readings_dir, self.days, self.buckets = readings_dir, days, buckets
         self.now = now or dt.datetime.now(dt.UTC)
         self.folder = source.snapshot_folder(readings_dir)
-        versions, self.logged = read_log(lake, days)
+        if buckets is not None:  # only the files of the run's buckets exist for this run
+            own = bucketing.in_buckets(self.folder["file_name"].to_list(), buckets.count, list(buckets.keys))
+            self.folder = self.folder.filter(pl.col("file_name").is_in(own))
+        versions, self.logged = read_log(lake, days, buckets)
         self.to_read = ingestion.files_to_read(ingestion.known_versions(self.folder, versions), self.logged, days)
         self.file_chunks = ingestion.file_chunks(self.folder.filter(pl.col("file_name").is_in(self.to_read)), chunk_bytes) or [[]]
         # The rows already ingested for the run's days, as a lazy scan made here: the batches are pulled by the
         # Delta writer from its own runtime, where a table cannot be opened; the scan reads the snapshot current
         # when it is collected (after the new rows, so a retried write sees the latest one).
-        self._existing = lake.scan(RAW_READINGS, on_days(days)) if lake.exists(RAW_READINGS) else None
+        where = on_days(days) if buckets is None else on_days(days) & buckets.expr()
+        self._existing = lake.scan(RAW_READINGS, where) if lake.exists(RAW_READINGS) else None
         self.metadata: dict = {}  # filled when the stream is consumed
         self._parts: dict[str, list[pl.DataFrame]] = {"per_day": [], "summary": [], "replace": []}
 
+    @property
+    def raw_schema(self) -> dict:
+        return ingestion.RAW_SCHEMA if self.buckets is None else self.buckets.schema(ingestion.RAW_SCHEMA)
+
     def raw_batches(self) -> Iterator[pl.DataFrame]:
         """The run's raw partitions: the new versions' rows chunk by chunk, then the rows kept from earlier
-        ingestions of the run's days."""
+        ingestions of the run's days (bucketed: each row with its file's bucket)."""
+        if self.buckets is None:
+            yield from self._raw_batches()
+            return
+        for batch in self._raw_batches():
+            yield bucketing.with_file_bucket(batch, self.buckets.count)
+
+    def _raw_batches(self) -> Iterator[pl.DataFrame]:
         for part in self._parts.values():
             part.clear()
         self.metadata.clear()
@@ -113,7 +154,8 @@ class Ingestion:
     def log_rows(self) -> pl.DataFrame:
         """The ingestion log's rows for this run (after `raw_batches` was consumed)."""
         per_day, summary, replace = self.plan()
-        return ingestion.log_rows(summary, replace, per_day, self.now)
+        rows = ingestion.log_rows(summary, replace, per_day, self.now)
+        return rows if self.buckets is None else bucketing.with_file_bucket(rows, self.buckets.count, "file_name")
 
 
 # ---------------------------------------------------------------------------------------------- silver
@@ -124,8 +166,9 @@ class Silver:
     again (a commit conflict re-runs the write): it starts afresh each time."""
 
     def __init__(self, raw: pl.LazyFrame, agreements: pl.DataFrame, products: pl.DataFrame, meterpoints: pl.DataFrame,
-                 days: list[dt.date], chunk_days: int):  # fmt: skip
+                 days: list[dt.date], chunk_days: int, buckets: Bucketing | None = None):  # fmt: skip
         self.raw, self.agreements, self.products, self.meterpoints = raw, agreements, products, meterpoints
+        self.buckets = buckets
         self.chunks = silver.day_chunks(days, chunk_days)
         self.totals: dict[str, int] = {}
         self.metadata: dict = {}
@@ -137,14 +180,22 @@ class Silver:
         self.metadata.clear()
         for chunk in self.chunks:
             snapshot_days = on_days(chunk, "snapshot_date")
-            raw = self.raw.filter(on_days(chunk)).collect()
-            part = silver.silver_readings(
-                raw, self.agreements.filter(snapshot_days), self.products.filter(snapshot_days), self.meterpoints.filter(snapshot_days)
-            )
-            del raw
-            self.totals.update(silver.add_stats(self.totals, part.stats))
-            self._quarantine.append(part.quarantine)
-            yield part.readings
+            for bucket in [None] if self.buckets is None else self.buckets.keys:  # a bucket at a time
+                where = on_days(chunk) if bucket is None else on_days(chunk) & (pl.col(bucketing.BUCKET_COLUMN) == bucket)
+                raw = self.raw.filter(where).collect()
+                if bucket is not None:
+                    raw = raw.drop(bucketing.BUCKET_COLUMN)
+                part = silver.silver_readings(
+                    raw, self.agreements.filter(snapshot_days), self.products.filter(snapshot_days), self.meterpoints.filter(snapshot_days)
+                )
+                del raw
+                self.totals.update(silver.add_stats(self.totals, part.stats))
+                if bucket is None:
+                    self._quarantine.append(part.quarantine)
+                    yield part.readings
+                else:
+                    self._quarantine.append(part.quarantine.with_columns(pl.lit(bucket, pl.String).alias(bucketing.BUCKET_COLUMN)))
+                    yield part.readings.with_columns(pl.lit(bucket, pl.String).alias(bucketing.BUCKET_COLUMN))
         # after the last chunk, before the commit: a failure here leaves silver as it was
         t = {k: self.totals.get(k, 0) for k in ("rows_in", "rows_kept", "duplicates", "quarantined")}
         if t["rows_in"] != t["rows_kept"] + t["duplicates"] + t["quarantined"]:
@@ -159,20 +210,36 @@ class Silver:
         keys = ("rows_in", "rows_kept", "duplicates", "quarantined", "readings_without_agreement")
         return {k: self.totals.get(k, 0) for k in keys}
 
+    @property
+    def readings_schema(self) -> dict:
+        return silver.SILVER_SCHEMA if self.buckets is None else self.buckets.schema(silver.SILVER_SCHEMA)
+
     def quarantine(self) -> pl.DataFrame:
         if not self._quarantine:
-            return pl.DataFrame(schema=silver.QUARANTINE_SCHEMA)
+            schema = silver.QUARANTINE_SCHEMA if self.buckets is None else self.buckets.schema(silver.QUARANTINE_SCHEMA)
+            return pl.DataFrame(schema=schema)
         return pl.concat(self._quarantine, how="vertical")
 
 
 # ---------------------------------------------------------------------------------------------- presentation
-def presentation_tables(con: duckdb.DuckDBPyConnection, silver_rows: pl.LazyFrame, days: list[dt.date], chunk_days: int) -> dict[str, pl.DataFrame]:
+def presentation_tables(con: duckdb.DuckDBPyConnection, silver_rows: pl.LazyFrame, days: list[dt.date], chunk_days: int,
+                        buckets: Bucketing | None = None) -> dict[str, pl.DataFrame]:  # fmt: skip
     """The presentation aggregates of silver over `days`, `chunk_days` at a time (every aggregate groups by
     settlement day; chunks are taken in day order, which keeps each table's ORDER BY): only one chunk of
-    silver (the columns used) is in memory. Keys: total, per_product, avg, without, gold."""
+    silver (the columns used) is in memory. Bucketed: within a chunk, one bucket's silver at a time, its
+    partial aggregates combined (`presentation.combine_buckets`). Keys: total, per_product, avg, without, gold."""
     parts = []
     for chunk in silver.day_chunks(days, chunk_days):
-        rows = silver_rows.filter(on_days(chunk)).select(presentation.SILVER_COLUMNS).collect()
-        parts.append(presentation.aggregate(con, rows))
-        del rows
+        if buckets is None:
+            rows = silver_rows.filter(on_days(chunk)).select(presentation.SILVER_COLUMNS).collect()
+            parts.append(presentation.aggregate(con, rows))
+            del rows
+            continue
+        partials = []
+        for bucket in buckets.keys:
+            where = on_days(chunk) & (pl.col(bucketing.BUCKET_COLUMN) == bucket)
+            rows = silver_rows.filter(where).select(presentation.SILVER_COLUMNS).collect()
+            partials.append(presentation.aggregate(con, rows, presentation.PARTIAL_AGGREGATES))
+            del rows
+        parts.append(presentation.combine_buckets(partials))
     return presentation.combine(parts)

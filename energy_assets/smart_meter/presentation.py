@@ -108,14 +108,67 @@ AGGREGATES = {
 }
 
 
-def aggregate(con: duckdb.DuckDBPyConnection, silver: pl.DataFrame) -> dict[str, pl.DataFrame]:
+def aggregate(con: duckdb.DuckDBPyConnection, silver: pl.DataFrame, aggregates: dict | None = None) -> dict[str, pl.DataFrame]:
     """The four SQL aggregates of `silver` (rows of SILVER_COLUMNS), registered as `silver` on an in-memory
     connection for the duration of the call. Timestamps come back in the connection's zone (see `combine`)."""
     con.register("silver", silver.to_arrow())
     try:
-        return {name: con.sql(sql).pl() for name, (sql, _) in AGGREGATES.items()}
+        return {name: con.sql(sql).pl() for name, (sql, _) in (aggregates or AGGREGATES).items()}
     finally:
         con.unregister("silver")
+
+
+# ---------------------------------------------------------------------------------------------- buckets
+# A bucketed day (SMART_METER_BUCKETS > 1) is aggregated one bucket at a time and the partial aggregates are
+# combined: sums and counts add up, distinct meterpoint counts too (a meterpoint lives in exactly one bucket),
+# a meterpoint's row of readings_without_agreement is in one bucket only. The average needs the partial sums,
+# so its partial aggregate keeps the unrounded sum instead of the average.
+GOLD_AVG_PARTIAL_SQL = """
+SELECT interval_start_utc AS interval_start,
+       product_display_name,
+       sum(consumption_kwh) AS sum_consumption_kwh,
+       count(*)::BIGINT AS reading_count,
+       settlement_date
+FROM silver
+WHERE agreement_id IS NOT NULL
+GROUP BY interval_start_utc, product_display_name, settlement_date
+"""
+
+PARTIAL_AGGREGATES = {**AGGREGATES, "avg": (GOLD_AVG_PARTIAL_SQL, ("interval_start",))}
+
+
+def combine_buckets(partials: list[dict[str, pl.DataFrame]]) -> dict[str, pl.DataFrame]:
+    """The aggregates of one chunk of days from the per-bucket partial aggregates (`PARTIAL_AGGREGATES`), with
+    the columns and order of `AGGREGATES`. Totals are re-rounded to the Wh (the readings have at most 3
+    decimals, so the rounded partial sums add up to the rounded sum)."""
+    def cat(name: str) -> pl.DataFrame:
+        return pl.concat([p[name] for p in partials], how="vertical")
+
+    kwh = pl.col("total_consumption_kwh").sum().round(3)
+    total = (
+        cat("total").group_by("interval_start", "settlement_date")
+        .agg(meterpoint_count=pl.col("meterpoint_count").sum(), total_consumption_kwh=kwh)
+        .select("interval_start", "meterpoint_count", "total_consumption_kwh", "settlement_date")
+        .sort("interval_start", nulls_last=True)
+    )  # fmt: skip
+    per_product = (
+        cat("per_product").group_by("product_display_name", "date")
+        .agg(meterpoint_count=pl.col("meterpoint_count").sum(), total_consumption_kwh=kwh)
+        .select("product_display_name", "date", "meterpoint_count", "total_consumption_kwh")
+        .sort("date", "product_display_name", nulls_last=True)
+    )  # fmt: skip
+    avg = (
+        cat("avg").group_by("interval_start", "product_display_name", "settlement_date")
+        .agg(pl.col("sum_consumption_kwh").sum(), pl.col("reading_count").sum())
+        .select(
+            "interval_start", "product_display_name",
+            avg_consumption_kwh=pl.col("sum_consumption_kwh") / pl.col("reading_count"),
+            reading_count="reading_count", settlement_date="settlement_date",
+        )
+        .sort("interval_start", "product_display_name", nulls_last=True)
+    )  # fmt: skip
+    without = cat("without").sort("settlement_date", "meterpoint_id", nulls_last=True)
+    return {"total": total, "per_product": per_product, "avg": avg, "without": without}
 
 
 def combine(parts: list[dict[str, pl.DataFrame]]) -> dict[str, pl.DataFrame]:

@@ -8,6 +8,12 @@ The run key is derived from the versions and the range, so a re-evaluated tick n
 
 Schedule: 08:00 Europe/London every day, the settlement day that just ended (yesterday, UK local),
 whatever the sensor did: files that arrived without a trigger are still processed.
+
+Bucketed (`SMART_METER_BUCKETS` = N > 1, `build_orchestration`): a run holds one partitioning, so a day is
+several runs. The sensor and the 08:00 schedule request one ingestion run per (day, bucket) of the per-meterpoint
+ingestion (raw readings + log) and one run per day of the database snapshots; silver (per day and bucket), the
+presentation aggregates and active agreements (per day) follow by declarative automation (the
+`smart_meter_automation` sensor, on by default when bucketed) as soon as their inputs of the day are complete.
 """
 
 import datetime as dt
@@ -18,6 +24,9 @@ from zoneinfo import ZoneInfo
 import polars as pl
 from dagster import (
     AssetSelection,
+    AutomationConditionSensorDefinition,
+    MultiPartitionKey,
+    define_asset_job,
     DefaultScheduleStatus,
     DefaultSensorStatus,
     RunRequest,
@@ -30,8 +39,17 @@ from dagster import (
 )
 
 from energy_assets.partitions import uk_settlement_days
+from energy_assets.smart_meter import buckets as bucketing
 from energy_assets.smart_meter import ingestion, source
-from energy_assets.smart_meter.assets import GROUP
+from energy_assets.smart_meter.assets import (
+    BUCKETS,
+    GROUP,
+    INGESTION_LOG,
+    RAW_AGREEMENTS,
+    RAW_METERPOINTS,
+    RAW_PRODUCTS,
+    RAW_READINGS,
+)
 from energy_assets.smart_meter.source import SmartMeterSource
 
 UK = ZoneInfo("Europe/London")
@@ -131,3 +149,100 @@ def smart_meter_readings_sensor(context: SensorEvaluationContext, smart_meter: S
 def smart_meter_daily_schedule(context: ScheduleEvaluationContext):
     day = context.scheduled_execution_time.astimezone(UK).date() - dt.timedelta(days=1)
     return RunRequest(run_key=f"smart-meter-daily-{day.isoformat()}", partition_key=day.isoformat())
+
+
+# ------------------------------------------------------------------------------------------------ bucketed
+def bucket_run_requests(versions: pl.DataFrame, touched: pl.DataFrame, buckets: int, ingest_job: str, database_job: str) -> list[RunRequest]:
+    """Bucketed: one ingestion run per (day, bucket) the new versions touch and one database-snapshot run per day."""
+    first = dt.date.fromisoformat(uk_settlement_days.start.strftime("%Y-%m-%d"))
+    last_key = uk_settlement_days.get_last_partition_key()
+    last = dt.date.fromisoformat(last_key) if last_key else first
+    pairs = bucketing.with_file_bucket(touched, buckets).select("settlement_date", bucketing.BUCKET_COLUMN).unique()
+    pairs = pairs.filter(pl.col("settlement_date").is_between(first, last)).sort("settlement_date", bucketing.BUCKET_COLUMN)
+    ident = ",".join(sorted(f"{n}@{h}" for n, h in versions.iter_rows()))
+    requests = []
+    for day in pairs["settlement_date"].unique().sort().to_list():
+        run_key = "smart-meter-db-" + hashlib.sha256(f"{ident}|{day}".encode()).hexdigest()[:20]
+        requests.append(RunRequest(run_key=run_key, job_name=database_job, partition_key=day.isoformat()))
+    for day, bucket in pairs.iter_rows():
+        run_key = "smart-meter-" + hashlib.sha256(f"{ident}|{day}|{bucket}".encode()).hexdigest()[:20]
+        key = MultiPartitionKey({bucketing.DATE_DIMENSION: day.isoformat(), bucketing.BUCKET_DIMENSION: bucket})
+        requests.append(RunRequest(run_key=run_key, job_name=ingest_job, partition_key=key))
+    return requests
+
+
+def build_orchestration(buckets: int = 1) -> tuple[list, list]:
+    """(sensors, schedules) of the domain for `buckets` meterpoint buckets per day (see the module docstring)."""
+    if buckets <= 1:
+        return [smart_meter_readings_sensor], [smart_meter_daily_schedule]
+    ingest_job = define_asset_job(
+        "smart_meter_bucket_ingestion_job",
+        selection=AssetSelection.assets(RAW_READINGS, INGESTION_LOG),
+        description="Ingest the reading files of one meterpoint bucket for a UK day (raw readings + ingestion log).",
+    )
+    database_job = define_asset_job(
+        "smart_meter_database_job",
+        selection=AssetSelection.assets(RAW_AGREEMENTS, RAW_PRODUCTS, RAW_METERPOINTS),
+        description="Snapshot the smart-meter database for a UK day.",
+    )
+
+    @sensor(
+        name="smart_meter_readings_sensor",
+        description=(
+            "Watches SMART_METER_READINGS_DIR: a new or changed file version (by content hash) requests an ingestion run per "
+            "(day, meterpoint bucket) its rows touch and a database snapshot per day; silver and presentation follow by automation."
+        ),
+        jobs=[ingest_job, database_job],
+        minimum_interval_seconds=30,
+        default_status=DefaultSensorStatus.STOPPED,
+    )
+    def bucketed_readings_sensor(context: SensorEvaluationContext, smart_meter: SmartMeterSource):
+        cursor = json.loads(context.cursor) if context.cursor else {}
+        readings_dir = smart_meter.folder()
+        folder = source.snapshot_folder(readings_dir)
+        versions, new_cursor = new_versions(folder, cursor, readings_dir)
+        if versions.is_empty():
+            return SensorResult(skip_reason=SkipReason(f"no new file versions among {folder.height} files"), cursor=json.dumps(new_cursor))
+        parsed = source.parse_reading_files(readings_dir, versions["file_name"].to_list())
+        touched = ingestion.raw_rows(parsed, folder, dt.datetime.now(dt.UTC)).select("source_file", "settlement_date").unique()
+        requests = bucket_run_requests(versions, touched, buckets, ingest_job.name, database_job.name)
+        return SensorResult(run_requests=requests, cursor=json.dumps(new_cursor))
+
+    @schedule(
+        name="smart_meter_daily_schedule",
+        description="08:00 UK time: ingest the settlement day that just ended, one run per meterpoint bucket.",
+        cron_schedule="0 8 * * *",
+        execution_timezone="Europe/London",
+        job=ingest_job,
+        default_status=DefaultScheduleStatus.STOPPED,
+    )
+    def bucketed_daily_schedule(context: ScheduleEvaluationContext):
+        day = (context.scheduled_execution_time.astimezone(UK).date() - dt.timedelta(days=1)).isoformat()
+        return [
+            RunRequest(run_key=f"smart-meter-daily-{day}-{b}", partition_key=MultiPartitionKey({bucketing.DATE_DIMENSION: day, bucketing.BUCKET_DIMENSION: b}))
+            for b in bucketing.bucket_keys(buckets)
+        ]
+
+    @schedule(
+        name="smart_meter_database_daily_schedule",
+        description="08:00 UK time: snapshot the database for the settlement day that just ended.",
+        cron_schedule="0 8 * * *",
+        execution_timezone="Europe/London",
+        job=database_job,
+        default_status=DefaultScheduleStatus.STOPPED,
+    )
+    def database_daily_schedule(context: ScheduleEvaluationContext):
+        day = context.scheduled_execution_time.astimezone(UK).date() - dt.timedelta(days=1)
+        return RunRequest(run_key=f"smart-meter-db-daily-{day.isoformat()}", partition_key=day.isoformat())
+
+    automation = AutomationConditionSensorDefinition(
+        "smart_meter_automation",
+        target=AssetSelection.groups(GROUP),
+        default_status=DefaultSensorStatus.RUNNING,
+        minimum_interval_seconds=30,
+        description="Bucketed smart meter: builds silver per (day, bucket) and the day's aggregates once their inputs are complete.",
+    )
+    return [bucketed_readings_sensor, automation], [bucketed_daily_schedule, database_daily_schedule]
+
+
+SENSORS, SCHEDULES = build_orchestration(BUCKETS)

@@ -33,6 +33,10 @@ def file_rows(folder: Path) -> int:
     return sum(len(json.loads(p.read_text())["data"]) for p in folder.glob("*.json"))
 
 
+def file_rows_of(paths: list[Path]) -> int:
+    return sum(len(json.loads(p.read_text())["data"]) for p in paths)
+
+
 def assert_well_formed(path: Path, scenario: str) -> dict:
     assert path.name.startswith(f"{scenario}-tiny-") and path.suffix == ".json"
     result = json.loads(path.read_text())
@@ -164,6 +168,28 @@ def test_scale_runs_one_range_in_one_run(tmp_path):
     assert [p["name"] for p in rep["phases"] if p["name"].startswith("run:")] == [
         f"run: files -> every presentation table ({spec.start}...2021-01-05, one run)"
     ]
+
+
+def test_day_bucket_measures_one_bucket_of_one_day(tmp_path):
+    from energy_assets.smart_meter.buckets import file_bucket
+
+    path = scenarios.day_bucket(options(tmp_path))
+    result = assert_well_formed(path, "day_bucket")
+    spec, buckets = scenarios.day_bucket_spec("tiny")
+    readings = tmp_path / "work" / "data" / spec.key() / "readings"
+    own = [p for p in readings.glob("*.json") if file_bucket(p.name, buckets) == "0"]
+    assert 0 < len(own) < len(list(readings.glob("*.json")))  # the run reads its bucket's files, not all
+    (rep,) = result["repetitions"]
+    assert_repetition(rep)
+    assert rep["bucket_files_read"] == len(own)
+    assert rep["rows"] == file_rows_of(own) == rep["accounting"]["rows_in"]
+    assert rep["checks_failed"] == [] and rep["presentation_checks_failed"] == []
+    summary = result["summary"]
+    for field in ("bucket_run_s", "bucket_rows_per_s", "bucket_peak_rss_tree_bytes", "presentation_run_s", "presentation_silver_rows_per_s"):
+        assert summary[field]["n"] == 1 and summary[field]["median"] > 0, field
+    files = summary["delta_files_written"]
+    for table in ("raw/smart_meter_readings", "raw/ingestion_log", "silver/smart_meter_readings", "presentation/total_consumption_half_hour"):
+        assert files[table] >= 1, table
 
 
 def test_freshness_measures_a_change_through_dagster_dev(tmp_path):
