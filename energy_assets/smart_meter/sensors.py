@@ -112,6 +112,20 @@ def run_requests_for(versions: pl.DataFrame, touched: pl.DataFrame) -> list[RunR
     return requests
 
 
+def new_file_versions(context: SensorEvaluationContext, smart_meter: SmartMeterSource) -> tuple[pl.DataFrame, pl.DataFrame, dict, int]:
+    """The file versions new since the sensor's cursor, the (file, settlement day) pairs their rows touch, the next
+    cursor and how many files the folder holds: the one reading of the drop that both sensors share."""
+    cursor = json.loads(context.cursor) if context.cursor else {}
+    readings_dir = smart_meter.folder()
+    folder = source.snapshot_folder(readings_dir)
+    versions, new_cursor = new_versions(folder, cursor, readings_dir)
+    if versions.is_empty():
+        return versions, pl.DataFrame(), new_cursor, folder.height
+    parsed = source.parse_reading_files(readings_dir, versions["file_name"].to_list())
+    touched = ingestion.raw_rows(parsed, folder, dt.datetime.now(dt.UTC)).select("source_file", "settlement_date").unique()
+    return versions, touched, new_cursor, folder.height
+
+
 @sensor(
     name="smart_meter_readings_sensor",
     description=(
@@ -123,18 +137,11 @@ def run_requests_for(versions: pl.DataFrame, touched: pl.DataFrame) -> list[RunR
     default_status=DefaultSensorStatus.STOPPED,
 )
 def smart_meter_readings_sensor(context: SensorEvaluationContext, smart_meter: SmartMeterSource):
-    cursor = json.loads(context.cursor) if context.cursor else {}
-    readings_dir = smart_meter.folder()
-    folder = source.snapshot_folder(readings_dir)
-    versions, new_cursor = new_versions(folder, cursor, readings_dir)
+    versions, touched, new_cursor, files = new_file_versions(context, smart_meter)
     if versions.is_empty():
-        return SensorResult(skip_reason=SkipReason(f"no new file versions among {folder.height} files"), cursor=json.dumps(new_cursor))
-    names = versions["file_name"].to_list()
-    parsed = source.parse_reading_files(readings_dir, names)
-    raw = ingestion.raw_rows(parsed, folder, dt.datetime.now(dt.UTC))
-    touched = raw.select("source_file", "settlement_date").unique()
+        return SensorResult(skip_reason=SkipReason(f"no new file versions among {files} files"), cursor=json.dumps(new_cursor))
     requests = run_requests_for(versions, touched)
-    context.log.info(f"{len(names)} new file versions touching {touched['settlement_date'].n_unique()} days -> {len(requests)} runs")
+    context.log.info(f"{versions.height} new file versions touching {touched['settlement_date'].n_unique()} days -> {len(requests)} runs")
     return SensorResult(run_requests=requests, cursor=json.dumps(new_cursor))
 
 
@@ -197,14 +204,9 @@ def build_orchestration(buckets: int = 1) -> tuple[list, list]:
         default_status=DefaultSensorStatus.STOPPED,
     )
     def bucketed_readings_sensor(context: SensorEvaluationContext, smart_meter: SmartMeterSource):
-        cursor = json.loads(context.cursor) if context.cursor else {}
-        readings_dir = smart_meter.folder()
-        folder = source.snapshot_folder(readings_dir)
-        versions, new_cursor = new_versions(folder, cursor, readings_dir)
+        versions, touched, new_cursor, files = new_file_versions(context, smart_meter)
         if versions.is_empty():
-            return SensorResult(skip_reason=SkipReason(f"no new file versions among {folder.height} files"), cursor=json.dumps(new_cursor))
-        parsed = source.parse_reading_files(readings_dir, versions["file_name"].to_list())
-        touched = ingestion.raw_rows(parsed, folder, dt.datetime.now(dt.UTC)).select("source_file", "settlement_date").unique()
+            return SensorResult(skip_reason=SkipReason(f"no new file versions among {files} files"), cursor=json.dumps(new_cursor))
         requests = bucket_run_requests(versions, touched, buckets, ingest_job.name, database_job.name)
         return SensorResult(run_requests=requests, cursor=json.dumps(new_cursor))
 
