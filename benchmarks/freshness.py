@@ -146,11 +146,14 @@ def freshness(options: Options) -> Path:
                 options.log(f"  dagster dev (pid {dev.pid}) on port {port}, sensor interval {interval} s, fake API {fake.base_url}")
                 _wait(lambda: _http_ok(f"http://127.0.0.1:{port}/server_info") or _dead(dev, dev_log), 300, "webserver start")
                 webserver_up = time.time()
+                # taken before the command: the daemon can tick the sensor (and launch the catch-up run) while
+                # `dagster sensor start` is still loading the code location to exit, which a timestamp taken after
+                # it would miss (seen under load: the first tick ended before the command returned)
+                sensor_on = time.time()
                 subprocess.run(
                     [_dagster_bin(), "sensor", "start", "-m", "energy_assets.definitions", SENSOR],
                     cwd=REPO_ROOT, env=env, check=True, capture_output=True, text=True, timeout=300,
                 )  # fmt: skip
-                sensor_on = time.time()
                 observer = Observer(home)
                 options.log(f"  webserver up after {webserver_up - started:.1f} s; sensor on; waiting for the catch-up run")
                 tick, runs = _wait(lambda: _tick_with_run_after(observer, sensor_on, set()), 300, "first tick with a run")

@@ -1,11 +1,16 @@
-"""The project's SQLite event log: Dagster's own storage, with one SQLAlchemy engine kept per database file.
+"""The project's SQLite event log: Dagster's own storage, with its engines and the index's connection kept.
 
 Why: a single-run backfill writes one event per (asset, partition) and step, and Dagster's SQLite event log
 builds a new SQLAlchemy engine for every write and disposes of it after (several per event: the run's own
-database, then the index database). A new engine also starts with an empty compiled-statement cache, so every
-INSERT is compiled again. Keeping the engine (connections are still opened per use and closed after, as
-Dagster does, so no file stays open and other processes see every commit) removes that fixed cost; the data,
-the files and the schema are exactly Dagster's, so an instance written by either class reads with the other.
+database, then the index database for asset events). A new engine starts with an empty compiled-statement cache,
+so every INSERT is compiled again, and closing the last connection of a WAL database checkpoints it. This class:
+- keeps one engine per database file (LRU of 16);
+- keeps the index database's connection open (no checkpoint per write; other processes read and write it as
+  SQLite's WAL allows), while a run's own database is still closed after each use as Dagster does, because the
+  webserver's live log view watches that file for the checkpoint;
+- sets `synchronous=NORMAL` (WAL): commits are not fsynced one by one; a power cut can lose the last events,
+  never corrupt the database.
+The data, the files and the schema are exactly Dagster's: an instance written by either class reads with the other.
 
 Configured in `dagster_home/dagster.yaml` (`event_log_storage`). It is the one module of the project built on
 a Dagster internal (`dagster._core.storage.event_log`): Dagster's storage plugins can only subclass its own
@@ -22,11 +27,12 @@ from contextlib import contextmanager
 
 from dagster._core.storage.event_log import SqliteEventLogStorage as DagsterSqliteEventLogStorage
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.pool import QueuePool
+from sqlalchemy.pool import NullPool, QueuePool
 
 from energy_assets import settings
 
 BUSY_TIMEOUT_SECONDS = 15  # as Dagster's own
+INDEX_SHARD = "index"  # Dagster's name for the database of the asset and run-status index
 KEPT_ENGINES = 16  # the index database and the databases of the runs this process writes or reads lately
 
 
@@ -61,10 +67,17 @@ class SqliteEventLogStorage(DagsterSqliteEventLogStorage):
         if engine is not None:
             self._engines.move_to_end(shard)
             return engine
+        if shard == INDEX_SHARD:  # one connection kept open: no WAL checkpoint per use
+            pooling = {"poolclass": QueuePool, "pool_size": 1, "max_overflow": 4}
+        else:
+            # a run's own database is closed after each use, as Dagster does: closing the last connection
+            # checkpoints the WAL into `<run_id>.db`, and the webserver's live view of a run's logs watches that
+            # file (not the `-wal` beside it), so a kept connection would freeze the UI's log view
+            pooling = {"poolclass": NullPool}
         engine = create_engine(
             self.conn_string_for_shard(shard),
-            poolclass=QueuePool, pool_size=1, max_overflow=4,  # one connection kept open: no WAL checkpoint per use
             connect_args={"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False},  # used under self._db_lock
+            **pooling,
         )
         event.listen(engine, "connect", _wal_without_fsync_per_commit)
         if shard not in self._initialized_dbs:

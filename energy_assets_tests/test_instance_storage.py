@@ -87,3 +87,38 @@ def test_a_wipe_forgets_the_kept_engines_so_new_run_files_get_their_schema(tmp_p
         assert instance.get_runs() == [] and instance.get_materialized_partitions(AssetKey("daily")) == set()
         assert defs.resolve_job_def("one").execute_in_process(instance=instance, partition_key="2024-01-03").success
         assert instance.get_materialized_partitions(AssetKey("daily")) == {"2024-01-03"}
+
+
+def test_a_watcher_of_a_run_sees_its_events_as_they_are_stored(tmp_path):
+    """The webserver's live view of a run's logs watches `<run_id>.db`: it must hear of every new event."""
+    import threading
+    import time
+
+    from dagster._core.events import DagsterEvent, DagsterEventType, EngineEventData
+    from dagster._core.events.log import EventLogEntry
+
+    storage = SqliteEventLogStorage(base_dir=str(tmp_path / "runs"))
+    run_id = "0" * 8 + "-0000-0000-0000-000000000001"
+    seen: list[str] = []
+    heard = threading.Event()
+
+    def callback(entry, _cursor):
+        seen.append(entry.user_message)
+        if len(seen) == 4:
+            heard.set()
+
+    def store(message: str) -> None:
+        event = DagsterEvent(event_type_value=DagsterEventType.ENGINE_EVENT.value, job_name="job", message=message, event_specific_data=EngineEventData())
+        storage.store_event(EventLogEntry(error_info=None, level=20, user_message=message, run_id=run_id, timestamp=time.time(), dagster_event=event))
+
+    store("first")  # the run's database exists before anyone watches it, as for a running run
+    try:
+        storage.watch(run_id, None, callback)
+        for message in ("second", "third", "fourth"):
+            store(message)
+            time.sleep(0.2)
+        assert heard.wait(timeout=20), f"the watcher heard only {seen} (from the start: first, then each new one)"
+        assert seen == ["first", "second", "third", "fourth"]
+    finally:
+        storage.end_watch(run_id, callback)
+        storage.dispose()
