@@ -20,7 +20,6 @@ reads them back with the stock class.
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from collections.abc import Iterator
 from contextlib import contextmanager
