@@ -8,7 +8,6 @@ they do for a user.
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any

@@ -30,7 +30,7 @@ from energy_assets.lake.store import Lake
 from energy_assets.neso import transforms
 from energy_assets.neso.assets import NESO_ASSETS, NESO_REGIONAL_ASSETS
 from energy_assets.neso.checks import NESO_CHECKS, NESO_REGIONAL_CHECKS
-from energy_assets.neso.client import UTC, NesoClient, chunk_path, parse_api_time, regional_path, uk_day_bounds_utc
+from energy_assets.neso.client import UTC, NesoClient, chunk_path, parse_api_time, uk_day_bounds_utc
 
 ALL_ASSETS = [*NESO_ASSETS, *NESO_REGIONAL_ASSETS]
 ALL_CHECKS = [*NESO_CHECKS, *NESO_REGIONAL_CHECKS]
