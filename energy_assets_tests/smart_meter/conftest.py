@@ -60,11 +60,8 @@ def drop(tmp_path):
     return {"readings": tmp_path / "readings", "db": tmp_path / "case_study.db"}
 
 
-@pytest.fixture
-def sm_resources(tmp_path, drop):
-    lake = tmp_path / "lake"
-    lake.mkdir()
-    drop["readings"].mkdir(parents=True, exist_ok=True)
+def smart_meter_resources(lake, drop) -> dict:
+    """The smart-meter assets' resources over the lake folder `lake` and the drop (readings folder + database)."""
     lake_resource = LakeResource(root_uri=str(lake))
     return {
         "lake": lake_resource,
@@ -72,3 +69,11 @@ def sm_resources(tmp_path, drop):
         "smart_meter": SmartMeterSource(readings_dir=str(drop["readings"]), db_path=str(drop["db"])),
         "smart_meter_duckdb": DuckDBResource(database=":memory:"),
     }
+
+
+@pytest.fixture
+def sm_resources(tmp_path, drop):
+    lake = tmp_path / "lake"
+    lake.mkdir()
+    drop["readings"].mkdir(parents=True, exist_ok=True)
+    return smart_meter_resources(lake, drop)

@@ -21,14 +21,11 @@ from polars.testing import assert_frame_equal
 
 from energy_assets import settings
 from energy_assets.devtools.smart_meter_generator import meterpoint_ids
-from energy_assets.lake.io_manager import DeltaLakeIOManager
-from energy_assets.lake.resource import LakeResource
 from energy_assets.smart_meter import assets as sm_assets
 from energy_assets.smart_meter import buckets
 from energy_assets.smart_meter.checks import build_checks
 from energy_assets.smart_meter.sensors import bucket_run_requests
-from energy_assets.smart_meter.source import SmartMeterSource
-from dagster_duckdb import DuckDBResource
+from energy_assets_tests.smart_meter.conftest import smart_meter_resources
 
 DAY = "2021-03-28"  # the spring clock change: 46 half-hours
 N = 3
@@ -71,16 +68,6 @@ def test_bucketed_sensor_requests_one_run_per_day_and_bucket_and_a_database_run_
     assert len({r.run_key for r in requests}) == len(requests)
 
 
-def _resources(lake, drop):
-    lake_resource = LakeResource(root_uri=str(lake))
-    return {
-        "lake": lake_resource,
-        "io_manager": DeltaLakeIOManager(lake=lake_resource),
-        "smart_meter": SmartMeterSource(readings_dir=str(drop["readings"]), db_path=str(drop["db"])),
-        "smart_meter_duckdb": DuckDBResource(database=":memory:"),
-    }
-
-
 def _run(defs, selection, partition_key, resources):
     with DagsterInstance.ephemeral() as instance:
         result = materialize(defs, selection=selection, partition_key=partition_key, resources=resources, instance=instance, raise_on_error=False)
@@ -101,7 +88,7 @@ def bucket_run(lake: str, readings: str, db: str, bucket: str) -> int:
     files it read. Processes, not threads: each run owns its delta-rs runtime, as on separate workers."""
     drop = {"readings": Path(readings), "db": Path(db)}
     three = [*sm_assets.build_assets(N), *build_checks(N)]
-    result = _run(three, PER_METERPOINT, MultiPartitionKey({"date": DAY, "bucket": bucket}), _resources(Path(lake), drop))
+    result = _run(three, PER_METERPOINT, MultiPartitionKey({"date": DAY, "bucket": bucket}), smart_meter_resources(Path(lake), drop))
     return int(result.asset_materializations_for_node("smart_meter_ingestion")[0].metadata["files_read"].value)
 
 
@@ -112,10 +99,10 @@ def test_a_day_in_three_concurrent_bucket_runs_equals_the_day_unsplit(tmp_path, 
 
     whole = tmp_path / "whole"
     one = [*sm_assets.build_assets(1), *build_checks(1)]
-    _run(one, None, DAY, _resources(whole, drop))
+    _run(one, None, DAY, smart_meter_resources(whole, drop))
 
     split = tmp_path / "split"
-    res = _resources(split, drop)
+    res = smart_meter_resources(split, drop)
     three = [*sm_assets.build_assets(N), *build_checks(N)]
     _run(three, DATABASE, DAY, res)
     keys = buckets.bucket_keys(N)
@@ -152,7 +139,7 @@ def test_the_carbon_footprint_of_a_day_reads_every_bucket_of_that_day(tmp_path, 
     from energy_assets.partitions import uk_settlement_days
 
     neso = [AssetSpec(["silver", t], partitions_def=uk_settlement_days) for t in ("neso_carbon_intensity", "neso_regional_intensity")]
-    graph = Definitions(assets=[*sm_assets.build_assets(N), *CARBON_ASSETS, *neso], resources=_resources(tmp_path, drop)).resolve_asset_graph()
+    graph = Definitions(assets=[*sm_assets.build_assets(N), *CARBON_ASSETS, *neso], resources=smart_meter_resources(tmp_path, drop)).resolve_asset_graph()
     footprint, silver = AssetKey(["gold", "smart_meter_carbon_footprint"]), sm_assets.SILVER_READINGS
     day_defs, bucketed = graph.get(footprint).partitions_def, graph.get(silver).partitions_def
     mapping = graph.get_partition_mapping(footprint, silver)
