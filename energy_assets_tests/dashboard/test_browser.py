@@ -18,12 +18,12 @@ import time
 import urllib.request
 from pathlib import Path
 
-import polars as pl
 import pytest
 
 from energy_assets.dashboard.launch import command
 from energy_assets_tests.carbon.factories import national, t
 from energy_assets_tests.dashboard import lake as test_lake
+from energy_assets_tests._processes import stop
 
 CHROMIUM = os.environ.get("ENERGY_TEST_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -67,11 +67,7 @@ def dashboard(lake_root, tmp_path):
         wait_healthy(url, proc, log)
         yield url, expected, lake_root
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc, grace_s=15)
 
 
 def launch_browser(playwright, user_data_dir: str):

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 import pytest
 
 from energy_assets_tests.reliability.s3_server import free_port
+from energy_assets_tests._processes import stop
 
 
 def _unavailable(reason: str):
@@ -53,10 +54,5 @@ def redis_server():
             time.sleep(0.05)
         yield f"redis://127.0.0.1:{port}/0"
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc)
         shutil.rmtree(workdir, ignore_errors=True)

@@ -27,6 +27,7 @@ from energy_assets_tests.distributed._backfill import PARTITION_RANGE_END, PARTI
 from energy_assets_tests.distributed.redis_server import redis_server
 from energy_assets_tests.reliability.postgres_server import postgres  # noqa: F401
 from energy_assets_tests.reliability.s3_server import list_keys, s3_endpoint, s3_environment  # noqa: F401
+from energy_assets_tests._processes import stop
 
 pytest.importorskip("dagster_celery", reason='dagster-celery is not installed: pip install -e ".[distributed]"')
 pytest.importorskip("redis", reason='the redis client (a dagster-celery[redis] dependency) is not installed: pip install -e ".[distributed]"')
@@ -75,13 +76,7 @@ def _worker_logs(cluster) -> str:
 
 
 def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.terminate()  # celery: warm shutdown, the current step finishes
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+    stop(proc, grace_s=20)  # celery: SIGTERM is a warm shutdown, the current step finishes
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@
 plus the standard AWS variables, which delta-rs and polars read from the environment by themselves.
 """
 
-import os
 import socket
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import urllib.request
 from contextlib import contextmanager
 
 import pytest
+from energy_assets_tests._processes import stop
 
 BUCKET = "energy-lake"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "test-access-key", "AWS_SECRET_ACCESS_KEY": "test-secret-key", "AWS_REGION": "us-east-1"}
@@ -50,12 +50,7 @@ def moto_server():
                 time.sleep(0.1)
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
+        stop(proc)
         log.close()
 
 
