@@ -3,13 +3,23 @@
 Why: a single-run backfill writes one event per (asset, partition) and step, and Dagster's SQLite event log
 builds a new SQLAlchemy engine for every write and disposes of it after (several per event: the run's own
 database, then the index database for asset events). A new engine starts with an empty compiled-statement cache,
-so every INSERT is compiled again, and closing the last connection of a WAL database checkpoints it. This class:
-- keeps one engine per database file (LRU of 16);
-- keeps the index database's connection open (no checkpoint per write; other processes read and write it as
-  SQLite's WAL allows), while a run's own database is still closed after each use as Dagster does, because the
-  webserver's live log view watches that file for the checkpoint;
+so every INSERT is compiled again, and closing the last connection of a WAL database checkpoints it (an fsync:
+about 3 ms of the ~3.2 ms an event cost on this machine's disk). This class:
+- keeps one engine and one open connection per database file (LRU of 16 files): no compile and no checkpoint per
+  write (other processes read and write the same files as SQLite's WAL allows; SQLite checkpoints every 1,000
+  pages and when a file's last connection closes);
+- after a write to a run's own database, touches that file (`os.utime`). The webserver's live view of a run's logs
+  watches `<run_id>.db` for a change, which Dagster's way produced with the checkpoint of every close; a write
+  into the WAL alone does not change that file, so without the touch the UI's log view would freeze;
 - sets `synchronous=NORMAL` (WAL): commits are not fsynced one by one; a power cut can lose the last events,
-  never corrupt the database.
+  never corrupt the database;
+- remembers which tables the index has (Dagster asks before each check evaluation, with a new connection);
+- writes a batch of events in one transaction per database (`store_event_batch`) instead of one per event.
+  Dagster hands batches to its storage when `DAGSTER_EVENT_BATCH_SIZE` is set (what Dagster+ does; off by
+  default in open source because the stock SQLite class would store a batch event by event anyway): the planned
+  events of a run (one per asset and partition) and the materialisations of a range step (one per partition) come
+  as one batch each. This class sets it (to its default in `settings`) in the process that creates it, unless the
+  environment already says otherwise.
 The data, the files and the schema are exactly Dagster's: an instance written by either class reads with the other.
 
 Configured in `dagster_home/dagster.yaml` (`event_log_storage`). It is the one module of the project built on
@@ -21,18 +31,31 @@ reads them back with the stock class.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
+from dagster import DagsterEventType, EventLogEntry
 from dagster._core.storage.event_log import SqliteEventLogStorage as DagsterSqliteEventLogStorage
 from sqlalchemy import Connection, Engine, create_engine, event
-from sqlalchemy.pool import NullPool, QueuePool
+from sqlalchemy.pool import QueuePool
 
 from energy_assets import settings
 
 BUSY_TIMEOUT_SECONDS = 15  # as Dagster's own
 INDEX_SHARD = "index"  # Dagster's name for the database of the asset and run-status index
 KEPT_ENGINES = 16  # the index database and the databases of the runs this process writes or reads lately
+# Dagster's switch for batched event writes (read by the instance at each event). The batches it forms are at most
+# this long; a range step's materialisations and a run's planned events are one batch each up to it.
+EVENT_BATCH_SIZE_VARIABLE = "DAGSTER_EVENT_BATCH_SIZE"  # its default, set when unset: energy_assets/settings.py
+# What store_event_batch writes as a batch: asset events mirrored in the index with their tags, and the planned
+# checks (Dagster's batches hold only these: planned events of a run, materialisations/observations of a step).
+_ASSET_EVENTS = {
+    DagsterEventType.ASSET_MATERIALIZATION,
+    DagsterEventType.ASSET_OBSERVATION,
+    DagsterEventType.ASSET_MATERIALIZATION_PLANNED,
+}
+_CHECK_EVENTS = {DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED}
 
 
 def _wal_without_fsync_per_commit(dbapi_connection, _record) -> None:
@@ -49,6 +72,8 @@ class SqliteEventLogStorage(DagsterSqliteEventLogStorage):
 
     def __init__(self, base_dir: str | None = None, inst_data=None):
         self._engines: OrderedDict[str, Engine] = OrderedDict()  # before the parent's init, which may connect
+        self._tables_found: set[str] = set()
+        settings.export(EVENT_BATCH_SIZE_VARIABLE, settings.SETTINGS[EVENT_BATCH_SIZE_VARIABLE].default, overwrite=False)
         super().__init__(base_dir or str(settings.dagster_home() / "history" / "runs"), inst_data=inst_data)
 
     @classmethod
@@ -66,17 +91,12 @@ class SqliteEventLogStorage(DagsterSqliteEventLogStorage):
         if engine is not None:
             self._engines.move_to_end(shard)
             return engine
-        if shard == INDEX_SHARD:  # one connection kept open: no WAL checkpoint per use
-            pooling = {"poolclass": QueuePool, "pool_size": 1, "max_overflow": 4}
-        else:
-            # a run's own database is closed after each use, as Dagster does: closing the last connection
-            # checkpoints the WAL into `<run_id>.db`, and the webserver's live view of a run's logs watches that
-            # file (not the `-wal` beside it), so a kept connection would freeze the UI's log view
-            pooling = {"poolclass": NullPool}
         engine = create_engine(
             self.conn_string_for_shard(shard),
             connect_args={"timeout": BUSY_TIMEOUT_SECONDS, "check_same_thread": False},  # used under self._db_lock
-            **pooling,
+            poolclass=QueuePool,  # one connection kept open: no WAL checkpoint per use
+            pool_size=1,
+            max_overflow=4,
         )
         event.listen(engine, "connect", _wal_without_fsync_per_commit)
         if shard not in self._initialized_dbs:
@@ -91,15 +111,69 @@ class SqliteEventLogStorage(DagsterSqliteEventLogStorage):
     def _connect(self, shard: str) -> Iterator[Connection]:
         with self._db_lock:
             with self._engine(shard).connect() as conn:
+                raw = conn.connection.dbapi_connection
+                changes = raw.total_changes
                 with conn.begin():
                     yield conn
+                if shard != INDEX_SHARD and raw.total_changes != changes:
+                    os.utime(self.path_for_shard(shard))  # a watcher of the run's logs hears of it (module doc)
+
+    def has_table(self, table_name: str) -> bool:
+        """Dagster asks before storing every check evaluation whether the index has the checks' table, each time
+        with a new engine and connection (about 1.4 ms). A table it has found stays: Dagster never drops one."""
+        if table_name not in self._tables_found and super().has_table(table_name):
+            self._tables_found.add(table_name)
+        return table_name in self._tables_found
+
+    def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
+        """The records `store_event` writes for each event, in the same order, in one transaction on the run's
+        database and one on the index per stretch of asset events (a planned check between them is mirrored as
+        `store_event` does). A batch of other kinds, or of several runs, is stored event by event."""
+        kinds = {e.dagster_event_type for e in events}
+        if len(events) < 2 or not kinds <= _ASSET_EVENTS | _CHECK_EVENTS or len({e.run_id for e in events}) != 1:
+            return super().store_event_batch(events)
+        statements = [self.prepare_insert_event(e) for e in events]
+        with self.run_connection(events[0].run_id) as conn:  # all or nothing: a failure here stores nothing
+            for statement in statements:
+                conn.execute(statement)
+        i = 0
+        while i < len(events):
+            if events[i].dagster_event_type in _CHECK_EVENTS:  # as store_event mirrors it
+                with self.index_connection() as conn:
+                    event_id = conn.execute(statements[i]).inserted_primary_key[0]
+                self.store_asset_check_event(events[i], event_id)
+                i += 1
+                continue
+            j = i
+            while j < len(events) and events[j].dagster_event_type in _ASSET_EVENTS:
+                j += 1
+            self._mirror_asset_events(events[i:j], statements[i:j])
+            i = j
+
+    def _mirror_asset_events(self, events: Sequence[EventLogEntry], statements: Sequence) -> None:
+        """store_event's index records of asset events, in one transaction: each event, its tags, and the asset's
+        row, written once per stretch of one asset and kind with that stretch's last event (each event of a
+        stretch overwrites the same columns of that row, so the row ends as store_event leaves it)."""
+        with self.index_transaction() as conn:
+            ids = [conn.execute(statement).inserted_primary_key[0] for statement in statements]
+            if any(event_id is None for event_id in ids):
+                raise RuntimeError(f"the event log index gave no id to an event of run {events[0].run_id}")
+            self._store_asset_event_tags(conn, events, ids)
+            for n, event in enumerate(events):
+                following = events[n + 1] if n + 1 < len(events) else None
+                if following is None or (following.dagster_event.asset_key, following.dagster_event_type) != (
+                    event.dagster_event.asset_key,
+                    event.dagster_event_type,
+                ):
+                    self._store_asset_event(conn, event, ids[n])
 
     def _forget_engines(self) -> None:
         while self._engines:
             self._engines.popitem()[1].dispose()
 
     def wipe(self) -> None:
-        self._forget_engines()  # the run files go: a kept engine must not skip creating a new file's schema
+        self._forget_engines()
+        self._tables_found.clear()  # the run files go: a kept engine must not skip creating a new file's schema
         super().wipe()
 
     def dispose(self) -> None:

@@ -81,6 +81,7 @@ _ALL = [
     Setting("DAGSTER_HOME", str(DEFAULT_DAGSTER_HOME), "the Dagster instance: run history, event log, schedules, sensor cursors", default_shown="`dagster_home/` (set by `energy-assets`)"),
     Setting("ENERGY_ASSETS_SOURCE", LIVE, "`live` calls the APIs; `replay` answers every API request from the recorded samples (offline)"),
     Setting("ENERGY_ASSETS_SAMPLES_DIR", str(SAMPLES_DIR), "where `replay` finds the samples (`<source>/<path>[__<query>].json`)", default_shown="`data/samples`"),
+    Setting("DAGSTER_EVENT_BATCH_SIZE", "10000", "Dagster's batched event writes: the project's event log (`energy_assets/instance_storage.py`) sets it when unset, so a run's planned events and a range step's materialisations are stored as one batch each; `0` stores event by event"),
     Setting("ENERGY_ASSETS_HTTP_MIN_INTERVAL_SECONDS", None, "lowers (never raises) the 1 s politeness interval per host, e.g. `0` against a local fake API"),
     # where the steps of a run execute (shapes the code location: every job's executor)
     Setting("ENERGY_ASSETS_EXECUTOR", "multiprocess", "the executor of every job: `multiprocess` (Dagster's default: a process per step; in-process for `execute_in_process`), `in_process`, or `celery` (steps go to Celery workers: `pip install -e \".[distributed]\"`, `celery -A energy_assets.celery_worker worker`)", when=LOAD),

@@ -1,12 +1,18 @@
 """The project's SQLite event log (energy_assets/instance_storage.py, configured in dagster_home/dagster.yaml):
 real runs on it are Dagster's own records, read back the same by Dagster's stock class, and it survives a wipe."""
 
+import os
 import shutil
 from pathlib import Path
 
 import yaml
 from dagster import (
+    AssetCheckKey,
+    AssetCheckResult,
+    AssetCheckSpec,
     AssetKey,
+    AssetRecordsFilter,
+    MaterializeResult,
     AssetSelection,
     BackfillPolicy,
     DagsterInstance,
@@ -122,3 +128,93 @@ def test_a_watcher_of_a_run_sees_its_events_as_they_are_stored(tmp_path):
     finally:
         storage.end_watch(run_id, callback)
         storage.dispose()
+
+
+# ------------------------------------------------------------------ batched writes: the records of event-by-event writes
+@asset(
+    partitions_def=DAYS,
+    backfill_policy=BackfillPolicy.single_run(),
+    check_specs=[AssetCheckSpec("positive", asset="checked")],
+)
+def checked(context) -> MaterializeResult:
+    return MaterializeResult(metadata={"days": len(context.partition_keys)}, check_results=[AssetCheckResult(check_name="positive", passed=True)])
+
+
+@asset(partitions_def=DAYS, deps=[checked], backfill_policy=BackfillPolicy.single_run())
+def fails_on_a_range(context) -> None:
+    if len(context.partition_keys) > 1:
+        raise RuntimeError("this asset fails for any range")
+
+
+def _what_the_instance_says(instance: DagsterInstance) -> dict:
+    """Everything the UI reads about these runs, with run ids replaced by their order."""
+    runs = list(reversed(instance.get_runs()))  # oldest first
+    order = {run.run_id: n for n, run in enumerate(runs)}
+    storage = instance.event_log_storage
+    facts: dict = {"runs": [(run.status.value, run.job_name) for run in runs]}
+    facts["events"] = [
+        [(e.dagster_event_type and e.dagster_event_type.value, e.step_key, e.dagster_event and e.dagster_event.partition) for e in instance.all_logs(run.run_id)]
+        for run in runs
+    ]
+    for name in ("checked", "fails_on_a_range"):
+        key = AssetKey(name)
+        facts[name] = {
+            "materialized": sorted(instance.get_materialized_partitions(key)),
+            "failed": sorted(
+                (p, order[run_id]) for p, (run_id, _id) in storage.get_latest_asset_partition_materialization_attempts_without_materializations(key).items()
+            ),
+            "last_run": order.get(instance.get_asset_records([key])[0].asset_entry.last_run_id),
+            "latest": (lambda e: e and (e.dagster_event.partition, order[e.run_id]))(instance.get_latest_materialization_event(key)),
+            "by_tag": [  # materialisations found through the partition tags the index keeps
+                (r.partition_key, order[r.run_id]) for r in instance.fetch_materializations(AssetRecordsFilter(asset_key=key, asset_partitions=["2024-01-05"]), limit=10).records
+            ],
+            # the index's tag table (the data versions themselves differ from instance to instance)
+            "tags": sorted(sorted(t) for t in instance.get_event_tags_for_asset(key)),
+        }
+    facts["check"] = sorted(
+        (r.partition or "", r.status.value, order[r.run_id])
+        for r in storage.get_asset_check_execution_history(AssetCheckKey(AssetKey("checked"), "positive"), limit=100)
+    )
+    return facts
+
+
+def test_batched_writes_leave_the_records_of_event_by_event_writes(tmp_path, monkeypatch):
+    """The same runs (a range that succeeds, then a range whose second step fails) on the project's event log with
+    Dagster's batches, and on Dagster's stock class event by event: the UI reads the same runs, events, materialised
+    and failed partitions, asset rows, partition tags and check executions from both."""
+    job = define_asset_job("both", AssetSelection.assets(checked, fails_on_a_range))
+    defs = Definitions(assets=[checked, fails_on_a_range], jobs=[job])
+    tags = {"dagster/asset_partition_range_start": "2024-01-01", "dagster/asset_partition_range_end": "2024-01-10"}
+    batches: list[list[str]] = []
+    original = SqliteEventLogStorage.store_event_batch
+
+    def spy(self, events):
+        batches.append(sorted({e.dagster_event_type.value for e in events}))
+        return original(self, events)
+
+    monkeypatch.setattr(SqliteEventLogStorage, "store_event_batch", spy)
+    said = {}
+    for name, project_yaml, batch_size in (("project", True, None), ("stock", False, "0")):
+        home = tmp_path / name
+        monkeypatch.setenv("DAGSTER_HOME", str(home))
+        if batch_size is None:
+            monkeypatch.delenv("DAGSTER_EVENT_BATCH_SIZE", raising=False)
+        else:
+            monkeypatch.setenv("DAGSTER_EVENT_BATCH_SIZE", batch_size)
+        with instance_at(home, project_yaml=project_yaml) as instance:
+            assert defs.resolve_job_def("both").execute_in_process(instance=instance, tags=tags, asset_selection=[AssetKey("checked")]).success
+            assert not defs.resolve_job_def("both").execute_in_process(instance=instance, tags=tags, raise_on_error=False).success
+            said[name] = _what_the_instance_says(instance)
+        if name == "project":  # the storage switched Dagster's batches on, and they came
+            assert os.environ["DAGSTER_EVENT_BATCH_SIZE"] == settings.SETTINGS["DAGSTER_EVENT_BATCH_SIZE"].default
+            assert ["ASSET_MATERIALIZATION"] in batches
+            assert ["ASSET_CHECK_EVALUATION_PLANNED", "ASSET_MATERIALIZATION_PLANNED"] in batches
+    assert said["project"] == said["stock"]
+    checked_facts = said["stock"]["checked"]
+    assert len(checked_facts["materialized"]) == 10 and checked_facts["failed"] == []
+    # the failed range marks each of its partitions failed (what the planned events are for)
+    assert said["stock"]["fails_on_a_range"]["failed"] == [(day, 1) for day in DAYS.get_partition_keys()[:10]]
+    # the check: planned for each day of both runs, its range result recorded once per run
+    check = said["stock"]["check"]
+    assert [c for c in check if c[0] == ""] == [("", "SUCCEEDED", 0), ("", "SUCCEEDED", 1)]
+    assert [c for c in check if c[0] == "2024-01-05"] == [("2024-01-05", "PLANNED", 0), ("2024-01-05", "PLANNED", 1)]
