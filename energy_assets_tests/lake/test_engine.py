@@ -257,3 +257,62 @@ def test_read_slice_reads_one_snapshot_restricted_to_the_slice(lake):
     assert read_slice(lake, KEY).collect().height == 8  # no dimensions: every row of the new snapshot
     with pytest.raises(FileNotFoundError, match="Delta table gold/missing does not exist"):
         read_slice(lake, ("gold", "missing"))
+
+
+# ------------------------------------------------------------------ frames produced one ahead (engine.ahead)
+def test_ahead_keeps_the_order_and_produces_in_another_thread_while_the_consumer_works():
+    import threading
+    import time
+
+    from energy_assets.lake.engine import ahead
+
+    produced_at: dict[int, float] = {}
+    threads: set[str] = set()
+
+    def items():
+        for n in range(4):
+            threads.add(threading.current_thread().name)
+            produced_at[n] = time.monotonic()
+            yield n
+
+    consumed = []
+    for n in ahead(items()):
+        time.sleep(0.2)  # the consumer's work (delta-rs writing the frame)
+        consumed.append((n, time.monotonic()))
+    assert [n for n, _t in consumed] == [0, 1, 2, 3]
+    assert threads == {"frames-ahead"}
+    # item 1 was produced while item 0 was being consumed, not after
+    assert produced_at[1] < consumed[0][1]
+
+
+def test_ahead_raises_the_producers_error_where_it_happened_and_stops_when_the_consumer_does():
+    import threading
+
+    from energy_assets.lake.engine import ahead
+
+    def failing():
+        yield 1
+        raise ValueError("file 7 is not JSON")
+
+    got = []
+    with pytest.raises(ValueError, match="file 7 is not JSON"):
+        for n in ahead(failing()):
+            got.append(n)
+    assert got == [1]
+
+    closed = threading.Event()
+
+    def endless():
+        try:
+            n = 0
+            while True:
+                yield n
+                n += 1
+        finally:
+            closed.set()
+
+    stream = ahead(endless())
+    assert next(stream) == 0
+    stream.close()  # the consumer gave up (delta-rs aborted)
+    assert closed.wait(5), "the producer kept running after the consumer stopped"
+    assert not any(t.name == "frames-ahead" for t in threading.enumerate())
