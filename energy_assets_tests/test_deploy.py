@@ -9,6 +9,7 @@ import importlib
 import re
 import shlex
 
+import pytest
 import yaml
 from dagster import Definitions
 
@@ -78,6 +79,27 @@ def test_the_run_launcher_is_the_k8s_one_and_runs_queue_with_the_instances_limit
     queued = VALUES["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
     assert queued["tagConcurrencyLimits"] == instance["concurrency"]["runs"]["tag_concurrency_limits"]
     assert queued["maxConcurrentRuns"] == instance["concurrency"]["runs"]["max_concurrent_runs"]
+
+
+def test_the_postgres_instance_uses_the_projects_event_log_on_the_same_database():
+    """deploy/dagster-postgres.yaml: runs and schedules are dagster-postgres's, the event log is the project's
+    subclass (energy_assets/postgres_storage.py), all three on the same connection settings."""
+    pytest.importorskip("dagster_postgres", reason="dagster-postgres (the production instance's storage) is not installed")
+    import dagster_postgres
+
+    instance = yaml.safe_load((DEPLOY / "dagster-postgres.yaml").read_text())
+    assert "storage" not in instance  # the combined `storage: postgres:` cannot name another event log class
+    expected = {
+        "run_storage": dagster_postgres.PostgresRunStorage,
+        "event_log_storage": dagster_postgres.PostgresEventLogStorage,
+        "schedule_storage": dagster_postgres.PostgresScheduleStorage,
+    }
+    for section, base in expected.items():
+        cls = getattr(importlib.import_module(instance[section]["module"]), instance[section]["class"])
+        assert issubclass(cls, base), section
+        assert instance[section]["config"] == instance["run_storage"]["config"], section
+    assert instance["event_log_storage"]["module"] == "energy_assets.postgres_storage"
+    assert instance["run_storage"]["config"]["postgres_db"]["password"] == {"env": "DAGSTER_PG_PASSWORD"}
 
 
 def test_the_dockerfile_installs_this_package_and_serves_the_same_module():
