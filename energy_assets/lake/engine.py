@@ -12,8 +12,7 @@
 
 A `FrameStream` (frames produced batch by batch) is written in ONE transaction through an Arrow
 `RecordBatchReader` (overwrite or blind append), each batch conformed to the stream's schema and checked
-against the slice before the commit. The frames are produced one ahead in a thread (`ahead`), so producing the
-next overlaps delta-rs writing the last: two frames (plus delta-rs's open file buffers) are in memory.
+against the slice before the commit; only one batch (plus delta-rs's open file buffers) is in memory.
 
 Rows outside the slice are refused before anything is written. A missing table is created with a
 schema-only commit first, so the data write is always checked against a snapshot (two "first" writes of one
@@ -303,70 +302,14 @@ def validate_in_slice(df: pl.DataFrame, conditions: Sequence[SliceCondition], na
         )
 
 
-def ahead(items: Iterable[T], depth: int = 1) -> Iterator[T]:
-    """`items`, produced in a thread up to `depth` items ahead of the consumer: the producer's work (parsing,
-    polars and DuckDB, which release the GIL) overlaps the consumer's (delta-rs encoding and writing the previous
-    frame). An exception of the producer is raised to the consumer where it would have been; a consumer that
-    stops early (closes this generator) stops the producer at its next item."""
-    import queue
-    import threading
-
-    handoff: queue.Queue = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-    done = object()
-
-    def put(item) -> bool:
-        while not stop.is_set():
-            try:
-                handoff.put(item, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        iterator = iter(items)
-        try:
-            for item in iterator:
-                if not put((item, None)):
-                    break
-            else:
-                put((done, None))
-        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, raised there
-            put((done, exc))
-        finally:
-            close = getattr(iterator, "close", None)
-            if close is not None:
-                close()
-
-    producer = threading.Thread(target=produce, name="frames-ahead", daemon=True)
-    producer.start()
-    try:
-        while True:
-            item, exc = handoff.get()
-            if exc is not None:
-                raise exc
-            if item is done:
-                return
-            yield item
-    finally:
-        stop.set()
-        producer.join()
-
-
 def _record_batches(frames: Iterable[pl.DataFrame], failure: list[BaseException]) -> Iterator[pa.RecordBatch]:
-    produced = ahead(frames)
     try:
-        for frame in produced:
+        for frame in frames:
             for offset in range(0, frame.height, WRITE_BATCH_ROWS):
                 yield from frame.slice(offset, WRITE_BATCH_ROWS).to_arrow().to_batches()
-    except GeneratorExit:  # the consumer stopped (delta-rs gave up on its own error): not the producer's failure
-        raise
     except BaseException as exc:  # noqa: BLE001 - re-raised by write_frames after delta-rs gives up
         failure.append(exc)
         raise
-    finally:
-        produced.close()  # the producer thread stops now, not when this generator is collected
 
 
 def write_frames(table: DeltaTable, frames: Iterable[pl.DataFrame], schema: pl.Schema, mode: str, conditions: Sequence[SliceCondition]) -> dict[str, int]:
@@ -379,13 +322,9 @@ def write_frames(table: DeltaTable, frames: Iterable[pl.DataFrame], schema: pl.S
     count = [0]
 
     def counted() -> Iterator[pa.RecordBatch]:
-        batches = _record_batches(frames, failure)
-        try:
-            for batch in batches:
-                count[0] += batch.num_rows
-                yield batch.cast(arrow_schema) if batch.schema != arrow_schema else batch
-        finally:
-            batches.close()
+        for batch in _record_batches(frames, failure):
+            count[0] += batch.num_rows
+            yield batch.cast(arrow_schema) if batch.schema != arrow_schema else batch
 
     reader = pa.RecordBatchReader.from_batches(arrow_schema, counted())
     try:
