@@ -54,7 +54,7 @@ def key_chunks(silver: pl.LazyFrame, chunk_days: int) -> Iterator[pl.LazyFrame]:
         yield silver.filter(ts.is_null())
 
 
-def duplicate_keys(silver: pl.LazyFrame, chunk_days: int = 15) -> tuple[int, int, pl.DataFrame]:
+def duplicate_keys(silver: pl.LazyFrame, chunk_days: int = 8) -> tuple[int, int, pl.DataFrame]:
     dup = pl.concat(
         [part.group_by(KEY).agg(pl.len().alias("rows")).filter(pl.col("rows") > 1).collect(engine="streaming")
          for part in key_chunks(silver.select(KEY), chunk_days)],
@@ -77,7 +77,7 @@ def implausible(silver: pl.LazyFrame) -> tuple[dict, pl.DataFrame]:
     return {**{k: (None if v is None else float(v)) for k, v in stats.items()}, "out_of_range": bad.height}, bad
 
 
-def misattributed(silver: pl.LazyFrame, chunk_days: int = 15) -> tuple[int, int, pl.DataFrame]:
+def misattributed(silver: pl.LazyFrame, chunk_days: int = 8) -> tuple[int, int, pl.DataFrame]:
     """Readings whose agreement does not cover their day, or with more than one agreement per key."""
     d = pl.col("settlement_date")
     frm, to = pl.col("agreement_valid_from"), pl.col("agreement_valid_to")
@@ -115,7 +115,7 @@ def reconcile(silver: pl.LazyFrame, table: pl.LazyFrame, keys_silver: list[str],
 
 
 def too_many_meterpoints(silver: pl.LazyFrame, table: pl.LazyFrame, keys_silver: list[str], keys_table: list[str], silver_filter: pl.Expr | None = None,
-                         chunk_days: int = 15) -> tuple[int, pl.DataFrame]:  # fmt: skip
+                         chunk_days: int = 8) -> tuple[int, pl.DataFrame]:  # fmt: skip
     """Groups whose meterpoint_count exceeds the distinct meterpoints with readings in silver for that group.
     Groups keyed by the half-hour are counted a window of interval_start_utc at a time (exact: a group is in
     one window), so only one window's distinct sets are in memory."""
@@ -154,7 +154,7 @@ def _kwh(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def rule_unique_keys(silver: pl.LazyFrame, chunk_days: int = 15) -> CheckOutcome:
+def rule_unique_keys(silver: pl.LazyFrame, chunk_days: int = 8) -> CheckOutcome:
     total, dups, offending = duplicate_keys(silver, chunk_days)
     return CheckOutcome(
         passed=dups == 0,
@@ -190,7 +190,7 @@ def rule_plausible(silver: pl.LazyFrame) -> CheckOutcome:
     )
 
 
-def rule_one_covering_agreement(silver: pl.LazyFrame, chunk_days: int = 15) -> CheckOutcome:
+def rule_one_covering_agreement(silver: pl.LazyFrame, chunk_days: int = 8) -> CheckOutcome:
     outside, multi, offending = misattributed(silver, chunk_days)
     return CheckOutcome(
         passed=outside == 0 and multi == 0,
@@ -244,7 +244,7 @@ def rule_totals_reconcile(silver: pl.LazyFrame, table: pl.LazyFrame, keys: tuple
 
 
 def rule_meterpoints_bounded(silver: pl.LazyFrame, table: pl.LazyFrame, keys: tuple[list[str], list[str]], what: str,
-                             silver_filter: pl.Expr | None = None, chunk_days: int = 15) -> CheckOutcome:  # fmt: skip
+                             silver_filter: pl.Expr | None = None, chunk_days: int = 8) -> CheckOutcome:  # fmt: skip
     bad, offending = too_many_meterpoints(silver, table, *keys, silver_filter=silver_filter, chunk_days=chunk_days)
     return CheckOutcome(
         passed=bad == 0,
