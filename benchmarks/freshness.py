@@ -230,8 +230,8 @@ def freshness(options: Options) -> Path:
         "summary": summary,
         "failed_runs": len(failed),
         "targets": [
-            _target("tick -> silver and gold committed, median", summary["tick_to_gold_commit_s"].get("median"), 10, "<", "s"),
-            _target(f"change -> commit p95 ({interval} s sensor interval)", p95(change_to_commit), 25, "<", "s"),
+            _target("tick -> silver and gold committed, median", summary["tick_to_gold_commit_s"].get("median"), 5, "<", "s"),
+            _target(f"change -> commit p95 ({interval} s sensor interval)", p95(change_to_commit), 15, "<", "s"),
             _target("peak RSS of the dagster dev tree (context)", peak / GiB, 24, "<", "GiB"),
         ],
         "measurements": measurements,

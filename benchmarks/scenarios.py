@@ -284,7 +284,7 @@ def incremental_day(options: Options) -> Path:
             "new_day_peak_rss_tree_bytes": summarise([r["peak_rss_tree_bytes"] for r in full]),
         },
         "phases": {"first_day": phase_summary(empty), "new_day": phase_summary(full), "history_setup": phase_summary(setups)},
-        "targets": [_target("new day onto 90 days / first day into empty lake", ratio, 1.5, "<=", "x")],
+        "targets": [_target("new day onto 90 days / first day into empty lake", ratio, 1.2, "<=", "x")],
         "repetitions": {"first_day": empty, "new_day": full, "history_setup": setups},
     })  # fmt: skip
 
@@ -346,8 +346,10 @@ def neso_backfill(options: Options) -> Path:
         },
         "phases": {"as_configured": phase_summary(reps), "no_politeness_delay": phase_summary(fast)},
         "targets": [
+            # issue 16: as configured, the requests overlap the processing, so the wall approaches the request
+            # budget (58 requests at 1 s: about 60 s); without the delay, under 15 s
             _target("one year into bronze + silver", work["median"], 60, "<", "s"),
-            _target("one year into bronze + silver, politeness delay off for the local fake", work_fast["median"], 60, "<", "s"),
+            _target("one year into bronze + silver, politeness delay off for the local fake", work_fast["median"], 15, "<", "s"),
             _target("API requests (13-day chunks never crossing 1 January)", statistics.median([r["api_requests_served"] for r in reps]),
                     minimum_13, "<=", "requests"),
         ],
@@ -402,7 +404,7 @@ def scale(options: Options) -> Path:
         },
         "phases": phase_summary(reps) if reps else {},
         "targets": [_target(f"{facts['expected_readings_before_duplicates']:,} readings (before duplicates) in one run, peak RSS"
-                            + (" (stopped at the cap: at least)" if not reps else ""), value, 6, "<=", "GiB")],
+                            + (" (stopped at the cap: at least)" if not reps else ""), value, 4, "<", "GiB")],
         "repetitions": reps,
     })  # fmt: skip
 

@@ -18,6 +18,7 @@ passed for each of its partitions; a range that failed is recorded as failed for
 from __future__ import annotations
 
 import typing
+from collections import OrderedDict
 from collections.abc import Sequence
 
 from dagster import (
@@ -64,7 +65,7 @@ def report(
     keys = list(context.partition_keys)
     span = f"{keys[0]}...{keys[-1]}" if len(keys) > 1 else keys[0]
     verdict = "passed" if outcome.passed else "failed"
-    targets = latest_materializations(context.instance, spec.asset_key, keys)
+    targets = _targets_in_run(context.instance, context.run.run_id, spec.asset_key, keys)
     for key in keys:
         target = targets.get(key)
         context.op_execution_context.log_event(
@@ -77,12 +78,30 @@ def report(
                 description=f"{outcome.found} (the run's range {span} {verdict}; evaluated once over it, recorded for each of its {len(keys)} partitions)",
                 blocking=spec.blocking,
                 partition=key,
-                target_materialization_data=None
-                if target is None
-                else _TARGET(storage_id=target.storage_id, run_id=target.run_id, timestamp=target.timestamp),
+                target_materialization_data=target,
             )
         )
     return result
+
+
+# The targets of the range's partitions, per (run, asset, range): an asset's checks (ten on NESO silver) each
+# target the same materialisations, which the run made before any of its checks; reading them once saves
+# deserialising every partition's materialisation event again for each check (3,660 events for a NESO year).
+# Kept for the last few ranges of this process; a new run (a re-materialisation) reads them afresh.
+_TARGETS: OrderedDict[tuple[str, AssetKey, tuple[str, ...]], dict] = OrderedDict()
+_TARGETS_KEPT = 8
+
+
+def _targets_in_run(instance: DagsterInstance, run_id: str, asset_key: AssetKey, keys: Sequence[str]) -> dict:
+    """{partition: target of its evaluation} for `keys` (partitions never materialised are absent), read once per
+    run, asset and range (see `_TARGETS`)."""
+    cached = (run_id, asset_key, tuple(keys))
+    if cached not in _TARGETS:
+        records = latest_materializations(instance, asset_key, keys)
+        _TARGETS[cached] = {k: _TARGET(storage_id=r.storage_id, run_id=r.run_id, timestamp=r.timestamp) for k, r in records.items()}
+        while len(_TARGETS) > _TARGETS_KEPT:
+            _TARGETS.popitem(last=False)
+    return _TARGETS[cached]
 
 
 def latest_materializations(instance: DagsterInstance, asset_key: AssetKey, keys: Sequence[str]) -> dict[str, EventLogRecord]:

@@ -43,11 +43,18 @@ def check_keys(checks) -> list[AssetCheckKey]:
     return [key for c in checks for key in c.check_keys]
 
 
-def test_every_neso_check_reads_passed_for_each_day_of_a_range_run(neso_resources, instance):
+def test_every_neso_check_reads_passed_for_each_day_of_a_range_run(neso_resources, instance, monkeypatch):
+    from energy_assets import range_checks
+
+    reads = []
+    original = range_checks.latest_materializations
+    monkeypatch.setattr(range_checks, "latest_materializations", lambda inst, key, days: reads.append(key) or original(inst, key, days))
     defs = Definitions(assets=NESO_ASSETS, asset_checks=NESO_CHECKS, resources=neso_resources, jobs=build_jobs(NESO_ASSETS, NESO_CHECKS))
     result = defs.resolve_job_def("uk_days_job").execute_in_process(instance=instance, tags=RANGE)
     assert result.success
     keys = check_keys(NESO_CHECKS)
+    # the materialisations a range's copies target are read once per checked asset, not once per check
+    assert sorted(reads) == sorted({k.asset_key for k in keys}) and len(keys) > len(reads)
     for key in keys:
         assert statuses(instance, key) == {"SUCCEEDED": DAYS}, key.to_user_string()
     evaluations = result.get_asset_check_evaluations()
@@ -58,6 +65,12 @@ def test_every_neso_check_reads_passed_for_each_day_of_a_range_run(neso_resource
         (k.to_user_string(), d) for k in keys for d in DAYS
     )
     assert all(e.metadata["evaluated_over_range"].value == f"{DAYS[0]}...{DAYS[-1]}" for e in copies)
+    # each copy targets its own partition's materialisation of this run
+    latest = {(k, d): original(instance, k, DAYS)[d] for k in {c.asset_key for c in copies} for d in DAYS}
+    for copy in copies:
+        target = copy.target_materialization_data
+        record = latest[(copy.asset_key, copy.partition)]
+        assert (target.storage_id, target.run_id) == (record.storage_id, result.run_id) == (record.storage_id, record.run_id)
 
 
 @asset(partitions_def=uk_settlement_days, backfill_policy=BackfillPolicy.single_run(), io_manager_key="io_manager", metadata={"partition_expr": "settlement_date"})
@@ -124,3 +137,15 @@ def test_the_target_type_taken_from_the_public_signature_is_the_one_dagster_chec
     assert dagster.__version__.startswith("1.13."), dagster.__version__
     assert _TARGET.__name__ == "AssetCheckEvaluationTargetMaterializationData"
     assert {"storage_id", "run_id", "timestamp"} <= set(_TARGET.__annotations__) | set(getattr(_TARGET, "_fields", ()))
+
+
+def test_a_second_range_run_targets_its_own_materialisations(probe_defs, instance):
+    """The targets are read once per run and asset (range_checks._TARGETS): a new run of the same range reads them
+    afresh, so its copies never point at the previous run's materialisations."""
+    job = probe_defs.resolve_job_def("probe_job")
+    for _ in range(2):
+        result = job.execute_in_process(instance=instance, tags=RANGE)
+        assert result.success
+        copies = [e for e in result.get_asset_check_evaluations() if is_range_copy(e)]
+        assert copies and {e.target_materialization_data.run_id for e in copies} == {result.run_id}
+    assert statuses(instance, AssetCheckKey(probe.key, "reported_pass")) == {"SUCCEEDED": DAYS}
