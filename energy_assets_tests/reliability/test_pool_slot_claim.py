@@ -159,7 +159,7 @@ def test_racing_claims_never_share_the_slot(pg_url):
     each round exactly one is CLAIMED and the slot row names it; freeing it leaves the slot free for the next."""
     storages = [_ours(pg_url) for _ in range(3)]
     storages[0].set_concurrency_slots(POOL, 1)
-    for round_ in range(40):
+    for round_ in range(12):  # the held interleaving above is the deterministic proof; this adds free races
         claimers = [(f"run_{round_}_{i}", "bronze__api_readings") for i in range(3)]
         _queue_assigned(storages[0], claimers)
         claimed = _claim_together(storages, claimers)
