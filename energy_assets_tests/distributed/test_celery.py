@@ -40,14 +40,7 @@ WORKERS = ("worker1", "worker2")
 
 
 def _database(postgres, name: str) -> dict[str, str]:
-    import psycopg2
-
-    conn = psycopg2.connect(host=postgres.host, port=postgres.port, user=postgres.user, password=postgres.password, dbname="postgres")
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{name}"')
-    conn.close()
-    return {**postgres.env(), "DAGSTER_PG_DB": name}
+    return {**postgres.env(), "DAGSTER_PG_DB": postgres.create_database(name)}
 
 
 def _environment(base: dict[str, str]) -> dict[str, str]:

@@ -41,6 +41,19 @@ class PostgresServer:
             "DAGSTER_PG_DB": self.database,
         }
 
+    def create_database(self, name: str) -> str:
+        """A new, empty database on the server (a test's own instance or slot tables); returns its name."""
+        import psycopg2
+
+        conn = psycopg2.connect(host=self.host, port=self.port, user=self.user, password=self.password, dbname="postgres")
+        conn.autocommit = True
+        try:
+            with conn.cursor() as cur:
+                cur.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            conn.close()
+        return name
+
 
 def _unavailable(reason: str):
     if os.environ.get("ENERGY_ASSETS_REQUIRE_SYSTEM_PACKAGES") == "1":

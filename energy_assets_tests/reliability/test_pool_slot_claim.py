@@ -30,14 +30,7 @@ WAIT_S = 30  # a barrier that times out means a claim hung: fail, never hang the
 @pytest.fixture
 def pg_url(postgres, tmp_path):
     """A fresh database (its own slot and pending-step tables) for each test."""
-    import psycopg2
-
-    database = f"slots_{tmp_path.name.lower().replace('-', '_')}"[:60]
-    conn = psycopg2.connect(host=postgres.host, port=postgres.port, user=postgres.user, password=postgres.password, dbname="postgres")
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{database}"')
-    conn.close()
+    database = postgres.create_database(f"slots_{tmp_path.name.lower().replace('-', '_')}"[:60])
     return f"postgresql+psycopg2://{postgres.user}:{postgres.password}@{postgres.host}:{postgres.port}/{database}"
 
 

@@ -29,15 +29,8 @@ DEPLOY_YAML = PROJECT_ROOT / "deploy" / "dagster-postgres.yaml"
 @pytest.fixture
 def pg_home(postgres, tmp_path, monkeypatch):
     """A DAGSTER_HOME holding the shipped production dagster.yaml, pointed at the test server."""
-    import psycopg2
-
     # a fresh database per test, so tests do not see each other's runs
-    database = f"dagster_{tmp_path.name.lower().replace('-', '_')}"[:60]
-    conn = psycopg2.connect(host=postgres.host, port=postgres.port, user=postgres.user, password=postgres.password, dbname="postgres")
-    conn.autocommit = True
-    with conn.cursor() as cur:
-        cur.execute(f'CREATE DATABASE "{database}"')
-    conn.close()
+    database = postgres.create_database(f"dagster_{tmp_path.name.lower().replace('-', '_')}"[:60])
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copy(DEPLOY_YAML, home / "dagster.yaml")
