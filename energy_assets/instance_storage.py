@@ -30,8 +30,8 @@ reads them back with the stock class.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 import os
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
@@ -128,7 +128,11 @@ class SqliteEventLogStorage(DagsterSqliteEventLogStorage):
     def store_event_batch(self, events: Sequence[EventLogEntry]) -> None:
         """The records `store_event` writes for each event, in the same order, in one transaction on the run's
         database and one on the index per stretch of asset events (a planned check between them is mirrored as
-        `store_event` does). A batch of other kinds, or of several runs, is stored event by event."""
+        `store_event` does). A batch of other kinds, or of several runs, is stored event by event.
+        A failure before the run's database commits stores nothing, and Dagster then stores the batch event by
+        event. A failure of the index after it (SQLite busy for 15 s, a full disk) leaves the events in the run's
+        log, and Dagster's fallback writes them there a second time: the same partial failure `store_event` has
+        between its two databases, widened to a batch."""
         kinds = {e.dagster_event_type for e in events}
         if len(events) < 2 or not kinds <= _ASSET_EVENTS | _CHECK_EVENTS or len({e.run_id for e in events}) != 1:
             return super().store_event_batch(events)
@@ -172,8 +176,8 @@ class SqliteEventLogStorage(DagsterSqliteEventLogStorage):
             self._engines.popitem()[1].dispose()
 
     def wipe(self) -> None:
-        self._forget_engines()
-        self._tables_found.clear()  # the run files go: a kept engine must not skip creating a new file's schema
+        self._forget_engines()  # the run files go: a kept engine must not skip creating a new file's schema
+        self._tables_found.clear()
         super().wipe()
 
     def dispose(self) -> None:
