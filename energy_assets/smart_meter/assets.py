@@ -113,10 +113,11 @@ def build_assets(buckets: int = 1) -> list[AssetsDefinition]:
     follow = any_day_when_inputs_change() if bucketed else None
 
     def outs(specs: list[AssetSpec], per_meterpoint: bool = False, automated: bool = False) -> dict[str, AssetOut]:
-        """Typed outputs (the IO manager writes them) described by specs; inputs feed every output."""
+        """Typed outputs (the IO manager writes them) described by specs; the multi-asset's inputs feed every output
+        (its deps) and its `group_name` (COMMON) is every output's group."""
         return {
             _name(spec.key): AssetOut.from_spec(
-                spec.replace_attributes(deps=[], automation_condition=follow if automated else None).merge_attributes(
+                spec.replace_attributes(automation_condition=follow if automated else None).merge_attributes(
                     metadata=column_schema_metadata(_columns(spec.key, bucketed and per_meterpoint))
                 )
             )
@@ -138,7 +139,6 @@ def build_assets(buckets: int = 1) -> list[AssetsDefinition]:
                 ),
                 metadata=meter,
                 kinds={"delta", "polars", "duckdb"},
-                group_name=GROUP,
             ),
             AssetSpec(
                 INGESTION_LOG,
@@ -150,7 +150,6 @@ def build_assets(buckets: int = 1) -> list[AssetsDefinition]:
                 ),
                 metadata={**meter, "write_mode": "append", "merge_keys": ["file_name", "content_hash", "settlement_date"]},
                 kinds={"delta", "polars"},
-                group_name=GROUP,
             ),
         ], per_meterpoint=True),
         **per_meter,
@@ -186,21 +185,18 @@ def build_assets(buckets: int = 1) -> list[AssetsDefinition]:
                 ),
                 metadata=SNAPSHOT,
                 kinds={"delta", "polars", "sqlite"},
-                group_name=GROUP,
             ),
             AssetSpec(
                 RAW_PRODUCTS,
                 description="The `product` table (display_name is not unique; product_id is), one snapshot per settlement day.",
                 metadata=SNAPSHOT,
                 kinds={"delta", "polars", "sqlite"},
-                group_name=GROUP,
             ),
             AssetSpec(
                 RAW_METERPOINTS,
                 description="The `meterpoint` table (meterpoint_id -> one of 13 regions), one snapshot per settlement day.",
                 metadata=SNAPSHOT,
                 kinds={"delta", "polars", "sqlite"},
-                group_name=GROUP,
             ),
         ]),
         **COMMON,
@@ -236,10 +232,8 @@ def build_assets(buckets: int = 1) -> list[AssetsDefinition]:
                     "Readings without a covering agreement are kept with null agreement columns; "
                     "covering_agreement_count > 1 marks overlapping agreements (the latest-starting one is used)."
                 ),
-                deps=[RAW_READINGS, RAW_AGREEMENTS, RAW_PRODUCTS, RAW_METERPOINTS],
                 metadata=meter,
                 kinds={"delta", "polars"},
-                group_name=GROUP,
             ),
             AssetSpec(
                 QUARANTINE,
@@ -249,10 +243,8 @@ def build_assets(buckets: int = 1) -> list[AssetsDefinition]:
                     "meterpoint, non-numeric, negative or implausible consumption) or 'duplicate'. "
                     "Raw rows = silver rows + quarantine rows, per day."
                 ),
-                deps=[RAW_READINGS],
                 metadata=meter,
                 kinds={"delta", "polars"},
-                group_name=GROUP,
             ),
         ], per_meterpoint=True, automated=True),
         **per_meter,
@@ -290,10 +282,8 @@ def build_assets(buckets: int = 1) -> list[AssetsDefinition]:
             AssetSpec(
                 TOTAL_HALF_HOUR,
                 description="One row per half-hour (interval_start, UTC): distinct meterpoints with readings and total kWh (to the Wh), all readings.",
-                deps=[SILVER_READINGS],
                 metadata=DAY,
                 kinds={"delta", "duckdb"},
-                group_name=GROUP,
             ),
             AssetSpec(
                 PER_PRODUCT_DAY,
@@ -302,34 +292,26 @@ def build_assets(buckets: int = 1) -> list[AssetsDefinition]:
                     "Products sharing a display name are one row; readings without an agreement are in "
                     "presentation/readings_without_agreement instead."
                 ),
-                deps=[SILVER_READINGS],
                 metadata={"partition_expr": "date"},
                 kinds={"delta", "duckdb"},
-                group_name=GROUP,
             ),
             AssetSpec(
                 GOLD_HALF_HOUR,
                 description="The half-hour aggregate as served to dashboards: UTC and UK-local start, meterpoints, total kWh and kWh per meterpoint.",
-                deps=[SILVER_READINGS],
                 metadata=DAY,
                 kinds={"delta", "polars"},
-                group_name=GROUP,
             ),
             AssetSpec(
                 GOLD_AVG_BY_PRODUCT,
                 description="Average kWh per reading per half-hour (interval_start, UTC) per product display name, with the reading count.",
-                deps=[SILVER_READINGS],
                 metadata=DAY,
                 kinds={"delta", "duckdb"},
-                group_name=GROUP,
             ),
             AssetSpec(
                 WITHOUT_AGREEMENT,
                 description="Readings no agreement covers, per meterpoint and day (count, kWh, first/last half-hour): reported, not dropped.",
-                deps=[SILVER_READINGS],
                 metadata=DAY,
                 kinds={"delta", "duckdb"},
-                group_name=GROUP,
             ),
         ], automated=True),
         **COMMON,
@@ -364,10 +346,8 @@ def build_assets(buckets: int = 1) -> list[AssetsDefinition]:
                     "valid_from < as_of AND (valid_to IS NULL OR valid_to > as_of): agreement id, meterpoint id, product "
                     "display name, is_variable; one set per database snapshot (snapshot_date)."
                 ),
-                deps=[RAW_AGREEMENTS, RAW_PRODUCTS],
                 metadata=SNAPSHOT,
                 kinds={"delta", "polars"},
-                group_name=GROUP,
             )
         ], automated=True),
         **COMMON,
