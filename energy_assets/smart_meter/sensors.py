@@ -19,6 +19,7 @@ presentation aggregates and active agreements (per day) follow by declarative au
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 import polars as pl
@@ -137,12 +138,25 @@ def new_file_versions(context: SensorEvaluationContext, smart_meter: SmartMeterS
     default_status=DefaultSensorStatus.STOPPED,
 )
 def smart_meter_readings_sensor(context: SensorEvaluationContext, smart_meter: SmartMeterSource):
+    return readings_sensor_result(context, smart_meter, run_requests_for)
+
+
+def readings_sensor_result(
+    context: SensorEvaluationContext, smart_meter: SmartMeterSource, requests_for: Callable[[pl.DataFrame, pl.DataFrame], list[RunRequest]]
+) -> SensorResult:
+    """One tick of a readings sensor: the new file versions and the days they touch, the runs `requests_for` makes of
+    them (or a skip when nothing is new), and the new cursor."""
     versions, touched, new_cursor, files = new_file_versions(context, smart_meter)
     if versions.is_empty():
         return SensorResult(skip_reason=SkipReason(f"no new file versions among {files} files"), cursor=json.dumps(new_cursor))
-    requests = run_requests_for(versions, touched)
+    requests = requests_for(versions, touched)
     context.log.info(f"{versions.height} new file versions touching {touched['settlement_date'].n_unique()} days -> {len(requests)} runs")
     return SensorResult(run_requests=requests, cursor=json.dumps(new_cursor))
+
+
+def day_that_ended(context: ScheduleEvaluationContext) -> dt.date:
+    """The UK settlement day before the schedule's tick."""
+    return context.scheduled_execution_time.astimezone(UK).date() - dt.timedelta(days=1)
 
 
 @schedule(
@@ -154,7 +168,7 @@ def smart_meter_readings_sensor(context: SensorEvaluationContext, smart_meter: S
     default_status=DefaultScheduleStatus.STOPPED,
 )
 def smart_meter_daily_schedule(context: ScheduleEvaluationContext):
-    day = context.scheduled_execution_time.astimezone(UK).date() - dt.timedelta(days=1)
+    day = day_that_ended(context)
     return RunRequest(run_key=f"smart-meter-daily-{day.isoformat()}", partition_key=day.isoformat())
 
 
@@ -204,11 +218,9 @@ def build_orchestration(buckets: int = 1) -> tuple[list, list]:
         default_status=DefaultSensorStatus.STOPPED,
     )
     def bucketed_readings_sensor(context: SensorEvaluationContext, smart_meter: SmartMeterSource):
-        versions, touched, new_cursor, files = new_file_versions(context, smart_meter)
-        if versions.is_empty():
-            return SensorResult(skip_reason=SkipReason(f"no new file versions among {files} files"), cursor=json.dumps(new_cursor))
-        requests = bucket_run_requests(versions, touched, buckets, ingest_job.name, database_job.name)
-        return SensorResult(run_requests=requests, cursor=json.dumps(new_cursor))
+        return readings_sensor_result(
+            context, smart_meter, lambda versions, touched: bucket_run_requests(versions, touched, buckets, ingest_job.name, database_job.name)
+        )
 
     @schedule(
         name="smart_meter_daily_schedule",
@@ -219,7 +231,7 @@ def build_orchestration(buckets: int = 1) -> tuple[list, list]:
         default_status=DefaultScheduleStatus.STOPPED,
     )
     def bucketed_daily_schedule(context: ScheduleEvaluationContext):
-        day = (context.scheduled_execution_time.astimezone(UK).date() - dt.timedelta(days=1)).isoformat()
+        day = day_that_ended(context).isoformat()
         return [
             RunRequest(run_key=f"smart-meter-daily-{day}-{b}", partition_key=MultiPartitionKey({bucketing.DATE_DIMENSION: day, bucketing.BUCKET_DIMENSION: b}))
             for b in bucketing.bucket_keys(buckets)
@@ -234,7 +246,7 @@ def build_orchestration(buckets: int = 1) -> tuple[list, list]:
         default_status=DefaultScheduleStatus.STOPPED,
     )
     def database_daily_schedule(context: ScheduleEvaluationContext):
-        day = context.scheduled_execution_time.astimezone(UK).date() - dt.timedelta(days=1)
+        day = day_that_ended(context)
         return RunRequest(run_key=f"smart-meter-db-daily-{day.isoformat()}", partition_key=day.isoformat())
 
     automation = AutomationConditionSensorDefinition(
