@@ -57,17 +57,21 @@ GROUP BY product_display_name, settlement_date
 ORDER BY date, product_display_name
 """
 
-GOLD_AVG_HALF_HOUR_BY_PRODUCT_SQL = """
+# Per half-hour and product: `{value}` is the average (the table), or the sum it is rebuilt from (a bucket's partial).
+_PER_HALF_HOUR_AND_PRODUCT_SQL = """
 SELECT interval_start_utc AS interval_start,
        product_display_name,
-       avg(consumption_kwh) AS avg_consumption_kwh,
+       {value},
        count(*)::BIGINT AS reading_count,
        settlement_date
 FROM silver
 WHERE agreement_id IS NOT NULL
 GROUP BY interval_start_utc, product_display_name, settlement_date
-ORDER BY interval_start, product_display_name
 """
+
+GOLD_AVG_HALF_HOUR_BY_PRODUCT_SQL = _PER_HALF_HOUR_AND_PRODUCT_SQL.format(value="avg(consumption_kwh) AS avg_consumption_kwh") + (
+    "ORDER BY interval_start, product_display_name\n"
+)
 
 READINGS_WITHOUT_AGREEMENT_SQL = """
 SELECT meterpoint_id,
@@ -123,16 +127,7 @@ def aggregate(con: duckdb.DuckDBPyConnection, silver: pl.DataFrame, aggregates: 
 # combined: sums and counts add up, distinct meterpoint counts too (a meterpoint lives in exactly one bucket),
 # a meterpoint's row of readings_without_agreement is in one bucket only. The average needs the partial sums,
 # so its partial aggregate keeps the unrounded sum instead of the average.
-GOLD_AVG_PARTIAL_SQL = """
-SELECT interval_start_utc AS interval_start,
-       product_display_name,
-       sum(consumption_kwh) AS sum_consumption_kwh,
-       count(*)::BIGINT AS reading_count,
-       settlement_date
-FROM silver
-WHERE agreement_id IS NOT NULL
-GROUP BY interval_start_utc, product_display_name, settlement_date
-"""
+GOLD_AVG_PARTIAL_SQL = _PER_HALF_HOUR_AND_PRODUCT_SQL.format(value="sum(consumption_kwh) AS sum_consumption_kwh")
 
 PARTIAL_AGGREGATES = {**AGGREGATES, "avg": (GOLD_AVG_PARTIAL_SQL, ("interval_start",))}
 
