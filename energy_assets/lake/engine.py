@@ -8,7 +8,10 @@
 - `merge`: upsert on `merge_keys`, the row with the greatest `merge_order_by` wins (inside the batch too),
   the target restricted to the slice;
 - `append` with `merge_keys`: insert-only on the keys (a key already there is left alone);
-- `append` without keys: a blind append.
+- `append` without keys: a blind append;
+- `replace_if_changed`: a whole (unpartitioned) table, versioned by content: a new Delta version only when the
+  rows (compared as a set, with the schema) differ from the table's current rows. For small reference tables
+  re-delivered whole (the smart-meter database): their Delta history is then the history of their content.
 
 A `FrameStream` (frames produced batch by batch) is written in ONE transaction through an Arrow
 `RecordBatchReader` (overwrite or blind append), each batch conformed to the stream's schema and checked
@@ -53,7 +56,7 @@ from energy_assets.lake.slices import (
 )
 from energy_assets.lake.store import Lake
 
-WRITE_MODES = ("overwrite", "merge", "append")
+WRITE_MODES = ("overwrite", "merge", "append", "replace_if_changed")
 
 DEFAULT_COMMIT_MAX_ATTEMPTS = 8
 DEFAULT_COMMIT_BACKOFF_S = 0.1
@@ -225,6 +228,8 @@ def write(
         raise LakeWriteError(f"{spec.name}: cannot write a {type(df).__name__}; return a polars DataFrame, LazyFrame or FrameStream")
 
     conditions = slice_conditions(dimensions, df.schema)
+    if spec.mode == "replace_if_changed" and conditions:
+        raise LakeWriteError(f"{spec.name}: write_mode 'replace_if_changed' replaces a whole table; it cannot write a partition slice ({describe(conditions)})")
     validate_in_slice(df, conditions, spec.name)
     partition_by = _partition_by(spec, conditions, df.schema)
     if spec.keyed:
@@ -380,6 +385,8 @@ def _write(table: DeltaTable, df: pl.DataFrame, spec: WriteSpec, conditions: Seq
     """One Delta transaction against the snapshot `table`; raises `CommitFailedError` on a conflict."""
     if spec.keyed:
         return _merge(table, df, spec, conditions, update=spec.mode == "merge")
+    if spec.mode == "replace_if_changed":
+        return _replace_if_changed(table, df, spec)
     if spec.mode == "overwrite":
         write_deltalake(
             table,
@@ -391,6 +398,29 @@ def _write(table: DeltaTable, df: pl.DataFrame, spec: WriteSpec, conditions: Seq
         return {"rows_written": df.height}
     write_deltalake(table, df.to_arrow(), mode="append")
     return {"rows_inserted": df.height}
+
+
+def same_rows(a: pl.DataFrame, b: pl.DataFrame) -> bool:
+    """The same columns (names and types) and the same rows as a multiset, whatever their order."""
+    if a.schema != b.schema or a.height != b.height:
+        return False
+    cols = a.columns
+    return a.sort(cols, nulls_last=True).equals(b.sort(cols, nulls_last=True), null_equal=True)
+
+
+def _replace_if_changed(table: DeltaTable, df: pl.DataFrame, spec: WriteSpec) -> dict[str, int]:
+    """Replace the whole table with `df` unless it already holds exactly these rows (then commit nothing). A table
+    of another schema or partitioning (an earlier layout) is replaced with the new schema and no partitions."""
+    current = pl.read_delta(table)
+    if same_rows(current, df):
+        return {"rows_written": 0, "content_changed": 0}
+    partitions = list(spec.partition_by or [])
+    reshaped = current.schema != df.schema or list(table.metadata().partition_columns) != partitions
+    if reshaped:
+        write_deltalake(table, df.to_arrow(), mode="overwrite", schema_mode="overwrite", partition_by=partitions)
+    else:
+        write_deltalake(table, df.to_arrow(), mode="overwrite", partition_by=partitions or None)
+    return {"rows_written": df.height, "content_changed": 1}
 
 
 def prepare_merge_source(df: pl.DataFrame, spec: WriteSpec) -> pl.DataFrame:

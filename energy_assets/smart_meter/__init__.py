@@ -4,8 +4,9 @@ Source (see docs in `source.py`, generator in `energy_assets/devtools/smart_mete
 per meterpoint (pandas split orient, naive UK-local `interval_start`), re-delivered with new versions every
 morning; `SMART_METER_DB_PATH` holds `agreement`, `product`, `meterpoint`.
 
-Partitions: every asset is on `uk_settlement_days` (a UK local day; 46/48/50 half-hours) with a single-run
-backfill policy, so a year is one run. With `SMART_METER_BUCKETS` = N > 1 the per-meterpoint assets (raw
+Partitions: every asset of readings is on `uk_settlement_days` (a UK local day; 46/48/50 half-hours) with a
+single-run backfill policy, so a year is one run; the database tables and active agreements are not partitioned
+(below). With `SMART_METER_BUCKETS` = N > 1 the per-meterpoint assets (raw
 readings, ingestion log, silver readings and quarantine) are on UK day x meterpoint bucket instead, so a day is
 N independent runs on as many workers (`buckets.py`, `assets.build_assets`, `sensors.build_orchestration`).
 
@@ -42,18 +43,22 @@ resolved by occurrence in file order (first = BST, second = GMT, more = duplicat
 time is quarantined. Duplicates (same meterpoint and UTC instant) keep the first row in file order and go
 to the quarantine table as disposition `duplicate`; every other unusable row is `quarantined` with a
 reason. Raw rows = silver + duplicates + quarantined, per day (metadata and a blocking check).
-Attribution is per (meterpoint, day) against the database snapshot of that day: valid_from <= day <
+Attribution is per (meterpoint, day) against the database's agreements: valid_from <= day <
 valid_to (dates are UK local days, so this is exactly half-open [valid_from, valid_to) in local time);
 overlaps pick the latest-starting agreement and are flagged; readings without agreement are kept and
 reported (presentation/readings_without_agreement and a warning check).
 
-The database tables are raw snapshots per settlement day (`snapshot_date`): the database is re-delivered
-daily, so the snapshot used for a day is recorded with it, and everything (including active_agreements)
-lives in one partitioned job that the sensor and schedule can run. Cost: a copy of three small tables per
-day processed.
+The database is not a daily fact: raw/agreements, raw/products and raw/meterpoints are unpartitioned tables
+versioned by content. Every run loads the database, but a new Delta version is committed only when its rows
+changed (write mode `replace_if_changed`), so the Delta history of a table is the history of the database,
+and its content hash is the asset's Dagster data version. Silver uses the version current when it runs (the
+content versions are in silver's metadata) and attributes by validity dates; re-running a day after a
+correction of the database re-attributes it. They stay in the one job the sensor and schedule run (a job may
+mix unpartitioned assets with one partitioning).
 
 The presentation aggregates are DuckDB SQL over silver registered through Arrow (one step, one read of
-silver); `active_agreements` uses strict as-of bounds (SMART_METER_AS_OF_DATE, default 2021-01-01).
+silver); `active_agreements` is one set as of one date (run config `as_of_date`, else SMART_METER_AS_OF_DATE,
+default 2021-01-01) with strict bounds, also versioned by content.
 
 Modules
 -------

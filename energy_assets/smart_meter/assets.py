@@ -6,8 +6,13 @@ Thin: load, call a transform, return, attach metadata. The design is in the pack
 `ASSETS`). With one bucket every asset is on UK days. With N > 1 the per-meterpoint assets (raw readings, the
 ingestion log, silver readings and quarantine) are on UK day x meterpoint bucket, with a `meterpoint_bucket`
 column that is a physical Delta partition column next to the day, so the N runs of a day write disjoint files
-of the same tables; the database snapshots, the presentation aggregates and active agreements stay on UK days,
-and the aggregates read every bucket of their day (`MultiToSingleDimensionPartitionMapping` on `date`).
+of the same tables; the presentation aggregates stay on UK days and read every bucket of their day
+(`MultiToSingleDimensionPartitionMapping` on `date`).
+
+The database (agreements, products, meterpoints) and active agreements are not daily facts: they are
+unpartitioned tables versioned by content (write mode `replace_if_changed`: a new Delta version only when the
+delivered rows change, so the table's Delta history is the database's history), with the content hash as the
+Dagster data version. Silver joins them as of each reading's day through the agreements' validity dates.
 """
 
 import datetime as dt
@@ -16,6 +21,7 @@ from pathlib import Path
 import polars as pl
 from dagster import (
     AssetExecutionContext,
+    AssetSelection,
     AssetIn,
     AssetKey,
     AssetOut,
@@ -23,6 +29,8 @@ from dagster import (
     AssetsDefinition,
     AutomationCondition,
     BackfillPolicy,
+    Config,
+    DataVersion,
     MetadataValue,
     MultiPartitionKey,
     MultiToSingleDimensionPartitionMapping,
@@ -33,11 +41,12 @@ from dagster_duckdb import DuckDBResource
 
 from energy_assets import settings
 from energy_assets.column_docs import column_schema_metadata
+from energy_assets.content_version import content_version
 from energy_assets.lake.io_manager import FrameStream
 from energy_assets.lake.resource import LakeResource
 from energy_assets.partitions import smart_meter_bucket_count, smart_meter_partitions, uk_settlement_days
 from energy_assets.smart_meter import buckets as bucketing
-from energy_assets.smart_meter import columns, ingestion, pipeline, presentation, silver, source
+from energy_assets.smart_meter import columns, pipeline, presentation, silver, source
 from energy_assets.smart_meter.source import SmartMeterSource
 
 GROUP = "smart_meter"
@@ -62,9 +71,24 @@ METER_PARTITIONS = {
     "partition_expr": {bucketing.DATE_DIMENSION: "settlement_date", bucketing.BUCKET_DIMENSION: bucketing.BUCKET_COLUMN},
     "partition_by": ["settlement_date", bucketing.BUCKET_COLUMN],  # day directories, a bucket directory in each
 }
-SNAPSHOT = {"partition_expr": "snapshot_date"}
+# whole tables, a new Delta version only when their rows change (engine write mode `replace_if_changed`)
+VERSIONED = {"write_mode": "replace_if_changed"}
 # Chunk sizes (SMART_METER_CHUNK_DAYS, SMART_METER_INGEST_CHUNK_BYTES) are read when a run starts; see pipeline.py.
 COMMON = dict(partitions_def=uk_settlement_days, backfill_policy=BackfillPolicy.single_run(), group_name=GROUP)
+
+
+class ActiveAgreementsConfig(Config):
+    """The as-of date of presentation/active_agreements for one run (the launchpad's config)."""
+
+    as_of_date: str | None = None  # YYYY-MM-DD; unset: SMART_METER_AS_OF_DATE
+
+    def as_of(self, smart_meter: SmartMeterSource) -> dt.date:
+        if self.as_of_date is None:
+            return smart_meter.as_of()
+        try:
+            return dt.date.fromisoformat(self.as_of_date)
+        except ValueError:
+            raise ValueError(f"active_agreements config as_of_date must be YYYY-MM-DD, not {self.as_of_date!r}") from None
 
 
 def run_days(context: AssetExecutionContext) -> list[dt.date]:
@@ -86,12 +110,21 @@ def _name(key: AssetKey) -> str:
     return key.to_python_identifier()
 
 
-def any_day_when_inputs_change() -> AutomationCondition:
+DATABASE = (RAW_AGREEMENTS, RAW_PRODUCTS, RAW_METERPOINTS)
+
+
+def any_day_when_inputs_change(ignore_database: bool = False) -> AutomationCondition:
     """`eager()` for any day (not only the latest): a partition whose inputs were updated, once none is missing
-    or in progress. Used only when bucketed."""
-    return AutomationCondition.eager().without(AutomationCondition.in_latest_time_window()).with_label(
-        "eager_any_day: the partition's inputs changed (any day)"
-    )
+    or in progress. Used only when bucketed. `ignore_database`: a new version of the (unpartitioned) database
+    does not by itself re-run every day of silver; it applies to the days processed after it (re-run older days
+    to re-attribute them). The database must still exist before silver runs."""
+    eager = AutomationCondition.eager().without(AutomationCondition.in_latest_time_window())
+    if ignore_database:
+        eager = eager.replace(
+            AutomationCondition.any_deps_updated(), AutomationCondition.any_deps_updated().ignore(AssetSelection.assets(*DATABASE))
+        )
+        return eager.with_label("eager_any_day: the partition's readings changed (any day)")
+    return eager.with_label("eager_any_day: the partition's inputs changed (any day)")
 
 
 def _columns(key: AssetKey, bucketed: bool) -> dict:
@@ -111,13 +144,14 @@ def build_assets(buckets: int = 1) -> list[AssetsDefinition]:
 
     # bucketed, a day is several runs: what reads other assets follows its inputs by automation (sensors.py)
     follow = any_day_when_inputs_change() if bucketed else None
+    follow_readings = any_day_when_inputs_change(ignore_database=True) if bucketed else None
 
-    def outs(specs: list[AssetSpec], per_meterpoint: bool = False, automated: bool = False) -> dict[str, AssetOut]:
+    def outs(specs: list[AssetSpec], per_meterpoint: bool = False, automated: bool = False, condition: AutomationCondition | None = None) -> dict[str, AssetOut]:
         """Typed outputs (the IO manager writes them) described by specs; the multi-asset's inputs feed every output
         (its deps) and its `group_name` (COMMON) is every output's group."""
         return {
             _name(spec.key): AssetOut.from_spec(
-                spec.replace_attributes(automation_condition=follow if automated else None).merge_attributes(
+                spec.replace_attributes(automation_condition=(condition or follow) if automated else None).merge_attributes(
                     metadata=column_schema_metadata(_columns(spec.key, bucketed and per_meterpoint))
                 )
             )
@@ -180,36 +214,33 @@ def build_assets(buckets: int = 1) -> list[AssetsDefinition]:
             AssetSpec(
                 RAW_AGREEMENTS,
                 description=(
-                    "The `agreement` table of the utility's SQLite database (SMART_METER_DB_PATH) as delivered, one "
-                    "snapshot per settlement day processed (snapshot_date): silver uses the snapshot of the reading's day."
+                    "The `agreement` table of the utility's SQLite database (SMART_METER_DB_PATH) as delivered, one row per "
+                    "agreement. Versioned by content: a new Delta version only when the database's rows change (the Delta "
+                    "history is the table's history). Silver attributes a reading to the agreement valid on its day."
                 ),
-                metadata=SNAPSHOT,
+                metadata=VERSIONED,
                 kinds={"delta", "polars", "sqlite"},
             ),
             AssetSpec(
                 RAW_PRODUCTS,
-                description="The `product` table (display_name is not unique; product_id is), one snapshot per settlement day.",
-                metadata=SNAPSHOT,
+                description="The `product` table as delivered (display_name is not unique; product_id is). Versioned by content.",
+                metadata=VERSIONED,
                 kinds={"delta", "polars", "sqlite"},
             ),
             AssetSpec(
                 RAW_METERPOINTS,
-                description="The `meterpoint` table (meterpoint_id -> one of 13 regions), one snapshot per settlement day.",
-                metadata=SNAPSHOT,
+                description="The `meterpoint` table as delivered (meterpoint_id -> one of 13 regions). Versioned by content.",
+                metadata=VERSIONED,
                 kinds={"delta", "polars", "sqlite"},
             ),
         ]),
-        **COMMON,
+        group_name=GROUP,
     )
-    def smart_meter_database(context: AssetExecutionContext, smart_meter: SmartMeterSource):
-        days = run_days(context)
+    def smart_meter_database(smart_meter: SmartMeterSource):
         tables = source.read_static_tables(Path(smart_meter.db_path))
         for key, table in ((RAW_AGREEMENTS, tables.agreements), (RAW_PRODUCTS, tables.products), (RAW_METERPOINTS, tables.meterpoints)):
-            yield Output(
-                ingestion.snapshot(table, days),
-                output_name=_name(key),
-                metadata={"rows_in_database": table.height, "snapshot_days": len(days)},
-            )
+            version = content_version(table, sort_by=table.columns)
+            yield Output(table, output_name=_name(key), data_version=DataVersion(version), metadata={"content_version": version})
 
 
     # ------------------------------------------------------------------------------------------------ silver
@@ -217,9 +248,9 @@ def build_assets(buckets: int = 1) -> list[AssetsDefinition]:
         name="smart_meter_silver",
         ins={
             "raw_readings": AssetIn(RAW_READINGS),
-            "agreements": AssetIn(RAW_AGREEMENTS, partition_mapping=mapping),
-            "products": AssetIn(RAW_PRODUCTS, partition_mapping=mapping),
-            "meterpoints": AssetIn(RAW_METERPOINTS, partition_mapping=mapping),
+            "agreements": AssetIn(RAW_AGREEMENTS),
+            "products": AssetIn(RAW_PRODUCTS),
+            "meterpoints": AssetIn(RAW_METERPOINTS),
         },
         outs=outs([
             AssetSpec(
@@ -227,7 +258,7 @@ def build_assets(buckets: int = 1) -> list[AssetsDefinition]:
                 description=(
                     "One row per (meterpoint_id, interval_start_utc): UTC and UK-local start, consumption_kwh, and the "
                     "agreement, product (product_id, product_display_name, is_variable) and region valid at the "
-                    "reading's time, half-open [valid_from, valid_to) in UK local days. Duplicates removed (first in file "
+                    "reading's time, half-open [valid_from, valid_to) in UK local days, from the database's current version. Duplicates removed (first in file "
                     "order kept); the ambiguous autumn hour: first occurrence in file order = BST, second = GMT. "
                     "Readings without a covering agreement are kept with null agreement columns; "
                     "covering_agreement_count > 1 marks overlapping agreements (the latest-starting one is used)."
@@ -246,7 +277,7 @@ def build_assets(buckets: int = 1) -> list[AssetsDefinition]:
                 metadata=meter,
                 kinds={"delta", "polars"},
             ),
-        ], per_meterpoint=True, automated=True),
+        ], per_meterpoint=True, automated=True, condition=follow_readings),
         **per_meter,
     )
     def smart_meter_silver(
@@ -258,7 +289,12 @@ def build_assets(buckets: int = 1) -> list[AssetsDefinition]:
     ):
         days, run_buckets = run_day_buckets(context, buckets) if bucketed else (run_days(context), None)
         run = pipeline.Silver(raw_readings, agreements, products, meterpoints, days, settings.smart_meter_chunk_days(), buckets=run_buckets)
-        yield Output(FrameStream(schema=run.readings_schema, batches=run.readings, metadata=run.metadata), output_name=_name(SILVER_READINGS))
+        database = {name: content_version(t, sort_by=t.columns) for name, t in (("agreements", agreements), ("products", products), ("meterpoints", meterpoints))}
+        yield Output(
+            FrameStream(schema=run.readings_schema, batches=run.readings, metadata=run.metadata),
+            output_name=_name(SILVER_READINGS),
+            metadata={"database_content_versions": MetadataValue.json(database)},
+        )
         stats = run.stats
         if stats["readings_without_agreement"]:
             context.log.warning(f"{stats['readings_without_agreement']} readings have no covering agreement (kept, product columns null)")
@@ -342,22 +378,24 @@ def build_assets(buckets: int = 1) -> list[AssetsDefinition]:
             AssetSpec(
                 ACTIVE_AGREEMENTS,
                 description=(
-                    "Agreements active on the as-of date (SMART_METER_AS_OF_DATE, default 2021-01-01) with strict bounds "
-                    "valid_from < as_of AND (valid_to IS NULL OR valid_to > as_of): agreement id, meterpoint id, product "
-                    "display name, is_variable; one set per database snapshot (snapshot_date)."
+                    "Agreements active on one as-of date with strict bounds valid_from < as_of AND (valid_to IS NULL OR "
+                    "valid_to > as_of): agreement id, meterpoint id, product display name, is_variable. The date is the "
+                    "run's config `as_of_date` (choose it in the launchpad), else SMART_METER_AS_OF_DATE (default "
+                    "2021-01-01). One set, versioned by content."
                 ),
-                metadata=SNAPSHOT,
+                metadata=VERSIONED,
                 kinds={"delta", "polars"},
             )
         ], automated=True),
-        **COMMON,
+        group_name=GROUP,
     )
     def smart_meter_active_agreements(
-        context: AssetExecutionContext, agreements: pl.DataFrame, products: pl.DataFrame, smart_meter: SmartMeterSource
+        config: ActiveAgreementsConfig, agreements: pl.DataFrame, products: pl.DataFrame, smart_meter: SmartMeterSource
     ):
-        as_of = smart_meter.as_of()
+        as_of = config.as_of(smart_meter)
         active = presentation.active_agreements(agreements, products, as_of)
-        yield Output(active, output_name=_name(ACTIVE_AGREEMENTS), metadata={"as_of_date": as_of.isoformat()})
+        version = content_version(active, sort_by=["agreement_id"])
+        yield Output(active, output_name=_name(ACTIVE_AGREEMENTS), data_version=DataVersion(version), metadata={"as_of_date": as_of.isoformat()})
 
 
     return [smart_meter_ingestion, smart_meter_database, smart_meter_silver, smart_meter_presentation, smart_meter_active_agreements]

@@ -8,7 +8,6 @@ from dagster import AssetKey
 from energy_assets.column_docs import LOCAL_TS, UTC_TS
 
 SETTLEMENT_DATE = (pl.Date, "UK settlement day (Europe/London calendar day) of the reading; the partition.")
-SNAPSHOT_DATE = (pl.Date, "The settlement day this snapshot of the database table was taken for (the partition); silver uses the snapshot of the reading's day.")
 METERPOINT_ID = (pl.String, "Smart meter (meterpoint) identifier.")
 PRODUCT_ID = (pl.String, "Tariff product identifier (unique).")
 PRODUCT_DISPLAY_NAME = (pl.String, "Tariff product's display name (several products can share one).")
@@ -58,7 +57,6 @@ RAW_AGREEMENTS = {
     "product_id": PRODUCT_ID,
     "meterpoint_id": METERPOINT_ID,
     "account_id": (pl.String, "Customer account identifier."),
-    "snapshot_date": SNAPSHOT_DATE,
 }
 
 RAW_PRODUCTS = {
@@ -66,13 +64,11 @@ RAW_PRODUCTS = {
     "is_variable": (pl.Int64, "1 for a variable-rate tariff, 0 for a fixed one, as delivered."),
     "id": (pl.Int64, "The database's row id of the product."),
     "product_id": PRODUCT_ID,
-    "snapshot_date": SNAPSHOT_DATE,
 }
 
 RAW_METERPOINTS = {
     "region": REGION,
     "meterpoint_id": METERPOINT_ID,
-    "snapshot_date": SNAPSHOT_DATE,
 }
 
 SILVER_READINGS = {
@@ -112,7 +108,6 @@ ACTIVE_AGREEMENTS = {
     "agreement_valid_from": VALID_FROM,
     "agreement_valid_to": VALID_TO,
     "as_of_date": (pl.Date, "The day the agreement is active on (SMART_METER_AS_OF_DATE): valid_from < as_of_date and (valid_to null or > as_of_date)."),
-    "snapshot_date": SNAPSHOT_DATE,
 }
 
 TOTAL_CONSUMPTION_HALF_HOUR = {

@@ -1,6 +1,6 @@
 """Ingestion planning, pure: which file versions a run must read, the raw rows of what it read, how the raw
-partitions are rebuilt from what was already ingested plus what is new, the ingestion log's rows, and the
-database snapshots. Polars frames in, frames out; no Dagster, no I/O (the drop is read by `source.py`, the
+partitions are rebuilt from what was already ingested plus what is new, and the ingestion log's rows.
+Polars frames in, frames out; no Dagster, no I/O (the drop is read by `source.py`, the
 lake by `pipeline.py`).
 """
 
@@ -207,9 +207,4 @@ def log_rows(summary: pl.DataFrame, replace: pl.DataFrame, per_day: pl.DataFrame
     )
 
 
-
-# ---------------------------------------------------------------------------------------------- database
-def snapshot(table: pl.DataFrame, days: list[dt.date]) -> pl.DataFrame:
-    """The table as delivered, once per settlement day of the run (`snapshot_date`)."""
-    return table.join(pl.DataFrame({"snapshot_date": days}, schema={"snapshot_date": pl.Date}), how="cross")
 

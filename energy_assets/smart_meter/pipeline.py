@@ -179,15 +179,12 @@ class Silver:
         self.totals.clear()
         self.metadata.clear()
         for chunk in self.chunks:
-            snapshot_days = on_days(chunk, "snapshot_date")
             for bucket in [None] if self.buckets is None else self.buckets.keys:  # a bucket at a time
                 where = on_days(chunk) if bucket is None else on_days(chunk) & (pl.col(bucketing.BUCKET_COLUMN) == bucket)
                 raw = self.raw.filter(where).collect()
                 if bucket is not None:
                     raw = raw.drop(bucketing.BUCKET_COLUMN)
-                part = silver.silver_readings(
-                    raw, self.agreements.filter(snapshot_days), self.products.filter(snapshot_days), self.meterpoints.filter(snapshot_days)
-                )
+                part = silver.silver_readings(raw, self.agreements, self.products, self.meterpoints)
                 del raw
                 self.totals.update(silver.add_stats(self.totals, part.stats))
                 if bucket is None:

@@ -18,7 +18,7 @@ def active_agreements(agreements: pl.DataFrame, products: pl.DataFrame, as_of: d
     typed = typed_agreements(agreements)
     return (
         typed.filter((pl.col("valid_from") < as_of) & (pl.col("valid_to").is_null() | (pl.col("valid_to") > as_of)))
-        .join(products.select("product_id", "display_name", "is_variable", "snapshot_date"), on=["product_id", "snapshot_date"], how="left")
+        .join(products.unique("product_id", keep="first").select("product_id", "display_name", "is_variable"), on="product_id", how="left")
         .select(
             "agreement_id",
             "meterpoint_id",
@@ -28,9 +28,8 @@ def active_agreements(agreements: pl.DataFrame, products: pl.DataFrame, as_of: d
             agreement_valid_from="valid_from",
             agreement_valid_to="valid_to",
             as_of_date=pl.lit(as_of, pl.Date),
-            snapshot_date="snapshot_date",
         )
-        .sort(["snapshot_date", "agreement_id"])
+        .sort("agreement_id")
     )
 
 

@@ -11,8 +11,8 @@ whatever the sensor did: files that arrived without a trigger are still processe
 
 Bucketed (`SMART_METER_BUCKETS` = N > 1, `build_orchestration`): a run holds one partitioning, so a day is
 several runs. The sensor and the 08:00 schedule request one ingestion run per (day, bucket) of the per-meterpoint
-ingestion (raw readings + log) and one run per day of the database snapshots; silver (per day and bucket), the
-presentation aggregates and active agreements (per day) follow by declarative automation (the
+ingestion (raw readings + log) and one run of the database (unpartitioned, versioned by content); silver (per day
+and bucket), the presentation aggregates (per day) and active agreements follow by declarative automation (the
 `smart_meter_automation` sensor, on by default when bucketed) as soon as their inputs of the day are complete.
 """
 
@@ -55,6 +55,18 @@ from energy_assets.smart_meter.source import SmartMeterSource
 
 UK = ZoneInfo("Europe/London")
 TARGET = AssetSelection.groups(GROUP)
+# Unbucketed: the whole domain as one job on UK days. The database and active agreements are unpartitioned (versioned
+# by content) and run once in every run of it, whatever its days; a job may mix unpartitioned assets with one
+# partitioning. `uk_days_job` holds only the day-partitioned assets (a day range there needs the database loaded).
+smart_meter_job = define_asset_job(
+    "smart_meter_job",
+    selection=TARGET,
+    description=(
+        "The smart-meter batch for a UK day or range of days in one run: the database (a new version only when it "
+        "changed), the reading files of those days -> raw -> silver -> presentation, every check. What the readings "
+        "sensor and the 08:00 schedule run."
+    ),
+)
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 
@@ -133,7 +145,7 @@ def new_file_versions(context: SensorEvaluationContext, smart_meter: SmartMeterS
         "Watches SMART_METER_READINGS_DIR: a new or changed file version (by content hash) requests runs of the "
         "smart-meter assets for exactly the settlement days its rows touch. Cursor: file -> [size, mtime, sha256]."
     ),
-    target=TARGET,
+    job=smart_meter_job,
     minimum_interval_seconds=30,
     default_status=DefaultSensorStatus.STOPPED,
 )
@@ -164,7 +176,7 @@ def day_that_ended(context: ScheduleEvaluationContext) -> dt.date:
     description="08:00 UK time: process the settlement day that just ended, whatever the sensor saw.",
     cron_schedule="0 8 * * *",
     execution_timezone="Europe/London",
-    target=TARGET,
+    job=smart_meter_job,
     default_status=DefaultScheduleStatus.STOPPED,
 )
 def smart_meter_daily_schedule(context: ScheduleEvaluationContext):
@@ -174,17 +186,18 @@ def smart_meter_daily_schedule(context: ScheduleEvaluationContext):
 
 # ------------------------------------------------------------------------------------------------ bucketed
 def bucket_run_requests(versions: pl.DataFrame, touched: pl.DataFrame, buckets: int, ingest_job: str, database_job: str) -> list[RunRequest]:
-    """Bucketed: one ingestion run per (day, bucket) the new versions touch and one database-snapshot run per day."""
+    """Bucketed: one ingestion run per (day, bucket) the new versions touch, and one run of the (unpartitioned,
+    versioned by content) database, which commits a new version only if the database changed (silver waits for
+    the database to exist)."""
     first = dt.date.fromisoformat(uk_settlement_days.start.strftime("%Y-%m-%d"))
     last_key = uk_settlement_days.get_last_partition_key()
     last = dt.date.fromisoformat(last_key) if last_key else first
     pairs = bucketing.with_file_bucket(touched, buckets).select("settlement_date", bucketing.BUCKET_COLUMN).unique()
     pairs = pairs.filter(pl.col("settlement_date").is_between(first, last)).sort("settlement_date", bucketing.BUCKET_COLUMN)
     ident = ",".join(sorted(f"{n}@{h}" for n, h in versions.iter_rows()))
-    requests = []
-    for day in pairs["settlement_date"].unique().sort().to_list():
-        run_key = "smart-meter-db-" + hashlib.sha256(f"{ident}|{day}".encode()).hexdigest()[:20]
-        requests.append(RunRequest(run_key=run_key, job_name=database_job, partition_key=day.isoformat()))
+    if pairs.is_empty():
+        return []
+    requests = [RunRequest(run_key="smart-meter-db-" + hashlib.sha256(ident.encode()).hexdigest()[:20], job_name=database_job)]
     for day, bucket in pairs.iter_rows():
         run_key = "smart-meter-" + hashlib.sha256(f"{ident}|{day}|{bucket}".encode()).hexdigest()[:20]
         key = MultiPartitionKey({bucketing.DATE_DIMENSION: day.isoformat(), bucketing.BUCKET_DIMENSION: bucket})
@@ -204,14 +217,14 @@ def build_orchestration(buckets: int = 1) -> tuple[list, list]:
     database_job = define_asset_job(
         "smart_meter_database_job",
         selection=AssetSelection.assets(RAW_AGREEMENTS, RAW_PRODUCTS, RAW_METERPOINTS),
-        description="Snapshot the smart-meter database for a UK day.",
+        description="Load the smart-meter database (agreements, products, meterpoints): a new table version only when it changed.",
     )
 
     @sensor(
         name="smart_meter_readings_sensor",
         description=(
             "Watches SMART_METER_READINGS_DIR: a new or changed file version (by content hash) requests an ingestion run per "
-            "(day, meterpoint bucket) its rows touch and a database snapshot per day; silver and presentation follow by automation."
+            "(day, meterpoint bucket) its rows touch and one load of the database; silver and presentation follow by automation."
         ),
         jobs=[ingest_job, database_job],
         minimum_interval_seconds=30,
@@ -239,15 +252,14 @@ def build_orchestration(buckets: int = 1) -> tuple[list, list]:
 
     @schedule(
         name="smart_meter_database_daily_schedule",
-        description="08:00 UK time: snapshot the database for the settlement day that just ended.",
+        description="08:00 UK time: load the database (a new table version only when it changed).",
         cron_schedule="0 8 * * *",
         execution_timezone="Europe/London",
         job=database_job,
         default_status=DefaultScheduleStatus.STOPPED,
     )
     def database_daily_schedule(context: ScheduleEvaluationContext):
-        day = day_that_ended(context)
-        return RunRequest(run_key=f"smart-meter-db-daily-{day.isoformat()}", partition_key=day.isoformat())
+        return RunRequest(run_key=f"smart-meter-db-daily-{day_that_ended(context).isoformat()}")
 
     automation = AutomationConditionSensorDefinition(
         "smart_meter_automation",

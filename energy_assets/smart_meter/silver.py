@@ -1,5 +1,5 @@
 """Silver, pure: raw rows -> one row per (meterpoint_id, interval_start_utc) plus every other row in quarantine
-(with the reason), attributed to the agreement, product and region of the reading's day. Polars frames in,
+(with the reason), attributed to the agreement, product and region valid on the reading's day. Polars frames in,
 frames out; no Dagster, no I/O.
 """
 
@@ -98,8 +98,8 @@ def silver_readings(
 ) -> SilverResult:
     """Raw rows -> one row per (meterpoint_id, interval_start_utc), plus every other row in quarantine.
 
-    `agreements`, `products`, `meterpoints` are the raw snapshots (with `snapshot_date`); a reading of
-    settlement day D uses the snapshot of D.
+    `agreements`, `products`, `meterpoints` are the database's tables as delivered (raw, one version of each:
+    the lake keeps them versioned by content); an agreement applies to a reading by its validity dates.
 
     Rules:
     - local -> UTC in Europe/London. An ambiguous autumn local time is resolved by occurrence in file
@@ -265,7 +265,7 @@ def _per_meterpoint_day(pairs: pl.DataFrame, agreements: pl.DataFrame, products:
     """Per (meterpoint, day): region (null = unknown meterpoint) and the one agreement covering the day."""
     typed = typed_agreements(agreements)
     covering = (
-        pairs.join(typed, left_on=["meterpoint_id", "settlement_date"], right_on=["meterpoint_id", "snapshot_date"], how="inner")
+        pairs.join(typed, on="meterpoint_id", how="inner")
         .filter(
             (pl.col("valid_from") <= pl.col("settlement_date"))
             & (pl.col("valid_to").is_null() | (pl.col("settlement_date") < pl.col("valid_to")))
@@ -275,14 +275,12 @@ def _per_meterpoint_day(pairs: pl.DataFrame, agreements: pl.DataFrame, products:
         .agg(pl.all().first(), covering_agreement_count=pl.len())
         .select("meterpoint_id", "settlement_date", "agreement_id", "valid_from", "valid_to", "product_id", "covering_agreement_count")
     )
-    prod = products.unique(["product_id", "snapshot_date"], keep="first").select(
-        "product_id", "display_name", pl.col("is_variable").cast(pl.Boolean), "snapshot_date"
-    )
-    mp = meterpoints.unique(["meterpoint_id", "snapshot_date"], keep="first").select("meterpoint_id", "region", "snapshot_date")
+    prod = products.unique("product_id", keep="first").select("product_id", "display_name", pl.col("is_variable").cast(pl.Boolean))
+    mp = meterpoints.unique("meterpoint_id", keep="first").select("meterpoint_id", "region")
     return (
         pairs.join(covering, on=["meterpoint_id", "settlement_date"], how="left")
-        .join(prod, left_on=["product_id", "settlement_date"], right_on=["product_id", "snapshot_date"], how="left")
-        .join(mp, left_on=["meterpoint_id", "settlement_date"], right_on=["meterpoint_id", "snapshot_date"], how="left")
+        .join(prod, on="product_id", how="left")
+        .join(mp, on="meterpoint_id", how="left")
     )
 
 

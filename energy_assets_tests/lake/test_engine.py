@@ -138,12 +138,48 @@ def test_append_on_keys_inserts_only_new_keys_and_plain_append_adds_everything(l
         (WriteSpec("silver/daily", mode="merge"), "write_mode 'merge' needs 'merge_keys' metadata"),
         (WriteSpec("silver/daily", mode="merge", merge_keys=("missing",)), r"merge key columns \['missing'\] are not in the output"),
         (WriteSpec("silver/daily", partition_by=("value; DROP",)), "not a plain column name"),
+        (WriteSpec("silver/daily", mode="replace_if_changed"), "'replace_if_changed' replaces a whole table"),
     ],
 )
 def test_bad_specs_are_refused_and_nothing_is_written(lake, spec, message):
     with pytest.raises((LakeWriteError, SliceError), match=message):
         write(lake, KEY, frame("2024-01-02", 1, 1), [days("2024-01-02", 1)], spec)
     assert not lake.exists(KEY)
+
+
+def test_replace_if_changed_commits_a_version_only_when_the_rows_change(lake):
+    key, spec = ("raw", "reference"), WriteSpec("raw/reference", mode="replace_if_changed")
+    first = pl.DataFrame({"id": [1, 2, 3], "name": ["a", None, "c"]})
+    assert write(lake, key, first, spec=spec).stats == {"rows_written": 3, "content_changed": 1, "commit_attempts": 1}
+    version = lake.version(key)
+    # the same rows in another order (a null included): no new version
+    assert write(lake, key, first.reverse(), spec=spec).stats == {"rows_written": 0, "content_changed": 0, "commit_attempts": 1}
+    assert lake.version(key) == version
+    # one changed cell, or one row fewer: a new version holding exactly the new rows
+    changed = first.with_columns(pl.when(pl.col("id") == 2).then(pl.lit("b")).otherwise(pl.col("name")).alias("name"))
+    assert write(lake, key, changed, spec=spec).stats["content_changed"] == 1
+    assert write(lake, key, changed.head(2), spec=spec).stats["content_changed"] == 1
+    assert lake.version(key) == version + 2
+    assert lake.read(key).sort("id").equals(changed.head(2))
+    # the Delta history is the content's history: time travel gives each earlier content back
+    assert lake.scan(key, version=version).collect().sort("id").equals(first, null_equal=True)
+    assert lake.scan(key, version=version + 1).collect().sort("id").equals(changed)
+    assert DeltaTable(lake.table_uri(key)).metadata().partition_columns == []
+
+
+def test_replace_if_changed_replaces_a_table_of_an_earlier_layout(lake):
+    """A table written with another schema and partitioning (the smart-meter database as one partitioned copy per
+    day, before it was versioned by content) is replaced by the new layout in one commit."""
+    key = ("raw", "reference")
+    days_ = [dt.date(2021, 1, 1), dt.date(2021, 1, 2)]
+    old = pl.DataFrame({"id": [1, 1], "name": ["a", "a"], "snapshot_date": days_})
+    write_deltalake(lake.table_uri(key), old.to_arrow(), partition_by=["snapshot_date"])
+    new = pl.DataFrame({"id": [1], "name": ["a"]})
+    result = write(lake, key, new, spec=WriteSpec("raw/reference", mode="replace_if_changed"))
+    assert result.stats["content_changed"] == 1
+    assert lake.read(key).equals(new)
+    assert DeltaTable(lake.table_uri(key)).metadata().partition_columns == []
+    assert write(lake, key, new, spec=WriteSpec("raw/reference", mode="replace_if_changed")).stats["content_changed"] == 0
 
 
 def test_a_real_commit_conflict_is_retried_from_a_fresh_snapshot(lake, monkeypatch):

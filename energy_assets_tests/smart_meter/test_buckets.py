@@ -54,7 +54,7 @@ def test_buckets_are_balanced():
     assert max(counts.values()) < 1.1 * 2_000 and min(counts.values()) > 0.9 * 2_000, counts
 
 
-def test_bucketed_sensor_requests_one_run_per_day_and_bucket_and_a_database_run_per_day():
+def test_bucketed_sensor_requests_one_run_per_day_and_bucket_and_one_database_run():
     ids = meterpoint_ids(12, seed=5)
     days = [dt.date(2021, 3, 26), dt.date(2021, 3, 27)]
     touched = pl.DataFrame({"source_file": [f"{i}.json" for i in ids for _ in days], "settlement_date": days * len(ids)})
@@ -62,10 +62,15 @@ def test_bucketed_sensor_requests_one_run_per_day_and_bucket_and_a_database_run_
     requests = bucket_run_requests(versions, touched, N, "ingest", "db")
     db = [r for r in requests if r.job_name == "db"]
     ingest = [r for r in requests if r.job_name == "ingest"]
-    assert sorted(r.partition_key for r in db) == [d.isoformat() for d in days]
+    assert [r.partition_key for r in db] == [None]  # the database is one unpartitioned table, loaded once per tick
     expected = {(d.isoformat(), str(buckets.bucket_of(i, N))) for i in ids for d in days}
     assert {(r.partition_key.keys_by_dimension["date"], r.partition_key.keys_by_dimension["bucket"]) for r in ingest} == expected
     assert len({r.run_key for r in requests}) == len(requests)
+    # another set of versions is another database run; days outside the partitions request nothing
+    other = bucket_run_requests(versions.with_columns(content_hash=pl.lit("h2")), touched, N, "ingest", "db")
+    assert [r.run_key for r in other if r.job_name == "db"] != [r.run_key for r in db]
+    before = touched.with_columns(settlement_date=pl.lit(dt.date(1999, 1, 1)))
+    assert bucket_run_requests(versions, before, N, "ingest", "db") == []
 
 
 def _run(defs, selection, partition_key, resources):
@@ -104,7 +109,7 @@ def test_a_day_in_three_concurrent_bucket_runs_equals_the_day_unsplit(tmp_path, 
     split = tmp_path / "split"
     res = smart_meter_resources(split, drop)
     three = [*sm_assets.build_assets(N), *build_checks(N)]
-    _run(three, DATABASE, DAY, res)
+    _run(three, DATABASE, None, res)  # unpartitioned
     keys = buckets.bucket_keys(N)
     ctx = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=N, mp_context=ctx) as pool:  # N runs of one day writing the same tables at once

@@ -28,7 +28,7 @@ def raw(rows: list[tuple], file_error: str | None = None) -> pl.DataFrame:
     ).select(list(ing.RAW_SCHEMA))
 
 
-def static(days, agreements, meterpoints=("m1", "m2", "m3"), products=(("Fixed", 0, 1, "FIX-A"), ("Fixed", 0, 2, "FIX-B"), ("Agile", 1, 3, "AGILE"))):
+def static(agreements, meterpoints=("m1", "m2", "m3"), products=(("Fixed", 0, 1, "FIX-A"), ("Fixed", 0, 2, "FIX-B"), ("Agile", 1, 3, "AGILE"))):
     a = pl.DataFrame(
         agreements,
         schema={"agreement_id": pl.Int64, "agreement_valid_from": pl.String, "agreement_valid_to": pl.String, "product_id": pl.String, "meterpoint_id": pl.String, "account_id": pl.String},
@@ -36,11 +36,11 @@ def static(days, agreements, meterpoints=("m1", "m2", "m3"), products=(("Fixed",
     )
     p = pl.DataFrame(list(products), schema={"display_name": pl.String, "is_variable": pl.Int64, "id": pl.Int64, "product_id": pl.String}, orient="row")
     m = pl.DataFrame({"region": ["London"] * len(meterpoints), "meterpoint_id": list(meterpoints)})
-    return ing.snapshot(a, days), ing.snapshot(p, days), ing.snapshot(m, days)
+    return a, p, m  # the database as delivered: one version, no per-day copies
 
 
-def silver(rows, agreements, days=(D(2021, 3, 27), D(2021, 3, 28)), **kw):
-    a, p, m = static(list(days), agreements, **kw)
+def silver(rows, agreements, **kw):
+    a, p, m = static(agreements, **kw)
     res = sv.silver_readings(raw(rows), a, p, m)
     # row order carries no meaning in silver: sort for readable assertions
     return sv.SilverResult(res.readings.sort("meterpoint_id", "interval_start_utc"), res.quarantine, res.stats)
@@ -98,7 +98,7 @@ def test_autumn_ambiguous_hour_first_occurrence_is_bst_second_gmt_third_duplicat
         ("m1.json", 1, "m1", "2021-10-31 00:30:00", "0.4"),
         ("m1.json", 3, "m1", "2021-10-31 02:00:00", "0.5"),
     ]
-    res = silver(rows, [(1, "2020-01-01", None, "FIX-A", "m1", "acc")], days=(D(2021, 10, 31),))
+    res = silver(rows, [(1, "2020-01-01", None, "FIX-A", "m1", "acc")])
     got = res.readings.select("interval_start_utc", "consumption_kwh").rows()
     assert got == [
         (utc(2021, 10, 30, 23, 30), 0.4),
@@ -112,7 +112,7 @@ def test_autumn_ambiguous_hour_first_occurrence_is_bst_second_gmt_third_duplicat
 
 def test_spring_missing_hour_is_quarantined_and_the_day_has_46_half_hours():
     rows = [("m1.json", i, "m1", f"2021-03-28 {h:02d}:{m:02d}:00", "0.1") for i, (h, m) in enumerate((h, m) for h in range(24) for m in (0, 30))]
-    res = silver(rows, [(1, "2020-01-01", None, "FIX-A", "m1", "acc")], days=(D(2021, 3, 28),))
+    res = silver(rows, [(1, "2020-01-01", None, "FIX-A", "m1", "acc")])
     assert res.readings.height == 46
     assert res.readings["interval_start_utc"].n_unique() == 46
     bad = res.quarantine.filter(pl.col("disposition") == "quarantined")
@@ -149,7 +149,7 @@ def test_every_kind_of_bad_row_is_quarantined_with_its_reason_and_source(row, re
 
 def test_malformed_file_row_is_quarantined_with_the_parser_message():
     df = raw([("bad.json", None, None, None, None)], file_error="bad.json: malformed JSON: unexpected end of data")
-    a, p, m = static([D(2021, 3, 28)], [])
+    a, p, m = static([])
     res = sv.silver_readings(df, a, p, m)
     assert res.readings.height == 0
     assert res.quarantine.select("source_file", "reason").row(0) == ("bad.json", "malformed_file: bad.json: malformed JSON: unexpected end of data")
@@ -164,7 +164,7 @@ def test_active_agreements_use_strict_bounds():
         (4, "2020-12-31", "2021-01-02", "AGILE", "m3", "a"),  # active
         (5, "2020-12-31", "2020-12-31", "FIX-A", "m1", "a"),  # zero-length
     ]
-    a, p, _ = static([D(2021, 3, 28)], agreements)
+    a, p, _ = static(agreements)
     got = pres.active_agreements(a, p, as_of)
     assert got.select("agreement_id", "meterpoint_id", "product_display_name", "is_variable").rows() == [
         (1, "m1", "Fixed", False),
