@@ -1,7 +1,7 @@
 """The derived jobs: one per partitioning, and a checks job only where there are checks."""
 
 import polars as pl
-from dagster import AssetSelection, asset, asset_check
+from dagster import AssetSelection, Definitions, asset, asset_check
 
 from energy_assets.definitions import defs
 from energy_assets.jobs import build_jobs
@@ -32,6 +32,39 @@ def daily() -> pl.DataFrame:
 @asset_check(asset=lonely)
 def lonely_has_rows(lonely: pl.DataFrame):
     raise AssertionError("never run here")
+
+
+@asset
+def reference() -> pl.DataFrame:
+    return pl.DataFrame({"x": [1]})
+
+
+@asset(deps=[daily])
+def summary() -> pl.DataFrame:
+    return pl.DataFrame({"x": [1]})
+
+
+@asset(partitions_def=uk_settlement_days, metadata={"partition_expr": "settlement_date"})
+def daily_reading(reference: pl.DataFrame) -> pl.DataFrame:
+    return pl.DataFrame({"settlement_date": []})
+
+
+@asset(partitions_def=uk_settlement_days, metadata={"partition_expr": "settlement_date"})
+def daily_after_summary(summary: pl.DataFrame) -> pl.DataFrame:
+    return pl.DataFrame({"settlement_date": []})
+
+
+def test_a_partitioned_job_loads_the_reference_tables_its_assets_read():
+    assets = [lonely, daily, reference, summary, daily_reading, daily_after_summary]
+    jobs = {job.name: job for job in build_jobs(assets)}
+    selected = jobs["uk_days_job"].selection.resolve(Definitions(assets=assets).resolve_asset_graph())
+    # `reference` is read by a daily asset and has nothing partitioned upstream; `summary` is fed by a partitioned
+    # asset (it belongs after the days, not in them); `lonely` is read by nothing partitioned
+    assert selected == {daily.key, daily_reading.key, daily_after_summary.key, reference.key}
+    assert "with the reference tables they read: reference" in jobs["uk_days_job"].description
+    # in the code location: the smart-meter database, not active agreements (only the serving file reads it)
+    uk = {k.to_user_string() for k in defs.get_job_def("uk_days_job").asset_layer.executable_asset_keys}
+    assert {"raw/agreements", "raw/products", "raw/meterpoints"} <= uk and "presentation/active_agreements" not in uk
 
 
 def test_a_checks_job_comes_with_the_checks_given():

@@ -57,7 +57,7 @@ UK = ZoneInfo("Europe/London")
 TARGET = AssetSelection.groups(GROUP)
 # Unbucketed: the whole domain as one job on UK days. The database and active agreements are unpartitioned (versioned
 # by content) and run once in every run of it, whatever its days; a job may mix unpartitioned assets with one
-# partitioning. `uk_days_job` holds only the day-partitioned assets (a day range there needs the database loaded).
+# partitioning. (`uk_days_job` holds every UK-day asset of every domain, with the database but not active agreements.)
 smart_meter_job = define_asset_job(
     "smart_meter_job",
     selection=TARGET,
