@@ -54,7 +54,7 @@ FROM (
            list_position(columns, 'consumption_delta') AS ic,
            list_position(columns, 'meterpoint_id') AS im
     FROM read_json($files, columns = {'columns': 'VARCHAR[]', 'data': 'VARCHAR[][]'},
-                   format = 'auto', records = true, filename = true, maximum_object_size = 1073741824)
+                   format = 'auto', records = true, filename = true, maximum_object_size = {max_object_size})
   )
 )
 """
@@ -63,8 +63,16 @@ FROM (
 _LAYOUT_SQL = """
 SELECT parse_filename(filename) AS file_name, columns, data IS NULL AS no_data
 FROM read_json($files, columns = {'columns': 'VARCHAR[]', 'data': 'VARCHAR[][]'},
-               format = 'auto', records = true, filename = true, maximum_object_size = 1073741824)
+               format = 'auto', records = true, filename = true, maximum_object_size = {max_object_size})
 """
+
+
+def max_object_size(paths: list[str]) -> int:
+    """DuckDB's `maximum_object_size` for these files: a power of two above the largest (a file is one JSON
+    object), at least 16 MiB. DuckDB sizes its read buffers by it: at 1 GiB, reading 64 MiB of 180 kB files took
+    0.85 s against 0.37 s at 16 MiB (BENCHMARKS.md, section 1d), so it follows the files, not the largest allowed."""
+    largest = max((os.stat(p).st_size for p in paths if os.path.exists(p)), default=0)
+    return max(1 << 24, 1 << int(largest + 1).bit_length())
 
 
 class ReadingFileError(ValueError):
@@ -166,7 +174,8 @@ def parse_reading_files(folder: Path, names: list[str]) -> pl.DataFrame:
 
 def _parse(con: duckdb.DuckDBPyConnection, paths: list[str]) -> pl.DataFrame:
     # streamed in record batches: DuckDB never holds the whole result next to the polars copy
-    reader = con.sql(_PARSE_SQL, params={"files": paths}).to_arrow_reader(1 << 20)
+    sql = _PARSE_SQL.replace("{max_object_size}", str(max_object_size(paths)))
+    reader = con.sql(sql, params={"files": paths}).to_arrow_reader(1 << 20)
     batches = [pl.from_arrow(batch) for batch in reader]
     rows = pl.concat(batches, how="vertical", rechunk=False) if batches else pl.DataFrame(schema={**PARSED_SCHEMA, "bad_layout": pl.Boolean}).drop("file_error")
     del batches
@@ -182,7 +191,8 @@ def _parse(con: duckdb.DuckDBPyConnection, paths: list[str]) -> pl.DataFrame:
     ]
     if suspects:
         folder = Path(paths[0]).parent
-        layout = con.sql(_LAYOUT_SQL, params={"files": [str(folder / n) for n in suspects]}).pl()
+        suspect_paths = [str(folder / n) for n in suspects]
+        layout = con.sql(_LAYOUT_SQL.replace("{max_object_size}", str(max_object_size(suspect_paths))), params={"files": suspect_paths}).pl()
         for name, columns, no_data in layout.iter_rows():  # per suspect file
             if no_data:
                 frames.append(_error_row(name, f"{name}: no 'data' array (expected pandas split orient)"))
