@@ -23,11 +23,14 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import duckdb
-import pyarrow.dataset as pads
 
 from energy_assets.lake.store import LAYERS, Lake, LakeTableNotFound, TableRef
+
+if TYPE_CHECKING:  # pyarrow.dataset imports pandas (0.4 s): not at every run's start, for an annotation
+    import pyarrow.dataset as pads
 
 SYNC_TABLE = "main.lake_tables"
 
