@@ -37,6 +37,14 @@ def on_days(days: list[dt.date], column: str = "settlement_date") -> pl.Expr:
     return pl.col(column).is_in(days)
 
 
+def detached(df: pl.DataFrame) -> pl.DataFrame:
+    """`df` with its own copy of every buffer. A polars string longer than 12 bytes is a view into a shared data
+    buffer, so a small frame derived from a chunk (a group-by's file names, a few quarantined rows) keeps the
+    whole chunk's text alive; frames kept across chunks are detached so memory follows the chunk, not the run
+    (at scale, ingestion grew by ~0.12 GiB per 64 MiB chunk without it)."""
+    return pl.from_arrow(df.to_arrow(compat_level=pl.CompatLevel.oldest()))  # type: ignore[return-value]
+
+
 @dataclass(frozen=True)
 class Bucketing:
     """A bucketed run: the bucket count and the bucket keys ("0".."count-1") the run covers."""
@@ -126,9 +134,9 @@ class Ingestion:
                 per_day = ingestion.per_file_day(new)
                 summary = ingestion.version_summary(per_day, hashes, self.folder, new)
                 replace = ingestion.replacements(summary, self.logged, days)
-                self._parts["per_day"].append(per_day)
-                self._parts["summary"].append(summary)
-                self._parts["replace"].append(replace)
+                self._parts["per_day"].append(detached(per_day))
+                self._parts["summary"].append(detached(summary))
+                self._parts["replace"].append(detached(replace))
                 added = ingestion.merge_raw(pl.DataFrame(schema=ingestion.RAW_SCHEMA), new, replace, per_day, days)
                 del new
                 yield added
@@ -188,10 +196,10 @@ class Silver:
                 del raw
                 self.totals.update(silver.add_stats(self.totals, part.stats))
                 if bucket is None:
-                    self._quarantine.append(part.quarantine)
+                    self._quarantine.append(detached(part.quarantine))
                     yield part.readings
                 else:
-                    self._quarantine.append(part.quarantine.with_columns(pl.lit(bucket, pl.String).alias(bucketing.BUCKET_COLUMN)))
+                    self._quarantine.append(detached(part.quarantine.with_columns(pl.lit(bucket, pl.String).alias(bucketing.BUCKET_COLUMN))))
                     yield part.readings.with_columns(pl.lit(bucket, pl.String).alias(bucketing.BUCKET_COLUMN))
         # after the last chunk, before the commit: a failure here leaves silver as it was
         t = {k: self.totals.get(k, 0) for k in ("rows_in", "rows_kept", "duplicates", "quarantined")}

@@ -98,3 +98,24 @@ def test_chunk_sizes_are_read_when_the_run_starts(tmp_path, drop, monkeypatch):
     assert run.metadata["rows_ingested"] == sum(b.height for b in batches)
     assert run.log_rows()["rows_in_partition"].sum() == run.metadata["rows_ingested"]
     assert pipeline.Silver(pl.LazyFrame(), pl.DataFrame(), pl.DataFrame(), pl.DataFrame(), days, settings.smart_meter_chunk_days()).chunks == [[d] for d in days]
+
+
+def test_detached_frames_keep_every_type_and_value():
+    """The per-chunk frames kept across chunks (ingestion's plan, silver's quarantine) are copied out of the chunk's
+    buffers (memory follows the chunk: BENCHMARKS.md 1d); the copy must be the same frame, types included."""
+    import datetime as dt
+
+    from energy_assets.smart_meter.ingestion import LOG_SCHEMA
+    from energy_assets.smart_meter.pipeline import detached
+    from energy_assets.smart_meter.silver import QUARANTINE_SCHEMA
+
+    log = pl.DataFrame(
+        [{name: None for name in LOG_SCHEMA} | {"file_name": "aaaaaaaaaa-with-a-long-name.json", "settlement_dates_touched": [dt.date(2021, 3, 28)],
+          "ingested_at": dt.datetime(2021, 3, 28, 1, tzinfo=dt.UTC), "rows_in_partition": 3}],
+        schema=LOG_SCHEMA,
+    )  # fmt: skip
+    quarantine = pl.DataFrame(schema=QUARANTINE_SCHEMA)
+    for frame in (log, quarantine, log.head(0)):
+        copy = detached(frame)
+        assert copy.schema == frame.schema
+        assert copy.equals(frame, null_equal=True)
