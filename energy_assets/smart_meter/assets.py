@@ -21,10 +21,10 @@ from pathlib import Path
 import polars as pl
 from dagster import (
     AssetExecutionContext,
-    AssetSelection,
     AssetIn,
     AssetKey,
     AssetOut,
+    AssetSelection,
     AssetSpec,
     AssetsDefinition,
     AutomationCondition,
@@ -38,6 +38,7 @@ from dagster import (
     multi_asset,
 )
 from dagster_duckdb import DuckDBResource
+from pydantic import Field
 
 from energy_assets import settings
 from energy_assets.column_docs import column_schema_metadata
@@ -80,7 +81,9 @@ COMMON = dict(partitions_def=uk_settlement_days, backfill_policy=BackfillPolicy.
 class ActiveAgreementsConfig(Config):
     """The as-of date of presentation/active_agreements for one run (the launchpad's config)."""
 
-    as_of_date: str | None = None  # YYYY-MM-DD; unset: SMART_METER_AS_OF_DATE
+    as_of_date: str | None = Field(
+        default=None, description="YYYY-MM-DD: the day the agreements are active on; unset: SMART_METER_AS_OF_DATE (default 2021-01-01)."
+    )
 
     def as_of(self, smart_meter: SmartMeterSource) -> dt.date:
         if self.as_of_date is None:
