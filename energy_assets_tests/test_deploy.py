@@ -79,6 +79,7 @@ def test_the_run_launcher_is_the_k8s_one_and_runs_queue_with_the_instances_limit
     queued = VALUES["dagsterDaemon"]["runCoordinator"]["config"]["queuedRunCoordinator"]
     assert queued["tagConcurrencyLimits"] == instance["concurrency"]["runs"]["tag_concurrency_limits"]
     assert queued["maxConcurrentRuns"] == instance["concurrency"]["runs"]["max_concurrent_runs"]
+    assert queued["dequeueIntervalSeconds"] == instance["run_queue"]["dequeue_interval_seconds"] == 1
 
 
 def test_the_postgres_instance_uses_the_projects_event_log_on_the_same_database():
