@@ -71,7 +71,13 @@ def max_object_size(paths: list[str]) -> int:
     """DuckDB's `maximum_object_size` for these files: a power of two above the largest (a file is one JSON
     object), at least 16 MiB. DuckDB sizes its read buffers by it: at 1 GiB, reading 64 MiB of 180 kB files took
     0.85 s against 0.37 s at 16 MiB (BENCHMARKS.md, section 1d), so it follows the files, not the largest allowed."""
-    largest = max((os.stat(p).st_size for p in paths if os.path.exists(p)), default=0)
+    def size(path: str) -> int:
+        try:
+            return os.stat(path).st_size
+        except OSError:  # vanished since the listing: DuckDB's read names it, the size does not matter
+            return 0
+
+    largest = max((size(p) for p in paths), default=0)
     return max(1 << 24, 1 << int(largest + 1).bit_length())
 
 
