@@ -51,8 +51,8 @@ reported (presentation/readings_without_agreement and a warning check).
 The database is not a daily fact: raw/agreements, raw/products and raw/meterpoints are unpartitioned tables
 versioned by content. Every run loads the database, but a new Delta version is committed only when its rows
 changed (write mode `replace_if_changed`), so the Delta history of a table is the history of the database,
-and its content hash is the asset's Dagster data version. Silver uses the version current when it runs (the
-content versions are in silver's metadata) and attributes by validity dates; re-running a day after a
+and its content hash is the asset's Dagster data version. Silver uses the version current when it runs (Dagster
+records the data versions it read in its provenance) and attributes by validity dates; re-running a day after a
 correction of the database re-attributes it. They stay in the one job the sensor and schedule run (a job may
 mix unpartitioned assets with one partitioning).
 

@@ -37,6 +37,12 @@ def data_version(result, key: str) -> str:
     return event.materialization.tags["dagster/data_version"]
 
 
+def provenance(result, tag: str) -> str:
+    """The tag of silver's materialisations in the run (one per day of its range): one value for all of them."""
+    (value,) = {m.materialization.tags[tag] for m in result.get_asset_materialization_events() if m.asset_key.to_user_string() == "silver/smart_meter_readings"}
+    return value
+
+
 def product_of(resources, meterpoint: str, day: dt.date) -> list[str]:
     silver = table(resources, "silver", "smart_meter_readings")
     return silver.filter((pl.col("meterpoint_id") == meterpoint) & (pl.col("settlement_date") == day))["product_id"].unique().to_list()
@@ -82,8 +88,9 @@ def test_the_database_is_one_version_until_it_changes_and_silver_attributes_with
     assert data_version(third, AGREEMENTS) != dv
     assert meta(third, "raw/products")["content_changed"] == 0  # only the table that changed gets a version
     assert product_of(sm_resources, "aaaaaaaaaa", dt.date(2021, 3, 26)) == ["AGILE"]
-    used = meta(third, "silver/smart_meter_readings")["database_content_versions"]
-    assert used["agreements"] == data_version(third, AGREEMENTS) != meta(first, "silver/smart_meter_readings")["database_content_versions"]["agreements"]
+    # silver's provenance names the database version it read (Dagster records its inputs' data versions)
+    read = "dagster/input_data_version/raw/agreements"
+    assert provenance(third, read) == data_version(third, AGREEMENTS) != provenance(first, read)
     # the Delta history is the database's history
     before = pl.read_delta(f"{sm_resources['lake'].root_uri}/{AGREEMENTS}", version=version)
     assert before.sort("agreement_id").equals(agreements.sort("agreement_id"))
