@@ -85,14 +85,6 @@ class ActiveAgreementsConfig(Config):
         default=None, description="YYYY-MM-DD: the day the agreements are active on; unset: SMART_METER_AS_OF_DATE (default 2021-01-01)."
     )
 
-    def as_of(self, smart_meter: SmartMeterSource) -> dt.date:
-        if self.as_of_date is None:
-            return smart_meter.as_of()
-        try:
-            return dt.date.fromisoformat(self.as_of_date)
-        except ValueError:
-            raise ValueError(f"active_agreements config as_of_date must be YYYY-MM-DD, not {self.as_of_date!r}") from None
-
 
 def run_days(context: AssetExecutionContext) -> list[dt.date]:
     """The UK settlement days of the run (one partition or a single-run range)."""
@@ -391,7 +383,7 @@ def build_assets(buckets: int = 1) -> list[AssetsDefinition]:
     def smart_meter_active_agreements(
         config: ActiveAgreementsConfig, agreements: pl.DataFrame, products: pl.DataFrame, smart_meter: SmartMeterSource
     ):
-        as_of = config.as_of(smart_meter)
+        as_of = smart_meter.as_of(config.as_of_date)
         active = presentation.active_agreements(agreements, products, as_of)
         version = content_version(active, sort_by=["agreement_id"])
         yield Output(active, output_name=_name(ACTIVE_AGREEMENTS), data_version=DataVersion(version), metadata={"as_of_date": as_of.isoformat()})

@@ -11,19 +11,19 @@ import duckdb
 import polars as pl
 
 from energy_assets.smart_meter.ingestion import UK_TZ
-from energy_assets.smart_meter.silver import typed_agreements
+from energy_assets.smart_meter.silver import typed_agreements, typed_products
 
 def active_agreements(agreements: pl.DataFrame, products: pl.DataFrame, as_of: dt.date) -> pl.DataFrame:
     """Agreements active on `as_of` with strict bounds: valid_from < as_of AND (valid_to IS NULL OR valid_to > as_of)."""
     typed = typed_agreements(agreements)
     return (
         typed.filter((pl.col("valid_from") < as_of) & (pl.col("valid_to").is_null() | (pl.col("valid_to") > as_of)))
-        .join(products.unique("product_id", keep="first").select("product_id", "display_name", "is_variable"), on="product_id", how="left")
+        .join(typed_products(products), on="product_id", how="left")
         .select(
             "agreement_id",
             "meterpoint_id",
             product_display_name="display_name",
-            is_variable=pl.col("is_variable").cast(pl.Boolean),
+            is_variable="is_variable",
             product_id="product_id",
             agreement_valid_from="valid_from",
             agreement_valid_to="valid_to",

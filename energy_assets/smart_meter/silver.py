@@ -30,6 +30,11 @@ def typed_agreements(raw: pl.DataFrame) -> pl.DataFrame:
     return typed
 
 
+def typed_products(raw: pl.DataFrame) -> pl.DataFrame:
+    """One row per product_id (the first delivered), with is_variable as a boolean."""
+    return raw.unique("product_id", keep="first").select("product_id", "display_name", pl.col("is_variable").cast(pl.Boolean))
+
+
 # ---------------------------------------------------------------------------------------------- silver
 @dataclass(frozen=True)
 class SilverResult:
@@ -275,7 +280,7 @@ def _per_meterpoint_day(pairs: pl.DataFrame, agreements: pl.DataFrame, products:
         .agg(pl.all().first(), covering_agreement_count=pl.len())
         .select("meterpoint_id", "settlement_date", "agreement_id", "valid_from", "valid_to", "product_id", "covering_agreement_count")
     )
-    prod = products.unique("product_id", keep="first").select("product_id", "display_name", pl.col("is_variable").cast(pl.Boolean))
+    prod = typed_products(products)
     mp = meterpoints.unique("meterpoint_id", keep="first").select("meterpoint_id", "region")
     return (
         pairs.join(covering, on=["meterpoint_id", "settlement_date"], how="left")

@@ -94,11 +94,13 @@ class SmartMeterSource(ConfigurableResource):
         default="2021-01-01",
         description="As-of date of presentation/active_agreements, YYYY-MM-DD (SMART_METER_AS_OF_DATE).",
     )
-    def as_of(self) -> dt.date:
+    def as_of(self, chosen: str | None = None) -> dt.date:
+        """The as-of date a run chose (its config), else SMART_METER_AS_OF_DATE."""
+        text, what = (self.as_of_date, "SMART_METER_AS_OF_DATE") if chosen is None else (chosen, "active_agreements config as_of_date")
         try:
-            return dt.date.fromisoformat(self.as_of_date)
+            return dt.date.fromisoformat(text)
         except ValueError:
-            raise ValueError(f"SMART_METER_AS_OF_DATE must be YYYY-MM-DD, not {self.as_of_date!r}") from None
+            raise ValueError(f"{what} must be YYYY-MM-DD, not {text!r}") from None
 
     def folder(self) -> Path:
         return Path(self.readings_dir)
