@@ -33,6 +33,7 @@ from dagster import (
 )
 
 from energy_assets.check_outcome import CheckOutcome
+from energy_assets.instance_storage import held_check_evaluations
 
 RANGE_METADATA_KEY = "evaluated_over_range"
 # The type of AssetCheckEvaluation's public `target_materialization_data` parameter (Dagster 1.13 does not export it
@@ -66,21 +67,24 @@ def report(
     span = f"{keys[0]}...{keys[-1]}" if len(keys) > 1 else keys[0]
     verdict = "passed" if outcome.passed else "failed"
     targets = _targets_in_run(context.instance, context.run.run_id, spec.asset_key, keys)
-    for key in keys:
-        target = targets.get(key)
-        context.op_execution_context.log_event(
-            AssetCheckEvaluation(
-                asset_key=spec.asset_key,
-                check_name=spec.name,
-                passed=result.passed,
-                metadata={**result.metadata, RANGE_METADATA_KEY: MetadataValue.text(span)},
-                severity=result.severity,
-                description=f"{outcome.found} (the run's range {span} {verdict}; evaluated once over it, recorded for each of its {len(keys)} partitions)",
-                blocking=spec.blocking,
-                partition=key,
-                target_materialization_data=target,
+    metadata = {**result.metadata, RANGE_METADATA_KEY: MetadataValue.text(span)}
+    description = f"{outcome.found} (the run's range {span} {verdict}; evaluated once over it, recorded for each of its {len(keys)} partitions)"
+    with held_check_evaluations(context.instance):  # stored as one batch (energy_assets.instance_storage)
+        for key in keys:
+            target = targets.get(key)
+            context.op_execution_context.log_event(
+                AssetCheckEvaluation(
+                    asset_key=spec.asset_key,
+                    check_name=spec.name,
+                    passed=result.passed,
+                    metadata=metadata,
+                    severity=result.severity,
+                    description=description,
+                    blocking=spec.blocking,
+                    partition=key,
+                    target_materialization_data=target,
+                )
             )
-        )
     return result
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import yaml
 from dagster import (
+    AssetCheckExecutionContext,
     AssetCheckKey,
     AssetCheckResult,
     AssetCheckSpec,
@@ -18,13 +19,16 @@ from dagster import (
     DagsterInstance,
     DailyPartitionsDefinition,
     Definitions,
+    asset_check,
     define_asset_job,
     asset,
 )
 from dagster._core.storage.event_log import SqliteEventLogStorage as StockStorage  # the reference to compare to
 
 from energy_assets import settings
-from energy_assets.instance_storage import SqliteEventLogStorage
+from energy_assets.check_outcome import CheckOutcome
+from energy_assets.instance_storage import SqliteEventLogStorage, held_check_evaluations
+from energy_assets.range_checks import report
 
 DAYS = DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-01-11")
 
@@ -140,6 +144,19 @@ def checked(context) -> MaterializeResult:
     return MaterializeResult(metadata={"days": len(context.partition_keys)}, check_results=[AssetCheckResult(check_name="positive", passed=True)])
 
 
+@asset_check(asset=checked, name="range_rule", partitions_def=DAYS, blocking=False)
+def range_rule(context: AssetCheckExecutionContext) -> AssetCheckResult:
+    """A range check recording its result for each partition (`range_checks.report`): passes in the first run, fails
+    in the next. A message before and after the records: the one after comes while they are held (the outer scope),
+    so it must store them first, and the run's log keeps the order of event-by-event writes."""
+    first = len(context.instance.get_run_records()) == 1
+    with held_check_evaluations(context.instance):
+        context.log.info("before the range's records")
+        result = report(context, CheckOutcome(passed=first, checked="the run is the first", found=f"first: {first}"))
+        context.log.info("after the range's records")
+    return result
+
+
 @asset(partitions_def=DAYS, deps=[checked], backfill_policy=BackfillPolicy.single_run())
 def fails_on_a_range(context) -> None:
     if len(context.partition_keys) > 1:
@@ -175,6 +192,21 @@ def _what_the_instance_says(instance: DagsterInstance) -> dict:
         (r.partition or "", r.status.value, order[r.run_id])
         for r in storage.get_asset_check_execution_history(AssetCheckKey(AssetKey("checked"), "positive"), limit=100)
     )
+    range_key = AssetCheckKey(AssetKey("checked"), "range_rule")
+    facts["range_check"] = sorted(
+        (r.partition or "", r.status.value, order[r.run_id], r.event and r.event.dagster_event.event_specific_data.description)
+        for r in storage.get_asset_check_execution_history(range_key, limit=100)
+    )
+    # what the UI's partition view of the check reads: each partition's latest status, and whether it is current
+    facts["range_check_partitions"] = sorted(
+        (i.partition_key or "", i.latest_execution_status.value, order[i.latest_planned_run_id], i.is_current)
+        for i in storage.get_asset_check_partition_info([range_key])
+    )
+    facts["range_check_targets"] = sorted(
+        (r.partition, order[r.run_id], r.event.dagster_event.event_specific_data.target_materialization_data is not None)
+        for r in storage.get_asset_check_execution_history(range_key, limit=100)
+        if r.partition and r.event
+    )
     return facts
 
 
@@ -182,8 +214,8 @@ def test_batched_writes_leave_the_records_of_event_by_event_writes(tmp_path, mon
     """The same runs (a range that succeeds, then a range whose second step fails) on the project's event log with
     Dagster's batches, and on Dagster's stock class event by event: the UI reads the same runs, events, materialised
     and failed partitions, asset rows, partition tags and check executions from both."""
-    job = define_asset_job("both", AssetSelection.assets(checked, fails_on_a_range))
-    defs = Definitions(assets=[checked, fails_on_a_range], jobs=[job])
+    job = define_asset_job("both", AssetSelection.assets(checked, fails_on_a_range) | AssetSelection.checks(range_rule))
+    defs = Definitions(assets=[checked, fails_on_a_range], asset_checks=[range_rule], jobs=[job])
     tags = {"dagster/asset_partition_range_start": "2024-01-01", "dagster/asset_partition_range_end": "2024-01-10"}
     batches: list[list[str]] = []
     original = SqliteEventLogStorage.store_event_batch
@@ -218,3 +250,14 @@ def test_batched_writes_leave_the_records_of_event_by_event_writes(tmp_path, mon
     check = said["stock"]["check"]
     assert [c for c in check if c[0] == ""] == [("", "SUCCEEDED", 0), ("", "SUCCEEDED", 1)]
     assert [c for c in check if c[0] == "2024-01-05"] == [("2024-01-05", "PLANNED", 0), ("2024-01-05", "PLANNED", 1)]
+    # the range check: held, then stored as one batch per run, it reads as event-by-event records do: each of the
+    # ten days passed in the first run and failed in the second, with the range's description and its target
+    assert ["ASSET_CHECK_EVALUATION"] in batches
+    ranged = said["stock"]["range_check"]
+    assert sorted((r, s) for p, s, r, _ in ranged if p == "2024-01-05") == [(0, "SUCCEEDED"), (1, "FAILED")]
+    assert len([r for r in ranged if r[0]]) == 20 and all("recorded for each of its 10 partitions" in r[3] for r in ranged if r[0])
+    assert said["stock"]["range_check_targets"] == sorted((day, run, True) for day in DAYS.get_partition_keys()[:10] for run in (0, 1))
+    assert [i for i in said["stock"]["range_check_partitions"] if i[0] == "2024-01-05"] == [("2024-01-05", "FAILED", 1, True)]  # current: it targets run 1's materialisation
+    messages = [e for e in said["stock"]["events"][1] if e[1] == "checked_range_rule"]
+    before, after = messages.index((None, "checked_range_rule", None)), len(messages) - 1 - messages[::-1].index((None, "checked_range_rule", None))
+    assert [e[0] for e in messages[before + 1 : after]] == ["ASSET_CHECK_EVALUATION"] * 10  # the records between the two messages

@@ -64,7 +64,7 @@ def rule_unique_rows(archive_rows: pl.DataFrame) -> CheckOutcome:
     blocking=False,
     description="The newest forecast answer of each day of issue is usable; ERROR without blocking (silver reads only usable answers).",
 )
-def bronze_neso_forecast_latest_fetch_usable(context: AssetCheckExecutionContext, bronze_neso_forecast: pl.DataFrame) -> AssetCheckResult:
+def bronze_neso_forecast_latest_fetch_usable(context: AssetCheckExecutionContext, bronze_neso_forecast: pl.LazyFrame) -> AssetCheckResult:  # scanned: the bodies are not read
     return report(context, bronze.rule_latest_fetch_usable(bronze_neso_forecast, archive.BRONZE_PARTITION, "bronze/neso_forecast"))
 
 

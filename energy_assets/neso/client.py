@@ -23,6 +23,7 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from dagster import ConfigurableResource
@@ -228,8 +229,8 @@ class FetchedResponse:
     def ok(self) -> bool:
         return self.problem is None
 
-    @property
-    def content_hash(self) -> str:
+    @cached_property
+    def content_hash(self) -> str:  # once per answer, not once per day of it (a bronze row each)
         return content_hash(self.body)
 
 
@@ -243,8 +244,15 @@ def fetch_response(
 ) -> FetchedResponse:
     """One NESO request as bronze keeps it. Unusable bodies (`problem_of`) are retried by the session; a
     request that fails for good comes back with `problem` set and whatever response arrived, never raised."""
+    verdicts: dict[str | None, str | None] = {}  # body -> its problem: the final body is not parsed a second time
+
+    def judged(text: str | None) -> str | None:
+        if text not in verdicts:
+            verdicts[text] = problem_of(text)
+        return verdicts[text]
+
     try:
-        resp: HttpResponse = http.get(base_url, path, source=SOURCE, retry_if=lambda r: problem_of(r.text))
+        resp: HttpResponse = http.get(base_url, path, source=SOURCE, retry_if=lambda r: judged(r.text))
     except HttpError as exc:
         last = exc.response
         return FetchedResponse(
@@ -257,7 +265,7 @@ def fetch_response(
             attempts=last.attempts if last else 0,
             problem=str(exc),
         )
-    problem = problem_of(resp.text)  # replay answers are not retried: check them too
+    problem = judged(resp.text)  # replay answers are not retried: check them too
     return FetchedResponse(
         endpoint=endpoint,
         request_url=resp.url,

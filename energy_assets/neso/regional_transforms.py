@@ -13,6 +13,7 @@ from energy_assets.neso.transforms import (  # bronze rows are the national ones
     PLAUSIBLE_GCO2_PER_KWH,
     attach_fetches,
     decode_records,
+    has_usable,
     newest_per,
     settlement_period,
 )
@@ -63,10 +64,10 @@ class NesoRegionalDataError(ValueError):
     """A regional payload that parsed but holds values the silver schema does not allow."""
 
 
-def parse_regional(bronze: pl.DataFrame) -> pl.DataFrame:
+def parse_regional(bronze: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """Every (half-hour, region) record of every usable bronze payload, with the fetch it came from (the
     national decoding and fetch attachment: a record belongs to the bronze rows of its own UK day)."""
-    if bronze.filter(pl.col("problem").is_null()).is_empty():
+    if not has_usable(bronze):
         return pl.DataFrame(schema={"period_start": pl.Datetime("us", "UTC")})
     records = (
         decode_records(bronze, REGIONAL_BODY)

@@ -104,9 +104,29 @@ def _uk_date(col: str) -> pl.Expr:
     return pl.col(col).dt.convert_time_zone(UK_TZ).dt.date()
 
 
-def decode_records(bronze: pl.DataFrame, body_dtype: pl.Struct) -> pl.DataFrame:
+USABLE = pl.col("problem").is_null()
+
+
+def has_usable(bronze: pl.DataFrame | pl.LazyFrame) -> bool:
+    """Whether any bronze row is a usable answer (bodies are not read)."""
+    return bool(bronze.lazy().filter(USABLE).select(pl.len()).collect().item())
+
+
+def distinct_usable_bodies(bronze: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """`content_hash` and `body` once per distinct usable body. Bronze keeps a copy of a response's body for each
+    day it covers (a year of NESO: 365 copies of 29 bodies); from a lazy scan of the table, each body is read from the
+    first day's partition that holds it only (the others' files are pruned by their partition value)."""
+    if isinstance(bronze, pl.DataFrame):
+        return bronze.filter(USABLE).select("content_hash", "body").unique("content_hash")
+    day = BRONZE_PARTITION[0]
+    firsts = bronze.filter(USABLE).group_by("content_hash").agg(pl.col(day).min()).collect()
+    wanted = pl.col(day).is_in(firsts[day].implode()) & pl.col("content_hash").is_in(firsts["content_hash"].implode())
+    return bronze.filter(wanted & USABLE).select("content_hash", "body").collect().unique("content_hash")
+
+
+def decode_records(bronze: pl.DataFrame | pl.LazyFrame, body_dtype: pl.Struct) -> pl.DataFrame:
     """Each distinct usable body decoded once and exploded to one row per half-hour record."""
-    bodies = bronze.filter(pl.col("problem").is_null()).select("content_hash", "body").unique("content_hash")
+    bodies = distinct_usable_bodies(bronze)
     return (
         bodies.with_columns(pl.col("body").str.json_decode(body_dtype).struct.field("data").alias("record"))
         .drop("body")
@@ -120,9 +140,9 @@ def decode_records(bronze: pl.DataFrame, body_dtype: pl.Struct) -> pl.DataFrame:
     )
 
 
-def attach_fetches(records: pl.DataFrame, bronze: pl.DataFrame) -> pl.DataFrame:
+def attach_fetches(records: pl.DataFrame, bronze: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """Each record joined to the bronze rows (fetches) of its own UK day that carried its body."""
-    fetches = bronze.filter(pl.col("problem").is_null()).select("settlement_date", "content_hash", "fetched_at", "request_url")
+    fetches = bronze.lazy().filter(USABLE).select("settlement_date", "content_hash", "fetched_at", "request_url").collect()
     dated = records.with_columns(_uk_date("period_start").alias("settlement_date"))
     placed = dated.filter(pl.col("settlement_date").is_not_null()).join(fetches, on=["content_hash", "settlement_date"], how="inner")
     # A record whose time cannot be read belongs to no day: keep it (with its request) so validation reports it.
@@ -137,9 +157,10 @@ def newest_per(df: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     return df.sort(["fetched_at", "content_hash"]).unique(keys, keep="last", maintain_order=True)
 
 
-def parse_intensity(bronze: pl.DataFrame) -> pl.DataFrame:
-    """Every half-hour record of every usable intensity payload, with the fetch it came from."""
-    if bronze.filter(pl.col("problem").is_null()).is_empty():
+def parse_intensity(bronze: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """Every half-hour record of every usable intensity payload, with the fetch it came from (`bronze` may be a
+    lazy scan: each distinct body is then read once, `distinct_usable_bodies`)."""
+    if not has_usable(bronze):
         return pl.DataFrame(schema={"period_start": pl.Datetime("us", "UTC")})
     decoded = decode_records(bronze, INTENSITY_BODY).unnest("intensity")
     return attach_fetches(decoded, bronze)
@@ -246,11 +267,11 @@ def build_silver_intensity(records: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def build_silver_mix(bronze: pl.DataFrame) -> pl.DataFrame:
+def build_silver_mix(bronze: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """One row per half-hour and fuel from the newest usable generation payload of each half-hour
     (`generation_fraction`: the fuel's share of generation, 0..1). Unusable answers (`problem` set) are
     never read: a half-hour without a usable answer has no row, which gold reports (`mix_missing_reason`)."""
-    if bronze.filter(pl.col("problem").is_null()).is_empty():
+    if not has_usable(bronze):
         return pl.DataFrame(schema=SILVER_MIX_SCHEMA)
     records = attach_fetches(decode_records(bronze, _GENERATION_BODY), bronze)
     bad = records.filter(pl.col("period_start").is_null() | pl.col("generationmix").is_null())

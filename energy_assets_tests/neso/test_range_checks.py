@@ -4,6 +4,8 @@ What the UI shows per partition is the instance's asset-check state (`event_log_
 the status subsets the asset's Checks tab counts: "4 / 4 Passed" or "Skipped (4)").
 """
 
+import shutil
+
 import polars as pl
 import pytest
 from dagster import (
@@ -11,13 +13,16 @@ from dagster import (
     AssetCheckKey,
     AssetSelection,
     BackfillPolicy,
+    DagsterInstance,
     Definitions,
     asset,
     asset_check,
     define_asset_job,
 )
 
+from energy_assets import settings
 from energy_assets.check_outcome import CheckOutcome
+from energy_assets.instance_storage import SqliteEventLogStorage
 from energy_assets.jobs import build_jobs
 from energy_assets.neso.assets import NESO_ASSETS
 from energy_assets.neso.checks import NESO_CHECKS
@@ -43,8 +48,26 @@ def check_keys(checks) -> list[AssetCheckKey]:
     return [key for c in checks for key in c.check_keys]
 
 
-def test_every_neso_check_reads_passed_for_each_day_of_a_range_run(neso_resources, instance, monkeypatch):
+@pytest.fixture(params=["ephemeral", "project"])
+def any_instance(request, tmp_path, monkeypatch):
+    """Dagster's in-memory instance, and the project's (its SQLite event log stores the copies as one batch)."""
+    if request.param == "ephemeral":
+        with DagsterInstance.ephemeral() as inst:
+            yield inst
+        return
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(settings.PROJECT_ROOT / "dagster_home" / "dagster.yaml", home / "dagster.yaml")
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with DagsterInstance.from_config(str(home)) as inst:
+        assert isinstance(inst.event_log_storage, SqliteEventLogStorage)
+        yield inst
+
+
+def test_every_neso_check_reads_passed_for_each_day_of_a_range_run(neso_resources, any_instance, monkeypatch):
     from energy_assets import range_checks
+
+    instance = any_instance
 
     reads = []
     original = range_checks.latest_materializations

@@ -1,5 +1,6 @@
 """Pure transforms: bronze rows, parsing, newest-fetch-wins, settlement periods, flags and gold features."""
 
+import dataclasses
 import datetime as dt
 import json
 
@@ -92,7 +93,7 @@ def test_unusable_bronze_rows_are_ignored_by_silver():
     assert silver.height == 48 and (silver["fetched_at"] == good.fetched_at).all()
     problems = latest_fetch_problems(transforms.bronze_rows([good, bad, truncated]), ["settlement_date"])
     assert problems["problem"].to_list() == ["invalid JSON"]
-    assert latest_fetch_problems(transforms.bronze_rows([bad, good.__class__(**{**good.__dict__, "fetched_at": LATER + dt.timedelta(hours=3)})]), ["settlement_date"]).is_empty()
+    assert latest_fetch_problems(transforms.bronze_rows([bad, dataclasses.replace(good, fetched_at=LATER + dt.timedelta(hours=3))]), ["settlement_date"]).is_empty()
 
 
 def test_flags_actual_zero_and_missing_actual_of_settled_periods():
@@ -189,3 +190,26 @@ def test_gold_errors_low_carbon_share_and_calendar():
     assert r1["relative_forecast_error"] is None and r1["data_quality_flag"] == transforms.FLAG_ACTUAL_ZERO  # never / 0
     assert r2["forecast_error_gco2_per_kwh"] is None and r2["intensity_gco2_per_kwh"] == 90
     assert (r0["hour_local"], r0["day_of_week"], r0["is_weekend"], r0["month"], r0["settlement_period"]) == (0, 6, True, 7, 1)
+
+
+def test_a_lazy_scan_of_a_bronze_table_reads_each_body_once_and_parses_as_the_frame_does(tmp_path):
+    """Silver scans bronze (a Delta table partitioned by day): each distinct usable body is read from one day's
+    partition only, and the records, their fetches and the silver rows are those of the whole frame."""
+    days = [D(2024, 7, 3), D(2024, 7, 4), D(2024, 7, 5)]
+    first = fetched(days, intensity_body(days, revision=1), LATER)
+    revised = fetched(days[1:], intensity_body(days[1:], revision=2), LATER + dt.timedelta(hours=1))
+    outage = fetched(days[:1], "{}", LATER + dt.timedelta(hours=2), problem="GET ...: empty JSON object {}")
+    frame = transforms.bronze_rows([first, revised, outage])
+    frame.write_delta(str(tmp_path / "bronze"), delta_write_options={"partition_by": ["settlement_date"]})
+    scan = pl.scan_delta(str(tmp_path / "bronze"))
+
+    bodies = transforms.distinct_usable_bodies(scan)
+    assert sorted(bodies["content_hash"]) == sorted({first.content_hash, revised.content_hash}) and bodies.height == 2
+    assert dict(bodies.iter_rows()) == {first.content_hash: first.body, revised.content_hash: revised.body}
+    order = ["period_start", "settlement_date", "fetched_at"]
+    from_scan, from_frame = transforms.parse_intensity(scan).sort(order), transforms.parse_intensity(frame).sort(order)
+    assert from_scan.height == 3 * 48 + 2 * 48 and from_scan.equals(from_frame.select(from_scan.columns))
+    silver = transforms.build_silver_intensity(from_scan)
+    assert silver.equals(transforms.build_silver_intensity(from_frame))
+    assert dict(silver.group_by("fetched_at").len().iter_rows()) == {first.fetched_at: 48, revised.fetched_at: 96}
+    assert not transforms.has_usable(scan.filter(pl.col("settlement_date") == days[0]).filter(pl.col("problem").is_not_null()))
