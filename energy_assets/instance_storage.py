@@ -42,9 +42,8 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timezone
 
 from dagster import DagsterEventType, DagsterInstance, EventLogEntry
-from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
+from dagster._core.storage.event_log import SqlEventLogStorageMetadata, SqlEventLogStorageTable
 from dagster._core.storage.event_log import SqliteEventLogStorage as DagsterSqliteEventLogStorage
-from dagster._core.storage.event_log.schema import AssetCheckExecutionsTable, SqlEventLogStorageTable
 from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event
 from sqlalchemy.pool import QueuePool
 
@@ -65,7 +64,11 @@ _ASSET_EVENTS = {
 }
 _CHECK_EVENTS = {DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED}
 _EVALUATION = DagsterEventType.ASSET_CHECK_EVALUATION
+# The index's table of check executions (one row per planned check and partition of a run), from the event log's
+# schema, and the statuses Dagster writes there (`AssetCheckExecutionRecordStatus`) for an evaluation.
+AssetCheckExecutionsTable = SqlEventLogStorageMetadata.tables["asset_check_executions"]
 _CHECKS = AssetCheckExecutionsTable.c
+_PASSED, _FAILED = "SUCCEEDED", "FAILED"
 # The update of a planned check execution by its evaluation, as Dagster's `_update_asset_check_evaluation` writes it
 # for an evaluation of one partition in a run; compiled once, executed per evaluation with the serialised event.
 _UPDATE_PLANNED_EXECUTION = (
@@ -245,9 +248,7 @@ class SqliteEventLogStorage(DagsterSqliteEventLogStorage):
                     evaluation = e.dagster_event.event_specific_data
                     target = evaluation.target_materialization_data
                     values = {
-                        "execution_status": (
-                            AssetCheckExecutionRecordStatus.SUCCEEDED if evaluation.passed else AssetCheckExecutionRecordStatus.FAILED
-                        ).value,
+                        "execution_status": _PASSED if evaluation.passed else _FAILED,
                         "evaluation_event": row["event"],
                         "evaluation_event_timestamp": datetime.fromtimestamp(e.timestamp, timezone.utc).replace(tzinfo=None),
                         "evaluation_event_storage_id": event_id,

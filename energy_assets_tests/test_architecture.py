@@ -29,10 +29,16 @@ DAGSTER_FREE = [
 ]
 # Entry points (outside the graph) may import the assembled definitions, lazily.
 ENTRY_POINTS = {"cli.py", "graph.py"}
-# The one module allowed a Dagster internal, and the only internal it may import: Dagster's instance storage
-# plugins can only subclass Dagster's own storage classes (configured by module path in dagster.yaml).
+# The one module allowed a Dagster internal, and the only internals it may import: Dagster's instance storage
+# plugins can only subclass Dagster's own storage classes (configured by module path in dagster.yaml), and the
+# batched writes of its subclass write the event log's own tables (its schema, as the package exports it).
 STORAGE_PLUGIN = "instance_storage.py"
-STORAGE_PLUGIN_IMPORTS = {"dagster._core.storage.event_log", "dagster._core.storage.event_log.SqliteEventLogStorage"}
+STORAGE_PLUGIN_IMPORTS = {
+    "dagster._core.storage.event_log",
+    "dagster._core.storage.event_log.SqliteEventLogStorage",
+    "dagster._core.storage.event_log.SqlEventLogStorageTable",
+    "dagster._core.storage.event_log.SqlEventLogStorageMetadata",
+}
 
 
 def _modules() -> dict[str, ast.Module]:
