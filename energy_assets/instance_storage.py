@@ -208,6 +208,8 @@ class SqliteEventLogStorage(DagsterSqliteEventLogStorage):
         event. A failure of the index after it (SQLite busy for 15 s, a full disk) leaves the events in the run's
         log, and Dagster's fallback writes them there a second time: the same partial failure `store_event` has
         between its two databases, widened to a batch."""
+        if getattr(self._holding, "events", None):  # held evaluations came first: the run's log keeps the order
+            self._store_held()
         kinds = {e.dagster_event_type for e in events}
         if all(_partition_evaluation(e) for e in events):
             return self._store_evaluations(events)
