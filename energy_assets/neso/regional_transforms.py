@@ -11,9 +11,10 @@ import polars as pl
 from energy_assets.neso.transforms import (  # bronze rows are the national ones (energy_assets.bronze)
     ALLOWED_INDEX,
     PLAUSIBLE_GCO2_PER_KWH,
+    USABLE,
     attach_fetches,
     decode_records,
-    has_usable,
+    fetch_facts,
     newest_per,
     settlement_period,
 )
@@ -67,16 +68,17 @@ class NesoRegionalDataError(ValueError):
 def parse_regional(bronze: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """Every (half-hour, region) record of every usable bronze payload, with the fetch it came from (the
     national decoding and fetch attachment: a record belongs to the bronze rows of its own UK day)."""
-    if not has_usable(bronze):
+    facts = fetch_facts(bronze)
+    if facts.filter(USABLE).is_empty():
         return pl.DataFrame(schema={"period_start": pl.Datetime("us", "UTC")})
     records = (
-        decode_records(bronze, REGIONAL_BODY)
+        decode_records(bronze, REGIONAL_BODY, facts)
         .explode("regions")
         .filter(pl.col("regions").is_not_null())
         .unnest("regions")
         .unnest("intensity")
     )
-    return attach_fetches(records, bronze)
+    return attach_fetches(records, facts)
 
 
 def forecast_record_problem(region_ids: tuple[int, ...] = REGION_IDS) -> pl.Expr:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 
 import polars as pl
 
-from energy_assets.bronze import bronze_schema, fetch_columns
+from energy_assets.bronze import bronze_schema, fetch_columns, without_bodies
 from energy_assets.neso.client import FetchedResponse
 
 UK_TZ = "Europe/London"
@@ -107,26 +107,28 @@ def _uk_date(col: str) -> pl.Expr:
 USABLE = pl.col("problem").is_null()
 
 
-def has_usable(bronze: pl.DataFrame | pl.LazyFrame) -> bool:
-    """Whether any bronze row is a usable answer (bodies are not read)."""
-    return bool(bronze.lazy().filter(USABLE).select(pl.len()).collect().item())
+def fetch_facts(bronze: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+    """Every bronze row's day and fetch facts, without its body (one scan of a lazy bronze table's narrow columns)."""
+    return without_bodies(bronze, BRONZE_PARTITION)
 
 
-def distinct_usable_bodies(bronze: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
+def distinct_usable_bodies(bronze: pl.DataFrame | pl.LazyFrame, facts: pl.DataFrame | None = None) -> pl.DataFrame:
     """`content_hash` and `body` once per distinct usable body. Bronze keeps a copy of a response's body for each
     day it covers (a year of NESO: 365 copies of 29 bodies); from a lazy scan of the table, each body is read from the
-    first day's partition that holds it only (the others' files are pruned by their partition value)."""
+    first day's partition that holds it only (the others' files are pruned by their partition value). `facts`: the
+    rows' `fetch_facts`, when the caller has them."""
     if isinstance(bronze, pl.DataFrame):
         return bronze.filter(USABLE).select("content_hash", "body").unique("content_hash")
     day = BRONZE_PARTITION[0]
-    firsts = bronze.filter(USABLE).group_by("content_hash").agg(pl.col(day).min()).collect()
+    facts = fetch_facts(bronze) if facts is None else facts
+    firsts = facts.filter(USABLE).group_by("content_hash").agg(pl.col(day).min())
     wanted = pl.col(day).is_in(firsts[day].implode()) & pl.col("content_hash").is_in(firsts["content_hash"].implode())
     return bronze.filter(wanted & USABLE).select("content_hash", "body").collect().unique("content_hash")
 
 
-def decode_records(bronze: pl.DataFrame | pl.LazyFrame, body_dtype: pl.Struct) -> pl.DataFrame:
+def decode_records(bronze: pl.DataFrame | pl.LazyFrame, body_dtype: pl.Struct, facts: pl.DataFrame | None = None) -> pl.DataFrame:
     """Each distinct usable body decoded once and exploded to one row per half-hour record."""
-    bodies = distinct_usable_bodies(bronze)
+    bodies = distinct_usable_bodies(bronze, facts)
     return (
         bodies.with_columns(pl.col("body").str.json_decode(body_dtype).struct.field("data").alias("record"))
         .drop("body")
@@ -140,9 +142,10 @@ def decode_records(bronze: pl.DataFrame | pl.LazyFrame, body_dtype: pl.Struct) -
     )
 
 
-def attach_fetches(records: pl.DataFrame, bronze: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
-    """Each record joined to the bronze rows (fetches) of its own UK day that carried its body."""
-    fetches = bronze.lazy().filter(USABLE).select("settlement_date", "content_hash", "fetched_at", "request_url").collect()
+def attach_fetches(records: pl.DataFrame, bronze: pl.DataFrame) -> pl.DataFrame:
+    """Each record joined to the bronze rows (fetches) of its own UK day that carried its body (`bronze`: the rows,
+    or their `fetch_facts`)."""
+    fetches = bronze.filter(USABLE).select("settlement_date", "content_hash", "fetched_at", "request_url")
     dated = records.with_columns(_uk_date("period_start").alias("settlement_date"))
     placed = dated.filter(pl.col("settlement_date").is_not_null()).join(fetches, on=["content_hash", "settlement_date"], how="inner")
     # A record whose time cannot be read belongs to no day: keep it (with its request) so validation reports it.
@@ -160,10 +163,11 @@ def newest_per(df: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
 def parse_intensity(bronze: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """Every half-hour record of every usable intensity payload, with the fetch it came from (`bronze` may be a
     lazy scan: each distinct body is then read once, `distinct_usable_bodies`)."""
-    if not has_usable(bronze):
+    facts = fetch_facts(bronze)
+    if facts.filter(USABLE).is_empty():
         return pl.DataFrame(schema={"period_start": pl.Datetime("us", "UTC")})
-    decoded = decode_records(bronze, INTENSITY_BODY).unnest("intensity")
-    return attach_fetches(decoded, bronze)
+    decoded = decode_records(bronze, INTENSITY_BODY, facts).unnest("intensity")
+    return attach_fetches(decoded, facts)
 
 
 def _violation_reason() -> pl.Expr:
@@ -271,9 +275,10 @@ def build_silver_mix(bronze: pl.DataFrame | pl.LazyFrame) -> pl.DataFrame:
     """One row per half-hour and fuel from the newest usable generation payload of each half-hour
     (`generation_fraction`: the fuel's share of generation, 0..1). Unusable answers (`problem` set) are
     never read: a half-hour without a usable answer has no row, which gold reports (`mix_missing_reason`)."""
-    if not has_usable(bronze):
+    facts = fetch_facts(bronze)
+    if facts.filter(USABLE).is_empty():
         return pl.DataFrame(schema=SILVER_MIX_SCHEMA)
-    records = attach_fetches(decode_records(bronze, _GENERATION_BODY), bronze)
+    records = attach_fetches(decode_records(bronze, _GENERATION_BODY, facts), facts)
     bad = records.filter(pl.col("period_start").is_null() | pl.col("generationmix").is_null())
     if bad.height:
         first = bad.row(0, named=True)

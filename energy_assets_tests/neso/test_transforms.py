@@ -212,4 +212,4 @@ def test_a_lazy_scan_of_a_bronze_table_reads_each_body_once_and_parses_as_the_fr
     silver = transforms.build_silver_intensity(from_scan)
     assert silver.equals(transforms.build_silver_intensity(from_frame))
     assert dict(silver.group_by("fetched_at").len().iter_rows()) == {first.fetched_at: 48, revised.fetched_at: 96}
-    assert not transforms.has_usable(scan.filter(pl.col("settlement_date") == days[0]).filter(pl.col("problem").is_not_null()))
+    assert transforms.parse_intensity(scan.filter(pl.col("problem").is_not_null())).height == 0  # the outage alone: nothing
