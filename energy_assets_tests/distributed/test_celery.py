@@ -88,6 +88,12 @@ def cluster(postgres, s3_endpoint, tmp_path):
             "ENERGY_ASSETS_EXECUTOR": "celery",
             "ENERGY_ASSETS_CELERY_BROKER_URL": broker,
         }
+        # the instance's tables are created once, before any process opens the new database, as a deployment
+        # does (`dagster instance migrate`): processes that start together on an empty database each try to
+        # create them, and all but one fail (psycopg2 DuplicateObject: type "alembic_version" already exists)
+        migrate = subprocess.run([sys.executable, "-m", "dagster", "instance", "migrate"], env=_environment(base), cwd=tmp_path,
+                                 capture_output=True, text=True, timeout=120)
+        assert migrate.returncode == 0, f"dagster instance migrate:\n{migrate.stdout[-2000:]}\n{migrate.stderr[-3000:]}"
         procs: dict[str, subprocess.Popen] = {}
         logs = {name: tmp_path / f"{name}.log" for name in WORKERS}
         try:
