@@ -18,8 +18,10 @@ from __future__ import annotations
 import datetime as dt
 import email.utils
 import logging
+import os
 import random
 import re
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -32,6 +34,11 @@ from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
 from energy_assets import settings
+
+try:
+    import fcntl
+except ImportError:  # Windows
+    fcntl = None
 
 log = logging.getLogger("energy_assets.http")
 
@@ -136,21 +143,65 @@ def replay_path(samples_dir: Path, source: str, path: str, params: Mapping[str, 
 
 
 class _HostThrottle:
-    """Keeps at least `interval` seconds between the starts of requests to one host (per process)."""
+    """Keeps at least `interval` seconds between the starts of requests to one host, across every process of
+    this user on this machine: a launched run executes its steps in processes of their own (Dagster's
+    multiprocess executor), so the NESO intensity and generation steps of one backfill call the same host at
+    once, and a per-process spacing would let them make two requests a second.
 
-    def __init__(self):
+    Each host has a small file under `directory` holding the time its next request may start. A caller claims
+    the next slot under an exclusive `flock` on that file, moves it on by `interval` and sleeps until its slot
+    outside the lock, so callers queue in the order they asked. Threads of one process also take turns on a
+    lock of their own (flock is per open file, and every call opens its own). Times are the system-wide
+    monotonic clock (`time.monotonic`, the same in every process until a reboot); a slot more than
+    `STALE_S` ahead can only come from before a reboot and is ignored. Where `fcntl` does not exist
+    (Windows), the spacing holds within one process only. Processes on other machines are not covered.
+    """
+
+    STALE_S = 600.0
+
+    def __init__(self, directory: Path | None = None):
         self._lock = threading.Lock()
         self._next: dict[str, float] = {}
+        self._directory = directory
+
+    def _path(self, host: str) -> Path:
+        directory = self._directory or Path(tempfile.gettempdir()) / f"energy_assets-http-{_user_id()}"
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        return directory / (re.sub(r"[^A-Za-z0-9._-]", "_", host) or "_")
+
+    def _claim(self, host: str, interval: float, now: float) -> float:
+        """The start of this caller's slot, the next one moved on by `interval`."""
+        if fcntl is None:
+            start = max(now, self._next.get(host, 0.0))
+            self._next[host] = start + interval
+            return start
+        fd = os.open(self._path(host), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                next_at = float(os.pread(fd, 64, 0).decode() or 0.0)
+            except ValueError:  # a file cut short by a crash: no slot is held
+                next_at = 0.0
+            start = now if next_at > now + self.STALE_S else max(now, next_at)
+            data = repr(start + interval).encode()
+            os.pwrite(fd, data, 0)
+            os.ftruncate(fd, len(data))
+            return start
+        finally:
+            os.close(fd)  # closing the descriptor releases the flock
 
     def wait(self, host: str, interval: float) -> None:
         if interval <= 0:
             return
         with self._lock:
             now = time.monotonic()
-            start = max(now, self._next.get(host, 0.0))
-            self._next[host] = start + interval
+            start = self._claim(host, interval, now)
         if start > now:
             time.sleep(start - now)
+
+
+def _user_id() -> str:
+    return str(os.getuid()) if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
 
 
 _throttle = _HostThrottle()

@@ -3,6 +3,7 @@
 import json
 import socket
 import time
+from pathlib import Path
 
 import pytest
 from werkzeug import Response
@@ -125,6 +126,62 @@ def test_polite_interval_spaces_requests_to_one_host(httpserver):
         session.get(httpserver.url_for("/"), "/x", source="neso")
     # three requests need at least two full intervals between their starts
     assert time.monotonic() - started >= 0.6
+
+
+_CALLER = """
+import sys, time
+from pathlib import Path
+from energy_assets.http import HttpSession
+
+url, name, count, interval, go = sys.argv[1], sys.argv[2], int(sys.argv[3]), float(sys.argv[4]), Path(sys.argv[5])
+session = HttpSession(min_interval_s=interval)
+Path(str(go) + "." + name).touch()  # ready
+while not go.exists():
+    time.sleep(0.005)
+for _ in range(count):
+    session.get(url, "/x", params={"who": name}, source="neso")
+"""
+
+
+def test_polite_interval_holds_across_processes_calling_one_host_at_once(httpserver, tmp_path):
+    """Two processes (as two steps of a launched run are) call one host at the same moment: together they
+    keep the interval between request starts, instead of each keeping it for itself."""
+    import subprocess
+    import sys
+
+    from werkzeug import Request
+
+    interval, count = 0.25, 4
+    arrivals: list[tuple[float, str]] = []
+
+    def record(request: Request) -> Response:
+        arrivals.append((time.monotonic(), request.args["who"]))
+        return Response("{}", content_type="application/json")
+
+    httpserver.expect_request("/x").respond_with_handler(record)
+    go = tmp_path / "go"
+    callers = [
+        subprocess.Popen([sys.executable, "-c", _CALLER, httpserver.url_for("/"), name, str(count), str(interval), str(go)])
+        for name in ("a", "b")
+    ]
+    try:
+        deadline = time.monotonic() + 60
+        while not all(Path(f"{go}.{name}").exists() for name in ("a", "b")):
+            assert time.monotonic() < deadline and all(c.poll() is None for c in callers), "a caller did not start"
+            time.sleep(0.01)
+        go.touch()  # both start their requests now
+        assert [c.wait(timeout=60) for c in callers] == [0, 0]
+    finally:
+        for c in callers:
+            if c.poll() is None:
+                c.kill()
+    assert sorted(who for _, who in arrivals) == ["a"] * count + ["b"] * count
+    # both were calling at once: each one's first request came before the other's last
+    times = {name: [t for t, who in arrivals if who == name] for name in ("a", "b")}
+    assert max(min(ts) for ts in times.values()) < min(max(ts) for ts in times.values()), sorted(arrivals)
+    gaps = [b - a for (a, _), (b, _) in zip(sorted(arrivals), sorted(arrivals)[1:])]
+    # one interval between every two request starts (less a little for the time a request takes to arrive)
+    assert min(gaps) >= interval - 0.05, gaps
 
 
 def test_secret_query_parameters_are_redacted():
