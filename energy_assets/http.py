@@ -154,7 +154,8 @@ class _HostThrottle:
     lock of their own (flock is per open file, and every call opens its own). Times are the system-wide
     monotonic clock (`time.monotonic`, the same in every process until a reboot); a slot more than
     `STALE_S` ahead can only come from before a reboot and is ignored. Where `fcntl` does not exist
-    (Windows), the spacing holds within one process only. Processes on other machines are not covered.
+    (Windows) or the slot file cannot be written, the spacing holds within one process only. Processes on
+    other machines are not covered.
     """
 
     STALE_S = 600.0
@@ -171,10 +172,16 @@ class _HostThrottle:
 
     def _claim(self, host: str, interval: float, now: float) -> float:
         """The start of this caller's slot, the next one moved on by `interval`."""
-        if fcntl is None:
-            start = max(now, self._next.get(host, 0.0))
-            self._next[host] = start + interval
-            return start
+        if fcntl is not None:
+            try:
+                return self._claim_shared(host, interval, now)
+            except OSError as exc:  # e.g. a read-only temp directory: keep the spacing within this process
+                log.warning("HTTP politeness kept within this process only: %s", exc)
+        start = max(now, self._next.get(host, 0.0))
+        self._next[host] = start + interval
+        return start
+
+    def _claim_shared(self, host: str, interval: float, now: float) -> float:
         fd = os.open(self._path(host), os.O_RDWR | os.O_CREAT, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)

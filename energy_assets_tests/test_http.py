@@ -184,6 +184,27 @@ def test_polite_interval_holds_across_processes_calling_one_host_at_once(httpser
     assert min(gaps) >= interval - 0.05, gaps
 
 
+def test_a_slot_left_from_before_a_reboot_is_ignored_and_an_unwritable_slot_file_keeps_the_spacing_in_process(tmp_path):
+    from energy_assets.http import _HostThrottle
+
+    shared = _HostThrottle(tmp_path / "slots")
+    (tmp_path / "slots").mkdir()
+    (tmp_path / "slots" / "api.example_443").write_text(repr(time.monotonic() + 10_000))  # another boot's clock
+    started = time.monotonic()
+    shared.wait("api.example:443", 0.2)
+    assert time.monotonic() - started < 0.15  # not 10,000 s
+    shared.wait("api.example:443", 0.2)
+    assert time.monotonic() - started >= 0.2  # and the slot it wrote holds the next caller
+    assert float((tmp_path / "slots" / "api.example_443").read_text()) < time.monotonic() + 0.3
+
+    (tmp_path / "not_a_directory").write_text("")
+    local = _HostThrottle(tmp_path / "not_a_directory")  # the slot files cannot be created
+    started = time.monotonic()
+    for _ in range(3):
+        local.wait("api.example:443", 0.2)
+    assert time.monotonic() - started >= 0.4
+
+
 def test_secret_query_parameters_are_redacted():
     shown = safe_url("https://api.example/v3/x?zone=GR&auth_token=abc", {"api_key": "SENTINEL", "start": "2021-03-26T00:00Z"})
     assert "SENTINEL" not in shown and "abc" not in shown
