@@ -144,9 +144,10 @@ def replay_path(samples_dir: Path, source: str, path: str, params: Mapping[str, 
 
 class _HostThrottle:
     """Keeps at least `interval` seconds between the starts of requests to one host, across every process of
-    this user on this machine: a launched run executes its steps in processes of their own (Dagster's
-    multiprocess executor), so the NESO intensity and generation steps of one backfill call the same host at
-    once, and a per-process spacing would let them make two requests a second.
+    this user on this machine: runs for different partitions execute side by side, and with
+    ENERGY_ASSETS_EXECUTOR=multiprocess the steps of one run are processes of their own (a backfill's NESO
+    intensity and generation steps call the same host at once), so a per-process spacing would let them make
+    two requests a second or more.
 
     Each host has a small file under `directory` holding the time its next request may start. A caller claims
     the next slot under an exclusive `flock` on that file, moves it on by `interval` and sleeps until its slot

@@ -8,11 +8,37 @@ from energy_assets import executors, settings
 from energy_assets.definitions import defs
 
 
-def test_the_default_leaves_the_code_location_on_dagsters_default_executor():
-    assert settings.graph().executor == "multiprocess"  # the suite runs with the default
-    assert executors.build_executor("multiprocess") is None
-    assert defs.executor is None
+def test_the_default_runs_every_step_in_the_run_process_and_multiprocess_is_dagsters_own():
+    assert settings.graph().executor == "in_process"  # the suite runs with the default
+    assert defs.executor is in_process_executor
     assert executors.build_executor("in_process") is in_process_executor
+    assert executors.build_executor("multiprocess") is None  # Dagster's default executor
+
+
+def test_a_launched_run_of_the_code_locations_job_executes_its_steps_in_the_run_process(tmp_path, monkeypatch):
+    """What the UI does: a run launched for the job (not `execute_in_process`), here one sample day of the NESO
+    bronze table and its check; every step runs in the run's own process, none in a step subprocess."""
+    import os
+
+    from dagster import AssetKey, DagsterEventType, DagsterInstance, execute_job, reconstructable
+
+    from energy_assets.settings import SAMPLE_DAYS
+    from energy_assets_tests.distributed._backfill import uk_days_job
+
+    monkeypatch.setenv("ENERGY_LAKE_URI", str(tmp_path / "lake"))
+    monkeypatch.setenv("ENERGY_ASSETS_SOURCE", "replay")
+    (tmp_path / "home").mkdir()
+    with DagsterInstance.local_temp(str(tmp_path / "home")) as instance:
+        result = execute_job(
+            reconstructable(uk_days_job), instance=instance, tags={"dagster/partition": SAMPLE_DAYS[0]},
+            asset_selection=[AssetKey(["bronze", "neso_carbon_intensity"])],
+        )
+        assert result.success
+        events = [e.dagster_event for e in instance.all_logs(result.run_id) if e.dagster_event is not None]
+    started = [e for e in events if e.event_type == DagsterEventType.STEP_START]
+    assert {e.step_key for e in started} == {"bronze__neso_carbon_intensity", "bronze__neso_carbon_intensity_bronze_neso_carbon_intensity_latest_fetch_usable"}
+    assert not [e for e in events if e.event_type == DagsterEventType.STEP_WORKER_STARTING]
+    assert {e.pid for e in started} == {os.getpid()}
 
 
 @pytest.mark.parametrize("value", ["celery", " Celery ", "in-process", "MULTIPROCESS"])
