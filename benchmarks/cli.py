@@ -41,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("list", help="list the scenarios")
     rep = sub.add_parser("report", help="markdown table of the latest results beside the targets")
     rep.add_argument("--size", choices=["tiny", "full"], default="full")
+    rep.add_argument("--label", default=None, help="the results of a labelled run (`run --label L`) instead of the unlabelled ones")
     worker = sub.add_parser("_worker", help=argparse.SUPPRESS)
     worker.add_argument("--task", required=True)
     worker.add_argument("--params", required=True)
@@ -53,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "report":
         from benchmarks import report
 
-        return report.main(args.size)
+        return report.main(args.size, args.label)
     if args.command == "_worker":
         from benchmarks import tasks
 

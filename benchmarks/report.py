@@ -1,4 +1,4 @@
-"""`python -m benchmarks report [--size full]`: a markdown table of the latest results beside their targets."""
+"""`python -m benchmarks report [--size full] [--label L]`: a markdown table of the latest results beside their targets."""
 
 from __future__ import annotations
 
@@ -41,11 +41,11 @@ def _spread(result: dict, target: str) -> str:
     return ""
 
 
-def table(size: str = "full", results_dir: Path = RESULTS_DIR) -> str:
+def table(size: str = "full", results_dir: Path = RESULTS_DIR, label: str | None = None) -> str:
     lines = ["| scenario | target | measured (median) | limit | met | repetitions |", "|---|---|---|---|---|---|"]
     machine = None
     for name in ORDER:
-        path = results_dir / f"{name}-{size}-latest.json"
+        path = results_dir / f"{name}-{size}{f'-{label}' if label else ''}-latest.json"
         if not path.exists():
             lines.append(f"| {name} | (not run at size {size}) | | | | |")
             continue
@@ -69,6 +69,6 @@ def table(size: str = "full", results_dir: Path = RESULTS_DIR) -> str:
     return "\n".join(lines)
 
 
-def main(size: str) -> int:
-    print(table(size))
+def main(size: str, label: str | None = None) -> int:
+    print(table(size, label=label))
     return 0

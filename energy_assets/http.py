@@ -209,7 +209,7 @@ class _HostThrottle:
 
 
 def _user_id() -> str:
-    return str(os.getuid()) if hasattr(os, "getuid") else os.environ.get("USERNAME", "user")
+    return str(os.getuid()) if hasattr(os, "getuid") else "user"  # no getuid: no fcntl either, the files are unused
 
 
 _throttle = _HostThrottle()
