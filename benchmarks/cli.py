@@ -17,7 +17,7 @@ import argparse
 import sys
 from pathlib import Path
 
-SCENARIO_NAMES = ["smart_meter_batch", "incremental_day", "freshness", "neso_backfill", "scale", "day_bucket"]
+SCENARIO_NAMES = ["smart_meter_batch", "incremental_day", "freshness", "neso_backfill", "scale", "day_bucket", "launched_runs"]
 
 
 def main(argv: list[str] | None = None) -> int:

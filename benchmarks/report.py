@@ -7,7 +7,7 @@ from pathlib import Path
 
 from benchmarks.harness import RESULTS_DIR
 
-ORDER = ["smart_meter_batch", "incremental_day", "freshness", "neso_backfill", "scale", "day_bucket"]
+ORDER = ["smart_meter_batch", "incremental_day", "freshness", "neso_backfill", "scale", "day_bucket", "launched_runs"]
 
 
 def _fmt(value, unit: str) -> str:

@@ -460,12 +460,78 @@ def day_bucket(options: Options) -> Path:
     })  # fmt: skip
 
 
+# ------------------------------------------------------------------------------------- 7 launched runs
+LAUNCHED_EXECUTORS = ("in_process", "multiprocess")  # the project's default (ENERGY_ASSETS_EXECUTOR) first
+
+
+def launched_cases(size: str) -> dict[str, dict[str, Any]]:
+    from energy_assets.settings import SAMPLE_DAYS
+
+    day = SAMPLE_DAYS[0]
+    if size != "full":
+        return {"uk_day": {"what": "one UK day: the NESO intensity bronze and its check, replayed samples",
+                           "assets": ["bronze/neso_carbon_intensity"], "start": day, "end": day, "replay": True}}  # fmt: skip
+    return {
+        "uk_day": {"what": "one UK day of uk_days_job, every group, replayed samples", "groups": ["*"], "start": day, "end": day, "replay": True},
+        "neso_year": {"what": "the NESO year 2023, bronze + silver, politeness off for the local fake",
+                      "assets": NESO_BRONZE_SILVER, "start": "2023-01-01", "end": "2023-12-31", "replay": False},
+    }  # fmt: skip
+
+
+def launched_runs(options: Options) -> Path:
+    """Runs launched as the UI, a backfill or a sensor launches them (`execute_job`: the job's own executor), with
+    the project's default executor (every step in the run's process) and with Dagster's default (a process per
+    step, `ENERGY_ASSETS_EXECUTOR=multiprocess`). The other scenarios use `execute_in_process`, as the demo does."""
+    from benchmarks.fake_neso import FakeNeso
+
+    cases = launched_cases(options.size)
+    by_case: dict[str, dict[str, list[dict]]] = {}
+    for case, spec in cases.items():
+        for executor in LAUNCHED_EXECUTORS:
+            reps = by_case.setdefault(case, {}).setdefault(executor, [])
+            for i in range(options.repeat):
+                state = _fresh_state(options, f"launched_{case}")
+                with FakeNeso(state / "fake_api.log") as fake:
+                    options.log(f"  launched {case} with {executor} repetition {i + 1}/{options.repeat} ...")
+                    env = {"ENERGY_ASSETS_EXECUTOR": executor, "NESO_API_BASE_URL": fake.base_url,
+                           "ENERGY_ASSETS_HTTP_MIN_INTERVAL_SECONDS": "0", "ENERGY_ASSETS_SOURCE": "replay" if spec["replay"] else "live"}  # fmt: skip
+                    params = {**{k: v for k, v in spec.items() if k != "replay"}, "executor": executor, "result_path": str(state / "result.json")}
+                    rep = run_worker("launched", params, env=_env(state, **env))
+                rep["repetition"] = i + 1
+                options.log(f"    {_one_line(rep)}; {rep['steps']} steps in {rep['step_processes']} process(es)")
+                reps.append(rep)
+                _cleanup(state)
+    summary = {
+        case: {
+            executor: {"work_s": summarise([_work_s(r) for r in reps]), "steps": reps[0]["steps"], "step_processes": summarise([r["step_processes"] for r in reps])}
+            for executor, reps in runs.items()
+        }
+        for case, runs in by_case.items()
+    }
+    for case in summary:
+        default, per_step = (summary[case][e]["work_s"]["median"] for e in LAUNCHED_EXECUTORS)
+        summary[case]["multiprocess_over_default"] = per_step / default if default else None
+    targets = [_target(f"{cases['uk_day']['what']}, launched, the project's default executor", summary["uk_day"]["in_process"]["work_s"]["median"], 5, "<", "s")]
+    if "neso_year" in summary:
+        targets.append(_target(f"{cases['neso_year']['what']}, launched, the project's default executor",
+                               summary["neso_year"]["in_process"]["work_s"]["median"], 15, "<", "s"))  # fmt: skip
+    return _finish(options, "launched_runs", {
+        "cases": {case: spec["what"] for case, spec in cases.items()},
+        "executors": {"in_process": "the project's default: every step in the run's own process",
+                      "multiprocess": "Dagster's default (ENERGY_ASSETS_EXECUTOR=multiprocess): a process per step, steps in parallel"},
+        "summary": summary,
+        "targets": targets,
+        "repetitions": by_case,
+    })  # fmt: skip
+
+
 SCENARIOS: dict[str, Callable[[Options], Path]] = {
     "smart_meter_batch": smart_meter_batch,
     "incremental_day": incremental_day,
     "neso_backfill": neso_backfill,
     "scale": scale,
     "day_bucket": day_bucket,
+    "launched_runs": launched_runs,
 }
 
 

@@ -158,6 +158,21 @@ def test_neso_backfill_uses_the_fewest_requests(tmp_path):
     assert result["summary"]["fewest_requests_13_day_chunks"] == 4
 
 
+def test_launched_runs_use_the_projects_executor_and_a_process_per_step_for_multiprocess(tmp_path):
+    path = scenarios.launched_runs(options(tmp_path))
+    result = assert_well_formed(path, "launched_runs")
+    runs = result["repetitions"]["uk_day"]
+    assert set(runs) == set(scenarios.LAUNCHED_EXECUTORS)
+    for executor, (rep,) in runs.items():
+        assert_repetition(rep)
+        assert rep["executor_setting"] == executor
+        assert rep["steps"] == 2  # the bronze table and its check
+        assert set(rep["step_seconds"]) == {"bronze__neso_carbon_intensity", "bronze__neso_carbon_intensity_bronze_neso_carbon_intensity_latest_fetch_usable"}
+    # the project's default runs both steps in the run's process; multiprocess starts one process per step
+    assert runs["in_process"][0]["step_processes"] == 1
+    assert runs["multiprocess"][0]["step_processes"] == 2
+
+
 def test_scale_runs_one_range_in_one_run(tmp_path):
     path = scenarios.scale(options(tmp_path))
     result = assert_well_formed(path, "scale")
