@@ -34,6 +34,11 @@ def _spread(result: dict, target: str) -> str:
         "one year into bronze + silver": s.get("backfill_s"),
         "in one run, peak RSS": s.get("peak_rss_tree_bytes"),
         "one (day, bucket) run": s.get("bucket_rows_per_s"),
+        **{  # launched_runs: the project's default executor, per case
+            case_summary_key: s.get(case, {}).get("in_process", {}).get("work_s")
+            for case, case_summary_key in (("uk_day", "one UK day of uk_days_job"), ("neso_year", "the NESO year"),
+                                           ("smart_meter_batch", "the 90-day smart-meter batch"))
+        },
     }
     for prefix, summary in pick.items():
         if prefix in target and isinstance(summary, dict) and summary.get("n"):
