@@ -1,5 +1,6 @@
-"""ENERGY_ASSETS_EXECUTOR: the default keeps Dagster's own executor; `celery` sends steps to a broker whose URL
-stays in the environment. (The Celery executor itself runs in energy_assets_tests/distributed/test_celery.py.)"""
+"""ENERGY_ASSETS_EXECUTOR: the default runs every step of a launched run in the run's process; `multiprocess` is
+Dagster's own; `celery` sends steps to a broker whose URL stays in the environment. (The Celery executor itself
+runs in energy_assets_tests/distributed/test_celery.py.)"""
 
 import pytest
 from dagster import in_process_executor
