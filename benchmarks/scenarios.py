@@ -489,6 +489,10 @@ def launched_runs(options: Options) -> Path:
     cases = launched_cases(options.size)
     by_case: dict[str, dict[str, list[dict]]] = {}
     for case, spec in cases.items():
+        case_env = {}
+        if spec.get("smart_meter"):  # the batch's generated files, made once and cached
+            folder, _ = ensure_smart_meter(options.workdir, batch_spec(options.size))
+            case_env = {"SMART_METER_READINGS_DIR": str(folder / "readings"), "SMART_METER_DB_PATH": str(folder / "case_study.db")}
         for executor in LAUNCHED_EXECUTORS:
             reps = by_case.setdefault(case, {}).setdefault(executor, [])
             for i in range(options.repeat):
@@ -496,10 +500,8 @@ def launched_runs(options: Options) -> Path:
                 with FakeNeso(state / "fake_api.log") as fake:
                     options.log(f"  launched {case} with {executor} repetition {i + 1}/{options.repeat} ...")
                     env = {"ENERGY_ASSETS_EXECUTOR": executor, "NESO_API_BASE_URL": fake.base_url,
-                           "ENERGY_ASSETS_HTTP_MIN_INTERVAL_SECONDS": "0", "ENERGY_ASSETS_SOURCE": "replay" if spec["replay"] else "live"}  # fmt: skip
-                    if spec.get("smart_meter"):
-                        folder, _ = ensure_smart_meter(options.workdir, batch_spec(options.size))
-                        env.update(SMART_METER_READINGS_DIR=str(folder / "readings"), SMART_METER_DB_PATH=str(folder / "case_study.db"))
+                           "ENERGY_ASSETS_HTTP_MIN_INTERVAL_SECONDS": "0", "ENERGY_ASSETS_SOURCE": "replay" if spec["replay"] else "live",
+                           **case_env}  # fmt: skip
                     params = {**{k: v for k, v in spec.items() if k not in ("replay", "smart_meter")}, "executor": executor,
                               "result_path": str(state / "result.json")}  # fmt: skip
                     rep = run_worker("launched", params, env=_env(state, **env))

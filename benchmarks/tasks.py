@@ -148,32 +148,25 @@ def task_neso_backfill(params: dict[str, Any], phases: Phases) -> None:
     )
 
 
-def uk_days_job():
-    """The code location's `uk_days_job`, rebuilt by name in every process a launched run uses (`reconstructable`)."""
-    from energy_assets.definitions import defs
-
-    return defs.resolve_job_def("uk_days_job")
-
-
 def task_launched(params: dict[str, Any], phases: Phases) -> None:
     """One run of `uk_days_job` launched as the UI, a backfill or a sensor launches it (`execute_job`: the run is
     executed by the job's executor, the one ENERGY_ASSETS_EXECUTOR chose at load), not `execute_in_process`."""
     from dagster import AssetKey, AssetSelection, DagsterEventType, execute_job, reconstructable
 
+    # the job rebuilt by name in every process a launched run uses, as the Celery test's backfills do
+    from energy_assets_tests.distributed._backfill import QUIET, group_keys, uk_days_job
+
     defs, instance = load_definitions(phases)
-    graph = defs.resolve_asset_graph()
-    if params.get("groups"):  # ["*"]: every group of the job
-        job_keys = uk_days_job().asset_layer.asset_graph.get_all_asset_keys()
-        keys = sorted((k for k in job_keys if graph.has(k) and ("*" in params["groups"] or graph.get(k).group_name in params["groups"])), key=str)
+    if params.get("groups"):
+        keys = group_keys(params["groups"])
     else:
         wanted = AssetSelection.assets(*[AssetKey(k.split("/")) for k in params["assets"]]).required_multi_asset_neighbors()
-        keys = sorted(wanted.resolve(graph), key=str)
+        keys = sorted(wanted.resolve(defs.resolve_asset_graph()), key=str)
     start, end = params["start"], params["end"]
     tags = {"dagster/partition": start} if start == end else {RANGE_START: start, RANGE_END: end}
-    quiet = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
     with phases.phase(f"launched run {start}...{end} ({params['what']})"):
         result = execute_job(reconstructable(uk_days_job), instance=instance, tags=tags, asset_selection=keys,
-                             raise_on_error=False, run_config=quiet)  # fmt: skip
+                             raise_on_error=False, run_config=QUIET)  # fmt: skip
     if not result.success:
         raise RuntimeError(f"launched run {result.run_id} failed: {[e.step_key for e in result.get_step_failure_events()]}")
     started = [e.dagster_event for e in instance.all_logs(result.run_id) if e.dagster_event is not None

@@ -23,11 +23,12 @@ def uk_days_job():
 
 
 def group_keys(groups: list[str]) -> list:
+    """The job's asset keys in the given groups (`["*"]`: every group)."""
     from energy_assets.definitions import defs
 
     graph = defs.resolve_asset_graph()
     job_keys = uk_days_job().asset_layer.asset_graph.get_all_asset_keys()
-    return sorted((k for k in job_keys if graph.has(k) and graph.get(k).group_name in groups), key=str)
+    return sorted((k for k in job_keys if graph.has(k) and ("*" in groups or graph.get(k).group_name in groups)), key=str)
 
 
 def main(argv: list[str]) -> int:
