@@ -315,7 +315,8 @@ def cmd_check(args) -> int:
 
 def cmd_dev(args) -> int:
     """`dagster dev -w workspace.yaml` on the project's instance. Ctrl-C or SIGTERM stop it cleanly: the signal is
-    passed on to `dagster dev` (which stops its webserver, daemon and code servers) and waited for."""
+    passed on to the `dagster dev` process alone, which stops its webserver and daemon and then its code server, in
+    that order, and is waited for; whatever is left in its process group afterwards is stopped too."""
     import signal
 
     _prepare_environment(replay=False)
@@ -330,8 +331,9 @@ def cmd_dev(args) -> int:
            "online: materialising bronze assets calls the public APIs; `energy-assets dev --offline` uses the samples"),
         flush=True,
     )  # fmt: skip
-    # dagster dev gets a process group of its own, so every process below it (webserver, daemon, code servers)
-    # can be signalled together and none is left behind; Ctrl-C reaches us and is passed on.
+    # dagster dev gets a process group of its own, so a terminal's Ctrl-C reaches only us and nothing below it is
+    # left behind. The stop signal goes to dagster dev alone: signalling its whole group kills the code server while
+    # the webserver still watches it, and the webserver then logs a traceback (KeyError on the code location).
     child = subprocess.Popen(command, cwd=settings.PROJECT_ROOT, env=settings.process_environment(), start_new_session=True)
 
     def signal_group(signum) -> None:
@@ -340,21 +342,37 @@ def cmd_dev(args) -> int:
         except ProcessLookupError:
             pass
 
-    previous = signal.signal(signal.SIGTERM, lambda signum, _frame: signal_group(signum))
+    def stop_requested(signum, _frame) -> None:
+        raise _StopRequested(signum)
+
+    previous = signal.signal(signal.SIGTERM, stop_requested)
     try:
-        while True:
+        try:
+            return child.wait()
+        except (KeyboardInterrupt, _StopRequested) as stop:
+            signum = stop.signum if isinstance(stop, _StopRequested) else signal.SIGINT
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the shutdown short
             try:
-                return child.wait()
-            except KeyboardInterrupt:  # Ctrl-C: ask dagster dev to stop, then wait for it
-                signal_group(signal.SIGINT)
-                try:
-                    child.wait(timeout=30)
-                except subprocess.TimeoutExpired:
-                    signal_group(signal.SIGKILL)
-                return 130
+                child.send_signal(signum)  # dagster dev treats SIGTERM as Ctrl-C
+                child.wait(timeout=_DEV_STOP_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                print(f"dagster dev did not stop within {_DEV_STOP_TIMEOUT_S} s; killing its processes", flush=True)
+                signal_group(signal.SIGKILL)
+                child.wait()
+            return 128 + int(signum)
     finally:
         signal.signal(signal.SIGTERM, previous)
         signal_group(signal.SIGTERM)  # whatever dagster dev left running in its group
+
+
+class _StopRequested(Exception):
+    def __init__(self, signum: int):
+        super().__init__(f"signal {signum}")
+        self.signum = signum
+
+
+# dagster dev waits up to 60 s for its webserver and then up to 60 s for its daemon.
+_DEV_STOP_TIMEOUT_S = 150
 
 
 def _delegate(module: str, function: str) -> Callable:

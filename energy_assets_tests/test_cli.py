@@ -157,7 +157,7 @@ def test_dev_stops_cleanly_and_leaves_no_dagster_process_behind(fresh_env, how):
         proc.send_signal(signal.SIGTERM)  # what a process manager sends: only to our command
     else:
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C in a terminal: the whole foreground group
-    out = proc.communicate(timeout=120)[0]
+    out = proc.communicate(timeout=200)[0]
     assert "offline: API requests are answered from the bundled samples" in out
     assert "Traceback" not in out, out[-3000:]  # (dagster dev itself logs "KeyboardInterrupt received")
     def running(pid: int) -> bool:
