@@ -314,11 +314,8 @@ def cmd_check(args) -> int:
 
 
 def cmd_dev(args) -> int:
-    """`dagster dev -w workspace.yaml` on the project's instance. Ctrl-C or SIGTERM stop it cleanly: the signal is
-    passed on to the `dagster dev` process alone, which stops its webserver and daemon and then its code server, in
-    that order, and is waited for; whatever is left in its process group afterwards is stopped too."""
-    import signal
-
+    """`dagster dev -w workspace.yaml` on the project's instance. Ctrl-C or SIGTERM stop it cleanly (see
+    `run_in_own_group`)."""
     _prepare_environment(replay=False)
     if args.offline:
         settings.export("ENERGY_ASSETS_SOURCE", settings.REPLAY)
@@ -331,10 +328,22 @@ def cmd_dev(args) -> int:
            "online: materialising bronze assets calls the public APIs; `energy-assets dev --offline` uses the samples"),
         flush=True,
     )  # fmt: skip
-    # dagster dev gets a process group of its own, so a terminal's Ctrl-C reaches only us and nothing below it is
-    # left behind. The stop signal goes to dagster dev alone: signalling its whole group kills the code server while
-    # the webserver still watches it, and the webserver then logs a traceback (KeyError on the code location).
-    child = subprocess.Popen(command, cwd=settings.PROJECT_ROOT, env=settings.process_environment(), start_new_session=True)
+    return run_in_own_group(command, cwd=settings.PROJECT_ROOT, env=settings.process_environment())
+
+
+def run_in_own_group(command: list[str], cwd=None, env=None, stop_timeout_s: float = 150.0) -> int:
+    """Run `command` in a process group of its own until it ends; Ctrl-C (SIGINT) or SIGTERM stop it cleanly.
+
+    The group keeps a terminal's Ctrl-C to us and lets nothing below the command be left behind. The stop
+    signal goes to the command alone, which stops what it started in its own order (`dagster dev`: webserver
+    and daemon, then its code server; signalling the whole group kills the code server while the webserver
+    still watches it, and the webserver logs a KeyError traceback). If the command has not ended within
+    `stop_timeout_s` (dagster dev waits up to 60 s for its webserver, then 60 s for its daemon), its group is
+    killed. Whatever is left in the group once it has ended gets SIGTERM. Returns the command's exit code, or
+    128 + the signal when stopped."""
+    import signal
+
+    child = subprocess.Popen(command, cwd=cwd, env=env, start_new_session=True)
 
     def signal_group(signum) -> None:
         try:
@@ -354,25 +363,21 @@ def cmd_dev(args) -> int:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second SIGTERM must not cut the shutdown short
             try:
                 child.send_signal(signum)  # dagster dev treats SIGTERM as Ctrl-C
-                child.wait(timeout=_DEV_STOP_TIMEOUT_S)
+                child.wait(timeout=stop_timeout_s)
             except subprocess.TimeoutExpired:
-                print(f"dagster dev did not stop within {_DEV_STOP_TIMEOUT_S} s; killing its processes", flush=True)
+                print(f"{command[0]} did not stop within {stop_timeout_s:g} s; killing its processes", flush=True)
                 signal_group(signal.SIGKILL)
                 child.wait()
             return 128 + int(signum)
     finally:
         signal.signal(signal.SIGTERM, previous)
-        signal_group(signal.SIGTERM)  # whatever dagster dev left running in its group
+        signal_group(signal.SIGTERM)  # whatever the command left running in its group
 
 
 class _StopRequested(Exception):
     def __init__(self, signum: int):
         super().__init__(f"signal {signum}")
         self.signum = signum
-
-
-# dagster dev waits up to 60 s for its webserver and then up to 60 s for its daemon.
-_DEV_STOP_TIMEOUT_S = 150
 
 
 def _delegate(module: str, function: str) -> Callable:

@@ -179,3 +179,63 @@ def test_the_repository_label_names_the_workspace_code_location():
     workspace = yaml.safe_load((settings.PROJECT_ROOT / "workspace.yaml").read_text())
     assert [entry["python_module"]["location_name"] for entry in workspace["load_from"]] == [CODE_LOCATION]
     assert REPOSITORY_LABEL == f"__repository__@{CODE_LOCATION}"
+
+
+# A stand-in for `dagster dev`: it starts a grandchild in its own process group and, when it is told to stop,
+# stops the grandchild in its own way (SIGUSR1 here; dagster dev sends its webserver a message on a pipe). Both
+# write the signals they receive to the log.
+_PARENT = """
+import signal, subprocess, sys, time
+log = sys.argv[1]
+child = subprocess.Popen([sys.executable, "-c", sys.argv[2], log])
+def stop(signum, _frame):
+    with open(log, "a") as f:
+        f.write(f"command got {signum}\\n")
+    time.sleep(0.3)
+    child.send_signal(signal.SIGUSR1)
+    child.wait()
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+signal.signal(signal.SIGINT, stop)
+while True:
+    time.sleep(0.05)
+"""
+_GRANDCHILD = """
+import signal, sys, time
+log = sys.argv[1]
+def got(signum, _frame):
+    with open(log, "a") as f:
+        f.write(f"grandchild got {signum}\\n")
+    sys.exit(0)
+for s in (signal.SIGTERM, signal.SIGINT, signal.SIGUSR1):
+    signal.signal(s, got)
+with open(log, "a") as f:
+    f.write("ready\\n")
+while True:
+    time.sleep(0.05)
+"""
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGINT"])
+def test_a_stop_signal_reaches_the_command_alone_which_stops_its_own_processes(tmp_path, how):
+    """`run_in_own_group` (what `energy-assets dev` runs dagster dev with) passes SIGTERM or Ctrl-C to the command
+    only: the processes the command started are stopped by the command, in its order, not signalled beside it
+    (dagster dev's code server, signalled together with its webserver, died first and the webserver logged a
+    traceback)."""
+    import signal
+    import time
+
+    log = tmp_path / "signals.log"
+    wrapper = (
+        "import sys\nfrom energy_assets.cli import run_in_own_group\n"
+        "sys.exit(run_in_own_group([sys.executable, '-c', sys.argv[1], sys.argv[2], sys.argv[3]], stop_timeout_s=20))"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", wrapper, _PARENT, str(log), _GRANDCHILD], cwd=settings.PROJECT_ROOT)
+    deadline = time.monotonic() + 60
+    while not (log.exists() and "ready" in log.read_text()):
+        assert proc.poll() is None and time.monotonic() < deadline, "the command's grandchild never started"
+        time.sleep(0.05)
+    signum = getattr(signal, how)
+    proc.send_signal(signum)
+    assert proc.wait(timeout=60) == 128 + signum
+    assert log.read_text().splitlines() == ["ready", f"command got {signum}", f"grandchild got {int(signal.SIGUSR1)}"]
