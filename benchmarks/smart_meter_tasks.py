@@ -49,7 +49,7 @@ def _run_facts(defs, instance, result) -> dict[str, Any]:
     checks = check_outcomes(result)
     return {
         "run_id": result.run_id,
-        "silver_rows_written": int(silver.get("dagster/partition_row_count") or silver.get("rows_kept") or 0),
+        "silver_rows_written": int(silver.get("slice_row_count") or silver.get("rows_kept") or 0),
         "accounting": {k: silver.get(k) for k in ("rows_in", "rows_kept", "duplicates", "quarantined", "readings_without_agreement")},
         "table_rows": {k: v.get("dagster/row_count") for k, v in meta.items()},
         "checks_failed": [c["check"] for c in checks if not c["passed"]],

@@ -135,7 +135,7 @@ def task_neso_backfill(params: dict[str, Any], phases: Phases) -> None:
         result = execute(defs, instance, "uk_days_job", {RANGE_START: params["start"], RANGE_END: params["end"]}, keys)
     meta = materialization_metadata(result)
     silver = meta.get("silver/neso_carbon_intensity", {})
-    rec["rows"] = int(silver.get("dagster/partition_row_count", silver.get("dagster/row_count", 0)))
+    rec["rows"] = int(silver.get("slice_row_count", silver.get("dagster/row_count", 0)))
     phases.extra.update(
         {
             "requests_by_asset": {k: v.get("requests") for k, v in meta.items() if "requests" in v},

@@ -169,6 +169,9 @@ class TableStats:
     size_bytes: int
     num_files: int
     schema: pl.Schema
+    # rows of the slice per distinct value of its columns (one column per condition, then `rows`); only when
+    # asked for (`table_stats(..., by_slice_values=True)`) and the write has a slice
+    slice_value_counts: pl.DataFrame | None = None
 
 
 # ---------------------------------------------------------------------------------------------- retries
@@ -490,15 +493,23 @@ def read_slice(
     return lf
 
 
-def table_stats(lake: Lake, key: str | Sequence[str], conditions: Sequence[SliceCondition] = ()) -> TableStats:
-    """Rows, rows in the slice, schema, bytes, files and version of the table's current snapshot."""
+def table_stats(lake: Lake, key: str | Sequence[str], conditions: Sequence[SliceCondition] = (), by_slice_values: bool = False) -> TableStats:
+    """Rows, rows in the slice, schema, bytes, files and version of the table's current snapshot; with
+    `by_slice_values`, also the slice's rows per distinct value of its columns (a run over several partitions
+    reports each partition's own count from them)."""
     table = DeltaTable(lake.table_uri(key), storage_options=lake.options)
     actions = pa.table(table.get_add_actions(flatten=True))
     total_rows = int(pc.sum(actions["num_records"]).as_py() or 0) if actions.num_rows else 0
     size_bytes = int(pc.sum(actions["size_bytes"]).as_py() or 0) if actions.num_rows else 0
     lf = pl.scan_delta(lake.table_uri(key), version=table.version(), storage_options=lake.options)
     expr = conditions_expr(conditions)
-    slice_rows = None if expr is None else int(lf.filter(expr).select(pl.len()).collect().item())
+    slice_rows, value_counts = None, None
+    if expr is not None and by_slice_values:
+        columns = list(dict.fromkeys(c.column for c in conditions))
+        value_counts = lf.filter(expr).group_by(columns).agg(rows=pl.len()).sort(columns).collect()
+        slice_rows = int(value_counts["rows"].sum())
+    elif expr is not None:
+        slice_rows = int(lf.filter(expr).select(pl.len()).collect().item())
     return TableStats(
         uri=lake.table_uri(key),
         version=table.version(),
@@ -507,6 +518,7 @@ def table_stats(lake: Lake, key: str | Sequence[str], conditions: Sequence[Slice
         size_bytes=size_bytes,
         num_files=actions.num_rows,
         schema=lf.collect_schema(),
+        slice_value_counts=value_counts,
     )
 
 

@@ -8,6 +8,12 @@ written. It replaces the stock dagster-deltalake polars handler, whose defects a
 reproductions, in docs/dagster-deltalake-defects.md; each has a regression test in
 energy_assets_tests/lake/test_io_manager.py that runs against both.
 
+One step beyond the public API: a run over several partitions gives each partition's materialisation its own
+`dagster/partition_row_count` through `OutputContext.step_context.add_asset_metadata(..., partition_key=)`, the
+asset context's public method; IO managers have no public per-partition metadata (dagster-io/dagster#18123),
+and output metadata is copied to every partition. `test_each_partition_of_a_range_run_reports_its_own_row_count`
+pins it.
+
 Asset metadata understood:
 
 - `partition_expr`: the partition column (or `{dimension: column}` for multi-partitions);
@@ -26,6 +32,7 @@ reader sees every partition, an input mapped with offsets every mapped day.
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -35,9 +42,11 @@ from dagster import (
     DagsterInvariantViolationError,
     InputContext,
     MetadataValue,
+    MultiPartitionKey,
     MultiPartitionsDefinition,
     OutputContext,
     PartitionKeyRange,
+    PartitionsDefinition,
     TableColumn,
     TableSchema,
     TimeWindowPartitionsDefinition,
@@ -59,7 +68,7 @@ from energy_assets.lake.engine import (  # noqa: F401 - re-exported: the names a
     with_commit_retries,
 )
 from energy_assets.lake.resource import LakeResource
-from energy_assets.lake.slices import SliceDimension, TimeRange
+from energy_assets.lake.slices import SliceDimension, TimeRange, column_bound, column_kind
 
 
 class DeltaLakeIOManager(ConfigurableIOManager):
@@ -99,7 +108,8 @@ class DeltaLakeIOManager(ConfigurableIOManager):
             retry=RetryPolicy(self.commit_max_attempts, self.commit_backoff_s, self.commit_backoff_max_s),
             log=context.log.warning if context.log else None,
         )
-        stats = engine.table_stats(lake, key, result.conditions)
+        keys = list(context.asset_partition_keys) if context.has_asset_key and context.has_asset_partitions else []
+        stats = engine.table_stats(lake, key, result.conditions, by_slice_values=len(keys) > 1)
         metadata: dict[str, Any] = {
             "dagster/row_count": MetadataValue.int(stats.row_count),
             "dagster/column_schema": column_schema(stats.schema, meta.get("dagster/column_schema")),
@@ -114,8 +124,20 @@ class DeltaLakeIOManager(ConfigurableIOManager):
             **{k: MetadataValue.int(int(v)) for k, v in result.stats.items()},
         }
         if stats.slice_row_count is not None:
-            metadata["dagster/partition_row_count"] = MetadataValue.int(stats.slice_row_count)
+            metadata["slice_row_count"] = MetadataValue.int(stats.slice_row_count)
+            if len(keys) == 1:
+                metadata["dagster/partition_row_count"] = MetadataValue.int(stats.slice_row_count)
         context.add_output_metadata({**metadata, **result.producer_metadata})
+        if stats.slice_value_counts is not None:
+            # A run over several partitions: each partition's materialisation gets its own row count. Output
+            # metadata is the same for every partition, and IO managers have no public per-partition metadata
+            # (dagster-io/dagster#18123): the step's `add_asset_metadata(partition_key=...)`, public on the
+            # asset's context, is reached through the output context's `step_context`.
+            rows = rows_per_partition(context.asset_partitions_def, keys, meta["partition_expr"], stats.slice_value_counts)
+            for partition_key, n in rows.items():
+                context.step_context.add_asset_metadata(
+                    {"dagster/partition_row_count": MetadataValue.int(n)}, asset_key=context.asset_key, partition_key=partition_key
+                )
 
     def load_input(self, context: InputContext) -> pl.DataFrame | pl.LazyFrame:
         upstream = context.upstream_output
@@ -174,6 +196,50 @@ def _dimensions(context: InputContext | OutputContext, meta: Mapping[str, Any], 
         window = context.asset_partitions_time_window
         return [SliceDimension(str(partition_expr), TimeRange(window.start, window.end))]
     return [SliceDimension(str(partition_expr), [str(k) for k in keys])]
+
+
+def rows_per_partition(pdef: PartitionsDefinition, keys: Sequence[str], partition_expr: Any, counts: pl.DataFrame) -> dict[str, int]:
+    """Each of `keys` (the partitions an output covers) with its rows, from the slice's rows per distinct value
+    of its columns (`TableStats.slice_value_counts`); a partition without rows counts 0. A time dimension maps a
+    value to the window that holds it; a static one maps a value to itself."""
+    if isinstance(pdef, MultiPartitionsDefinition):
+        dims = [(d.name, d.partitions_def, partition_expr[d.name]) for d in pdef.partitions_defs]
+        parts = {k: (k if isinstance(k, MultiPartitionKey) else MultiPartitionKey.from_str(str(k))).keys_by_dimension for k in keys}  # type: ignore[attr-defined]
+    else:
+        dims = [(None, pdef, partition_expr)]
+        parts = {k: {None: k} for k in keys}
+    locators = []
+    for name, dim_def, column in dims:
+        own = sorted({p[name] for p in parts.values()})
+        if isinstance(dim_def, TimeWindowPartitionsDefinition):
+            kind = column_kind(counts.schema[column])
+            windows = sorted(
+                (column_bound(w.start, kind), column_bound(w.end, kind), k)
+                for k in own
+                for w in [dim_def.time_window_for_partition_key(k)]
+            )
+            locators.append((column, _window_locator(windows)))
+        else:
+            locators.append((column, lambda value, own=frozenset(own): str(value) if str(value) in own else None))
+    key_of = {tuple(p[name] for name, _, _ in dims): k for k, p in parts.items()}
+    rows = dict.fromkeys(keys, 0)
+    for record in counts.iter_rows(named=True):
+        located = tuple(locate(record[column]) for column, locate in locators)
+        key = key_of.get(located)
+        if key is None:  # the slice holds only the output's partitions: a row elsewhere is a bug here
+            raise ValueError(f"rows at {record} lie in none of the output's partitions {keys[0]}...{keys[-1]}")
+        rows[key] += int(record["rows"])
+    return rows
+
+
+def _window_locator(windows: list[tuple[Any, Any, str]]):
+    starts = [w[0] for w in windows]
+
+    def locate(value):
+        i = bisect.bisect_right(starts, value) - 1
+        return windows[i][2] if i >= 0 and value < windows[i][1] else None
+
+    return locate
 
 
 def _box(pdef: MultiPartitionsDefinition, keys: Sequence[Any], partition_expr: Any, name: str) -> list[SliceDimension]:

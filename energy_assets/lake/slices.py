@@ -104,6 +104,15 @@ def column_kind(dtype: pl.DataType) -> str:
     raise SliceError(f"partition columns must be date, timestamp or string; got {dtype}")
 
 
+def column_bound(value: dt.datetime, kind: str) -> dt.date | dt.datetime:
+    """A time window's bound (aware, in the partitions' own time zone) as a value of a `kind` column."""
+    if kind == "date":
+        return value.date()  # a UK day starts at local midnight: the window's own date
+    if kind == "timestamp":
+        return value.astimezone(dt.timezone.utc)
+    return value.replace(tzinfo=None)  # naive timestamps are wall-clock time in the partitions' time zone
+
+
 def slice_conditions(dimensions: Sequence[SliceDimension] | None, schema: pl.Schema) -> list[SliceCondition]:
     """Conditions for every partition dimension, typed by the table's (or frame's) schema."""
     conditions = []
@@ -114,18 +123,9 @@ def slice_conditions(dimensions: Sequence[SliceDimension] | None, schema: pl.Sch
         kind = column_kind(schema[column])
         parts = dim.partitions
         if isinstance(parts, TimeRange):
-            start, end = parts.start, parts.end
             if kind == "string":
                 raise SliceError(f"time partitions need a date or timestamp column; {column!r} is a string")
-            if kind == "date":
-                # The window's bounds are in the partitions' own time zone: a UK day starts at local midnight.
-                start, end = start.date(), end.date()
-            elif kind == "timestamp":
-                start, end = start.astimezone(dt.timezone.utc), end.astimezone(dt.timezone.utc)
-            else:
-                # Naive timestamps are read as wall-clock time in the partitions' time zone.
-                start, end = start.replace(tzinfo=None), end.replace(tzinfo=None)
-            conditions.append(SliceCondition(column, kind, start=start, end=end))
+            conditions.append(SliceCondition(column, kind, start=column_bound(parts.start, kind), end=column_bound(parts.end, kind)))
         elif not parts and kind != "string":
             conditions.append(SliceCondition(column, kind, values=()))  # no partition at all: selects nothing
         else:

@@ -174,9 +174,12 @@ def test_5_outputs_report_row_count_schema_uri_and_size(tmp_path, make_io):
     instance = DagsterInstance.ephemeral()
     assert run([daily], io, instance, partition_key="2024-04-02").success
     result = run([daily], io, instance, tags=RANGE_TAGS)
-    meta = result.asset_materializations_for_node("silver__daily")[0].metadata
+    materializations = result.asset_materializations_for_node("silver__daily")
+    assert [m.partition for m in materializations] == ["2024-03-30", "2024-03-31", "2024-04-01"]
+    assert [m.metadata["dagster/partition_row_count"].value for m in materializations] == [1, 1, 1]  # each its own
+    meta = materializations[0].metadata
     assert meta["dagster/row_count"].value == 4
-    assert meta["dagster/partition_row_count"].value == 3
+    assert meta["slice_row_count"].value == 3  # the run's partitions together
     assert [c.name for c in meta["dagster/column_schema"].schema.columns] == ["day", "value"]
     assert str(meta["dagster/uri"].value).endswith("silver/daily")
     assert meta["size_bytes"].value > 0
@@ -354,3 +357,43 @@ def test_a_multi_partition_run_that_is_not_one_contiguous_box_is_refused(keys, m
     run_keys = [MultiPartitionKey({"date": d, "zone": z}) for d, z in keys]
     with pytest.raises(ValueError, match=message):
         _box(day_zone, run_keys, {"date": "date", "zone": "zone"}, "bronze/readings")
+
+
+def test_each_partition_of_a_range_run_reports_its_own_row_count(tmp_path):
+    """`dagster/partition_row_count` is "the number of rows in the materialized partition": a single-run backfill
+    reports each partition's own rows (a day without rows: 0), not the rows of the whole range on every one."""
+
+    @asset(key_prefix="silver", partitions_def=days, backfill_policy=BackfillPolicy.single_run(), metadata={"partition_expr": "day"})
+    def uneven(context: AssetExecutionContext) -> pl.DataFrame:
+        window = context.partition_time_window
+        # 2024-03-30: 1 row, 2024-03-31 (the clock change): none, 2024-04-01: 3 rows; the run's days only
+        dates = [dt.date(2024, 3, 30)] + [dt.date(2024, 4, 1)] * 3
+        mine = [d for d in dates if window.start.date() <= d < window.end.date()]
+        return pl.DataFrame({"day": mine, "value": range(len(mine))}, schema={"day": pl.Date, "value": pl.Int64})
+
+    result = run([uneven], ours(tmp_path), tags=RANGE_TAGS)
+    counts = {m.partition: m.metadata["dagster/partition_row_count"].value for m in result.asset_materializations_for_node("silver__uneven")}
+    assert counts == {"2024-03-30": 1, "2024-03-31": 0, "2024-04-01": 3}
+    single = run([uneven], ours(tmp_path), partition_key="2024-04-01")
+    assert single.asset_materializations_for_node("silver__uneven")[0].metadata["dagster/partition_row_count"].value == 3
+
+
+def test_each_partition_of_a_day_by_zone_box_reports_its_own_row_count(tmp_path):
+    @asset(
+        key_prefix="bronze",
+        partitions_def=day_zone,
+        backfill_policy=BackfillPolicy.single_run(),
+        metadata={"partition_expr": {"date": "date", "zone": "zone"}},
+    )
+    def boxed(context: AssetExecutionContext) -> pl.DataFrame:
+        rows = []
+        for k in context.partition_keys:
+            d = k.keys_by_dimension
+            n = {"DE": 1, "FR": 2}[d["zone"]] * (2 if d["date"] == "2024-01-03" else 1)  # DE 1/2, FR 2/4 rows
+            rows += [{"date": dt.date.fromisoformat(d["date"]), "zone": d["zone"], "v": i} for i in range(n)]
+        return pl.DataFrame(rows, schema={"date": pl.Date, "zone": pl.String, "v": pl.Int64})
+
+    box = {"dagster/asset_partition_range_start": "2024-01-02|DE", "dagster/asset_partition_range_end": "2024-01-03|FR"}
+    result = run([boxed], ours(tmp_path), tags=box)
+    counts = {str(m.partition): m.metadata["dagster/partition_row_count"].value for m in result.asset_materializations_for_node("bronze__boxed")}
+    assert counts == {"2024-01-02|DE": 1, "2024-01-02|FR": 2, "2024-01-03|DE": 2, "2024-01-03|FR": 4}

@@ -80,7 +80,9 @@ def test_a_stream_overwrites_exactly_its_partitions_in_one_transaction_and_repor
     assert meta["rows_produced"].value == 6
     assert meta["rows_written"].value == 6
     assert meta["dagster/row_count"].value == 8
-    assert meta["dagster/partition_row_count"].value == 6
+    assert meta["slice_row_count"].value == 6
+    per_day = [m.materialization.metadata["dagster/partition_row_count"].value for m in result.get_asset_materialization_events()]
+    assert per_day == [2, 2, 2]
     assert "v2" in meta["preview"].value
 
 
