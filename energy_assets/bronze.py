@@ -34,7 +34,7 @@ non-blocking check warns with the count. Only the auxiliary feed's own bronze ch
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import polars as pl
 
@@ -65,6 +65,18 @@ def fetch_columns(answer) -> dict:
     """The contract's columns of one answer (any object with those attributes: a NESO `FetchedResponse`, an
     Electricity Maps `Fetch`), for a bronze row: `{**partition values, **fetch_columns(answer)}`."""
     return {column: getattr(answer, column) for column in FETCH_COLUMNS}
+
+
+def requests_by_partition(answered: Iterable[tuple[str, str]]) -> dict[str, list[str]]:
+    """`{partition key: its request lines}` from (partition key, request line) pairs, each line once per partition,
+    in the order given: a run over many partitions reports on each partition the requests that answered for it,
+    not every request of the run."""
+    out: dict[str, list[str]] = {}
+    for key, line in answered:
+        lines = out.setdefault(key, [])
+        if line not in lines:
+            lines.append(line)
+    return out
 
 
 def bronze_schema(partition_columns: dict[str, pl.DataType]) -> dict[str, pl.DataType]:

@@ -22,7 +22,7 @@ from dagster import (
     multi_asset,
 )
 
-from energy_assets.bronze import bronze_metadata, fetch_columns
+from energy_assets.bronze import bronze_metadata, fetch_columns, requests_by_partition
 from energy_assets.column_docs import column_schema_metadata
 from energy_assets.content_version import content_version
 from energy_assets.electricity_maps import columns
@@ -106,13 +106,17 @@ def _fetch_bronze(context: AssetExecutionContext, kind: str, electricity_maps: E
         context.log.warning(f"unusable answer kept in bronze: {problem}")
     metadata = {
         "requests": MetadataValue.int(len(fetches)),
-        "request_urls": MetadataValue.json(sorted({f.request_url for f in fetches})),
         "response_bytes": MetadataValue.int(sum(len(f.body) for f in fetches)),
         "retried_attempts": MetadataValue.int(sum(max(f.attempts - 1, 0) for f in fetches)),
         "mode": MetadataValue.text("replay" if api.replay else ("paid tier" if api.paid_tier else "free tier")),
         "unusable_answers": MetadataValue.int(len(problems)),
         "first_problem": MetadataValue.text(problems[0] if problems else ""),
     }
+    # each partition's own request(s), not every request of the run on each partition
+    keys = {(k.keys_by_dimension["date"], k.keys_by_dimension["zone"]): k for k in context.partition_keys}
+    answered = [(keys[(day.isoformat(), f.zone)], f.request_url) for f in fetches for day in f.dates]
+    for key, own in requests_by_partition(answered).items():
+        context.add_asset_metadata({"request_urls": MetadataValue.json(sorted(own))}, partition_key=key)
     return Output(bronze_rows(fetches), metadata=metadata)
 
 

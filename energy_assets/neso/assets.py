@@ -23,7 +23,7 @@ from dagster import (
     multi_asset,
 )
 
-from energy_assets.bronze import bronze_metadata
+from energy_assets.bronze import bronze_metadata, requests_by_partition
 from energy_assets.column_docs import column_schema_metadata
 from energy_assets.neso import columns, regional_transforms, transforms
 from energy_assets.neso.client import GENERATION, INTENSITY, REGIONAL, NesoClient, request_chunks
@@ -62,16 +62,19 @@ def _fetch_to_bronze(context: AssetExecutionContext, neso: NesoClient, endpoint:
     for r in failed:
         # Kept in bronze (the raw answer, verbatim) and failed by the bronze check.
         context.log.error(f"NESO {endpoint}: unusable answer kept in bronze: {r.problem}")
+    lines = [(day.isoformat(), f"- `{r.request_url}` -> {r.http_status}") for r in responses for day in r.days]
     context.add_output_metadata(
         {
             "requests": MetadataValue.int(len(responses)),
             "requests_planned": MetadataValue.int(len(request_chunks(days, neso.max_days_per_request))),
             "days": MetadataValue.int(len(days)),
             "failed_requests": MetadataValue.int(len(failed)),
-            "request_urls": MetadataValue.md("\n".join(f"- `{r.request_url}` -> {r.http_status}" for r in responses)),
             "first_problem": MetadataValue.text(failed[0].problem if failed else ""),
         }
     )
+    # each partition's own request(s): a year's 29 URLs on each of its 365 days said nothing about any of them
+    for key, own in requests_by_partition(lines).items():
+        context.add_asset_metadata({"request_urls": MetadataValue.md("\n".join(own))}, partition_key=key)
     return frame
 
 

@@ -227,3 +227,11 @@ def test_one_run_over_days_of_several_zones(api, lake_root, resources, instance)
     silver = read(lake_root, "silver/electricity_maps_energy")
     assert silver.height == 96
     assert silver.group_by("zone").len().sort("zone").rows() == [("DE", 48), ("GR", 48)]
+    # each (day, zone) materialisation names only the request(s) of its own zone, and counts its own rows
+    bronze = {str(m.partition): m.metadata for m in result.asset_materializations_for_node("bronze__electricity_maps_carbon_intensity")}
+    assert sorted(bronze) == ["2024-03-05|DE", "2024-03-05|GR", "2024-03-06|DE", "2024-03-06|GR"]
+    for key, meta in bronze.items():
+        urls = meta["request_urls"].data
+        zone = key.split("|")[1]
+        assert urls and all(f"zone={zone}" in u for u in urls), (key, urls)
+        assert meta["dagster/partition_row_count"].value == 1

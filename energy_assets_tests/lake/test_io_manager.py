@@ -177,13 +177,20 @@ def test_5_outputs_report_row_count_schema_uri_and_size(tmp_path, make_io):
     materializations = result.asset_materializations_for_node("silver__daily")
     assert [m.partition for m in materializations] == ["2024-03-30", "2024-03-31", "2024-04-01"]
     assert [m.metadata["dagster/partition_row_count"].value for m in materializations] == [1, 1, 1]  # each its own
-    meta = materializations[0].metadata
-    assert meta["dagster/row_count"].value == 4
-    assert meta["slice_row_count"].value == 3  # the run's partitions together
-    assert [c.name for c in meta["dagster/column_schema"].schema.columns] == ["day", "value"]
-    assert str(meta["dagster/uri"].value).endswith("silver/daily")
-    assert meta["size_bytes"].value > 0
-    assert "2024-03-30" in meta["preview"].value
+    for m in materializations:
+        assert m.metadata["dagster/row_count"].value == 4
+        assert m.metadata["slice_row_count"].value == 3  # the run's partitions together
+        assert str(m.metadata["dagster/uri"].value).endswith("silver/daily")
+        assert m.metadata["size_bytes"].value > 0
+    # the slice's schema and preview once, on the run's last partition (the UI's latest materialisation)
+    assert ["dagster/column_schema" in m.metadata for m in materializations] == [False, False, True]
+    assert ["preview" in m.metadata for m in materializations] == [False, False, True]
+    last = materializations[-1].metadata
+    assert [c.name for c in last["dagster/column_schema"].schema.columns] == ["day", "value"]
+    assert "2024-03-30" in last["preview"].value and "2024-04-01" in last["preview"].value
+    assert "2024-04-01" in materializations[0].metadata["schema_and_preview"].value
+    single = run([daily], io, instance, partition_key="2024-04-02").asset_materializations_for_node("silver__daily")[0].metadata
+    assert {"dagster/column_schema", "preview", "dagster/partition_row_count"} <= set(single)
 
 
 @managers

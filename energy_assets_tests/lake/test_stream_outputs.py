@@ -83,7 +83,7 @@ def test_a_stream_overwrites_exactly_its_partitions_in_one_transaction_and_repor
     assert meta["slice_row_count"].value == 6
     per_day = [m.materialization.metadata["dagster/partition_row_count"].value for m in result.get_asset_materialization_events()]
     assert per_day == [2, 2, 2]
-    assert "v2" in meta["preview"].value
+    assert "v2" in result.get_asset_materialization_events()[-1].materialization.metadata["preview"].value
 
 
 def test_a_batch_outside_the_partitions_is_refused_and_nothing_is_committed(tmp_path):

@@ -159,6 +159,17 @@ def test_backfill_range_uses_as_few_requests_as_the_api_allows(neso_resources, i
         "/intensity/2021-01-01T00:01Z/2021-01-03T00:00Z",
     ]
     assert read(lake_root, BRONZE_I).height == 5  # one row per day, two distinct responses
+    # each day's materialisation names the request that answered for it and counts its own rows
+    bronze = {m.partition: m.metadata for m in result.asset_materializations_for_node("bronze__neso_carbon_intensity")}
+    assert bronze["2020-12-31"]["request_urls"].value.count("/intensity/") == 1
+    assert "/intensity/2020-12-29T00:01Z/2021-01-01T00:00Z" in bronze["2020-12-31"]["request_urls"].value
+    assert "/intensity/2021-01-01T00:01Z/2021-01-03T00:00Z" in bronze["2021-01-01"]["request_urls"].value
+    rows = {
+        (m.asset_key.to_user_string(), m.partition): m.metadata["dagster/partition_row_count"].value
+        for m in result.asset_materializations_for_node("silver_neso_carbon_intensity")  # silver and its quarantine
+    }
+    days = ("2020-12-29", "2020-12-30", "2020-12-31", "2021-01-01", "2021-01-02")
+    assert rows == {**{(SILVER_I, d): 48 for d in days}, **{(QUARANTINE, d): 0 for d in days}}
     assert read(lake_root, SILVER_I).height == 5 * 48
     gold = read(lake_root, GOLD)
     assert gold.height == 5 * 48 and gold["rolling_24h_period_count"].max() == 48
