@@ -44,7 +44,7 @@ from datetime import datetime, timezone
 from dagster import DagsterEventType, DagsterInstance, EventLogEntry
 from dagster._core.storage.event_log import SqlEventLogStorageMetadata, SqlEventLogStorageTable
 from dagster._core.storage.event_log import SqliteEventLogStorage as DagsterSqliteEventLogStorage
-from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event
+from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, select
 from sqlalchemy.pool import QueuePool
 
 from energy_assets import settings
@@ -89,6 +89,10 @@ _UPDATE_PLANNED_EXECUTION = (
         materialization_event_storage_id=bindparam("materialization_event_storage_id"),
     )
 )
+
+
+# The index's copy of evaluations: one statement for all of them, the new ids returned in the rows' order.
+_INSERT_RETURNING_ID = SqlEventLogStorageTable.insert().returning(SqlEventLogStorageTable.c.id, sort_by_parameter_order=True)
 
 
 def _partition_evaluation(event: EventLogEntry) -> bool:
@@ -215,22 +219,21 @@ class SqliteEventLogStorage(DagsterSqliteEventLogStorage):
             return self._store_evaluations(events)
         if len(events) < 2 or not kinds <= _ASSET_EVENTS | _CHECK_EVENTS or len({e.run_id for e in events}) != 1:
             return super().store_event_batch(events)
-        statements = [self.prepare_insert_event(e) for e in events]
+        rows = [self._event_to_row(e) for e in events]  # what `prepare_insert_event` inserts, serialised once
         with self.run_connection(events[0].run_id) as conn:  # all or nothing: a failure here stores nothing
-            for statement in statements:
-                conn.execute(statement)
+            conn.execute(SqlEventLogStorageTable.insert(), rows)
         i = 0
         while i < len(events):
             if events[i].dagster_event_type in _CHECK_EVENTS:  # as store_event mirrors it
                 with self.index_connection() as conn:
-                    event_id = conn.execute(statements[i]).inserted_primary_key[0]
+                    event_id = conn.execute(SqlEventLogStorageTable.insert().values(**rows[i])).inserted_primary_key[0]
                 self.store_asset_check_event(events[i], event_id)
                 i += 1
                 continue
             j = i
             while j < len(events) and events[j].dagster_event_type in _ASSET_EVENTS:
                 j += 1
-            self._mirror_asset_events(events[i:j], statements[i:j])
+            self._mirror_asset_events(events[i:j], rows[i:j])
             i = j
 
     def _store_evaluations(self, events: Sequence[EventLogEntry]) -> None:
@@ -245,8 +248,14 @@ class SqliteEventLogStorage(DagsterSqliteEventLogStorage):
             with self.run_connection(run_id) as conn:
                 conn.execute(SqlEventLogStorageTable.insert(), rows)
             with self.index_transaction() as conn:
-                for e, row in zip(run_events, rows, strict=True):
-                    event_id = conn.execute(SqlEventLogStorageTable.insert().values(**row)).inserted_primary_key[0]
+                # one INSERT ... RETURNING for every event (ids in the events' order), then one executemany UPDATE
+                # of the planned rows and one INSERT of the rows that were never planned
+                ids = conn.execute(_INSERT_RETURNING_ID, rows).scalars().all()
+                if len(ids) != len(rows) or any(event_id is None for event_id in ids):
+                    raise RuntimeError(f"the event log index gave no id to a check evaluation of run {run_id}")
+                planned = self._planned_check_partitions(conn, run_id, run_events)
+                updates, inserts = [], {}
+                for e, row, event_id in zip(run_events, rows, ids, strict=True):
                     evaluation = e.dagster_event.event_specific_data
                     target = evaluation.target_materialization_data
                     values = {
@@ -256,28 +265,35 @@ class SqliteEventLogStorage(DagsterSqliteEventLogStorage):
                         "evaluation_event_storage_id": event_id,
                         "materialization_event_storage_id": target.storage_id if target else None,
                     }
-                    key = {
-                        "b_asset_key": evaluation.asset_key.to_string(),
-                        "b_check_name": evaluation.check_name,
-                        "b_run_id": run_id,
-                        "b_partition": evaluation.partition,
-                    }
-                    updated = conn.execute(_UPDATE_PLANNED_EXECUTION, {**key, **values}).rowcount
-                    if updated == 0:  # no planned row (Dagster inserts one then)
-                        conn.execute(
-                            AssetCheckExecutionsTable.insert().values(
-                                asset_key=key["b_asset_key"], check_name=key["b_check_name"], run_id=run_id,
-                                partition=key["b_partition"], **values,
-                            )
-                        )  # fmt: skip
+                    key = (evaluation.asset_key.to_string(), evaluation.check_name, evaluation.partition)
+                    if key in planned:
+                        updates.append({"b_asset_key": key[0], "b_check_name": key[1], "b_run_id": run_id, "b_partition": key[2], **values})
+                    else:  # no planned row: Dagster inserts one, and a later evaluation of it updates that row
+                        inserts[key] = {"asset_key": key[0], "check_name": key[1], "run_id": run_id, "partition": key[2], **values}
+                if updates:
+                    conn.execute(_UPDATE_PLANNED_EXECUTION, updates)
+                if inserts:
+                    conn.execute(AssetCheckExecutionsTable.insert(), list(inserts.values()))
 
-    def _mirror_asset_events(self, events: Sequence[EventLogEntry], statements: Sequence) -> None:
+    @staticmethod
+    def _planned_check_partitions(conn: Connection, run_id: str, events: Sequence[EventLogEntry]) -> set[tuple[str, str, str]]:
+        """(asset key, check name, partition) of the run's planned check executions among those of `events`."""
+        checks = {(e.dagster_event.event_specific_data.asset_key.to_string(), e.dagster_event.event_specific_data.check_name) for e in events}
+        found: set[tuple[str, str, str]] = set()
+        for asset_key, check_name in checks:
+            query = select(_CHECKS.partition).where(
+                and_(_CHECKS.run_id == run_id, _CHECKS.asset_key == asset_key, _CHECKS.check_name == check_name, _CHECKS.partition.is_not(None))
+            )
+            found.update((asset_key, check_name, partition) for partition in conn.execute(query).scalars())
+        return found
+
+    def _mirror_asset_events(self, events: Sequence[EventLogEntry], rows: Sequence[dict]) -> None:
         """store_event's index records of asset events, in one transaction: each event, its tags, and the asset's
         row, written once per stretch of one asset and kind with that stretch's last event (each event of a
         stretch overwrites the same columns of that row, so the row ends as store_event leaves it)."""
         with self.index_transaction() as conn:
-            ids = [conn.execute(statement).inserted_primary_key[0] for statement in statements]
-            if any(event_id is None for event_id in ids):
+            ids = conn.execute(_INSERT_RETURNING_ID, rows).scalars().all()  # in the rows' order
+            if len(ids) != len(rows) or any(event_id is None for event_id in ids):
                 raise RuntimeError(f"the event log index gave no id to an event of run {events[0].run_id}")
             self._store_asset_event_tags(conn, events, ids)
             for n, event in enumerate(events):
