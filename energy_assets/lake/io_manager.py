@@ -127,7 +127,7 @@ class DeltaLakeIOManager(ConfigurableIOManager):
             metadata["slice_row_count"] = MetadataValue.int(stats.slice_row_count)
             if len(keys) == 1:
                 metadata["dagster/partition_row_count"] = MetadataValue.int(stats.slice_row_count)
-        if len(keys) <= 1:
+        if len(keys) <= 1 or stats.slice_value_counts is None:
             context.add_output_metadata({**metadata, **result.producer_metadata})
             return
         # A run over several partitions (a single-run backfill). Output metadata is copied to every partition's
@@ -135,7 +135,7 @@ class DeltaLakeIOManager(ConfigurableIOManager):
         # step's `add_asset_metadata(partition_key=...)`, public on the asset's context, is reached through the
         # output context's `step_context`. Each partition gets its own row count; the slice's column schema and
         # preview (the same for every partition, ~4 kB) go once, with the run's last partition, which the UI shows
-        # as the asset's latest materialisation (a year of NESO: 730 kB less to serialise per asset and run).
+        # as the asset's latest materialisation (about 4 kB less to serialise and store per partition).
         whole_slice = {k: metadata.pop(k) for k in ("dagster/column_schema", "preview")}
         metadata["schema_and_preview"] = MetadataValue.text(
             f"the column schema and a preview of this run's {len(keys)} partitions are on its last partition, {keys[-1]}"
