@@ -41,7 +41,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import datetime, timezone
 
-from dagster import DagsterEventType, DagsterInstance, EventLogEntry
+from dagster import DagsterEventType, DagsterInstance, EventLogEntry, serialize_value
 from dagster._core.storage.event_log import SqlEventLogStorageMetadata, SqlEventLogStorageTable
 from dagster._core.storage.event_log import SqliteEventLogStorage as DagsterSqliteEventLogStorage
 from sqlalchemy import Connection, Engine, and_, bindparam, create_engine, event, select
@@ -68,7 +68,7 @@ _EVALUATION = DagsterEventType.ASSET_CHECK_EVALUATION
 # schema, and the statuses Dagster writes there (`AssetCheckExecutionRecordStatus`) for an evaluation.
 AssetCheckExecutionsTable = SqlEventLogStorageMetadata.tables["asset_check_executions"]
 _CHECKS = AssetCheckExecutionsTable.c
-_PASSED, _FAILED = "SUCCEEDED", "FAILED"
+_PASSED, _FAILED, _PLANNED = "SUCCEEDED", "FAILED", "PLANNED"
 # The update of a planned check execution by its evaluation, as Dagster's `_update_asset_check_evaluation` writes it
 # for an evaluation of one partition in a run; compiled once, executed per evaluation with the serialised event.
 _UPDATE_PLANNED_EXECUTION = (
@@ -194,6 +194,24 @@ class SqliteEventLogStorage(DagsterSqliteEventLogStorage):
         if held:
             self._holding.events = []
             self.store_event_batch(held)
+
+    def _store_asset_check_evaluation_planned(self, event: EventLogEntry, event_id: int | None) -> None:
+        """Dagster's rows for a check planned over a partition range (one per partition, status PLANNED), with the
+        event serialised once rather than once per partition, in one executemany (Dagster builds one INSERT of N
+        VALUES and serialises the same event N times: 0.64 s of the 0.87 s a NESO year took before its first step)."""
+        planned = event.dagster_event.event_specific_data
+        partition_keys = planned.partitions_subset.get_partition_keys() if planned.partitions_subset else [None]
+        shared = {
+            "asset_key": planned.asset_key.to_string(),
+            "check_name": planned.check_name,
+            "run_id": event.run_id,
+            "execution_status": _PLANNED,
+            "evaluation_event": serialize_value(event),
+            "evaluation_event_timestamp": self._event_insert_timestamp(event),
+            "evaluation_event_storage_id": event_id,
+        }
+        with self.index_connection() as conn:
+            conn.execute(AssetCheckExecutionsTable.insert(), [{**shared, "partition": key} for key in partition_keys])
 
     def store_event(self, event: EventLogEntry) -> None:
         held = getattr(self._holding, "events", None)

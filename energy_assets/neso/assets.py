@@ -104,6 +104,9 @@ def bronze_neso_carbon_intensity(context: AssetExecutionContext, neso: NesoClien
         "settlement day, same columns and write rules as bronze/neso_carbon_intensity. Auxiliary to the national "
         "intensity: its check fails on an unusable answer but does not block the intensity features."
     ),
+    # Fetched after the intensity's chain (its bronze check, silver and silver checks): that work fills the wait
+    # the per-host politeness interval imposes between the two feeds' requests instead of following the last one.
+    op_tags={"dagster/priority": "-1"},
     **COMMON,
 )
 def bronze_neso_generation_mix(context: AssetExecutionContext, neso: NesoClient) -> pl.DataFrame:
