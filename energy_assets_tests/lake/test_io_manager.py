@@ -224,6 +224,10 @@ def test_6_merge_keeps_the_newest_version_and_append_inserts_only_new_keys(tmp_p
 
 zones = StaticPartitionsDefinition(["GR", "DE", "FR"])
 day_zone = MultiPartitionsDefinition({"date": DailyPartitionsDefinition(start_date="2024-01-01", end_date="2024-01-10"), "zone": zones})
+# a single-run asset on days x zones, and a range over the box {2024-01-02, 2024-01-03} x {DE, FR}
+BOXED = dict(key_prefix="bronze", partitions_def=day_zone, backfill_policy=BackfillPolicy.single_run(),
+             metadata={"partition_expr": {"date": "date", "zone": "zone"}})  # fmt: skip
+BOX = {"dagster/asset_partition_range_start": "2024-01-02|DE", "dagster/asset_partition_range_end": "2024-01-03|FR"}
 
 
 @managers
@@ -291,12 +295,7 @@ def test_partition_keys_with_quotes_are_escaped_not_interpolated(tmp_path):
 
 
 def test_one_run_over_a_days_by_zones_box_writes_exactly_that_box(tmp_path):
-    @asset(
-        key_prefix="bronze",
-        partitions_def=day_zone,
-        backfill_policy=BackfillPolicy.single_run(),
-        metadata={"partition_expr": {"date": "date", "zone": "zone"}},
-    )
+    @asset(**BOXED)
     def boxed(context: AssetExecutionContext) -> pl.DataFrame:
         keys = [k.keys_by_dimension for k in context.partition_keys]
         version = int(context.run.tags.get("version", "1"))
@@ -307,10 +306,9 @@ def test_one_run_over_a_days_by_zones_box_writes_exactly_that_box(tmp_path):
     io = ours(tmp_path)
     instance = DagsterInstance.ephemeral()
     # a multi-partition range is a box: each dimension spans its own range (zones in definition order GR, DE, FR)
-    box = {"dagster/asset_partition_range_start": "2024-01-02|DE", "dagster/asset_partition_range_end": "2024-01-03|FR"}
     assert run([boxed], io, instance, partition_key=MultiPartitionKey({"date": "2024-01-02", "zone": "GR"})).success
     for version in ("1", "2"):
-        assert run([boxed], io, instance, tags={**box, "version": version}).success
+        assert run([boxed], io, instance, tags={**BOX, "version": version}).success
     table = read(tmp_path, "bronze", "boxed").sort("date", "zone")
     assert table.select("zone", "v").rows() == [("DE", 2), ("FR", 2), ("GR", 1), ("DE", 2), ("FR", 2)]
     # an overlapping box {GR, DE} x {02, 03} replaces exactly its four partitions and leaves FR alone
@@ -386,12 +384,7 @@ def test_each_partition_of_a_range_run_reports_its_own_row_count(tmp_path):
 
 
 def test_each_partition_of_a_day_by_zone_box_reports_its_own_row_count(tmp_path):
-    @asset(
-        key_prefix="bronze",
-        partitions_def=day_zone,
-        backfill_policy=BackfillPolicy.single_run(),
-        metadata={"partition_expr": {"date": "date", "zone": "zone"}},
-    )
+    @asset(**BOXED)
     def boxed(context: AssetExecutionContext) -> pl.DataFrame:
         rows = []
         for k in context.partition_keys:
@@ -400,7 +393,6 @@ def test_each_partition_of_a_day_by_zone_box_reports_its_own_row_count(tmp_path)
             rows += [{"date": dt.date.fromisoformat(d["date"]), "zone": d["zone"], "v": i} for i in range(n)]
         return pl.DataFrame(rows, schema={"date": pl.Date, "zone": pl.String, "v": pl.Int64})
 
-    box = {"dagster/asset_partition_range_start": "2024-01-02|DE", "dagster/asset_partition_range_end": "2024-01-03|FR"}
-    result = run([boxed], ours(tmp_path), tags=box)
+    result = run([boxed], ours(tmp_path), tags=BOX)
     counts = {str(m.partition): m.metadata["dagster/partition_row_count"].value for m in result.asset_materializations_for_node("bronze__boxed")}
     assert counts == {"2024-01-02|DE": 1, "2024-01-02|FR": 2, "2024-01-03|DE": 2, "2024-01-03|FR": 4}
