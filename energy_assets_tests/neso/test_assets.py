@@ -234,3 +234,19 @@ def test_one_silver_check_runs_alone_from_the_op_that_evaluates_them_together(ne
     result = job.execute_in_process(instance=instance, partition_key="2024-07-04")
     assert result.success
     assert [(e.check_name, e.passed) for e in result.get_asset_check_evaluations()] == [("complete_days", True)]
+
+
+def test_a_silver_check_that_raises_fails_the_step_by_name_and_the_others_are_still_recorded(neso_resources, instance, monkeypatch):
+    from energy_assets.neso import checks
+
+    def broken(ctx, silver):
+        raise ValueError("rule bug")
+
+    rules = [(name, broken if name == "index_allowed" else rule, blocking, doc) for name, rule, blocking, doc in checks.SILVER_RULES]
+    monkeypatch.setattr(checks, "SILVER_RULES", rules)
+    result = run(neso_resources, instance, "2024-07-04", raise_on_error=False)
+    assert not result.success
+    recorded = {e.check_name for e in result.get_asset_check_evaluations() if e.asset_key.to_user_string() == SILVER_I}
+    assert recorded == {name for name, *_ in rules} - {"index_allowed"}
+    failure = next(e for e in result.get_step_failure_events() if e.step_key == "silver_neso_carbon_intensity_checks")
+    assert "index_allowed raised: ValueError('rule bug')" in failure.event_specific_data.error.cause.message
