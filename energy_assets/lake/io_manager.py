@@ -127,7 +127,8 @@ class DeltaLakeIOManager(ConfigurableIOManager):
             metadata["slice_row_count"] = MetadataValue.int(stats.slice_row_count)
             if len(keys) == 1:
                 metadata["dagster/partition_row_count"] = MetadataValue.int(stats.slice_row_count)
-        if len(keys) <= 1 or stats.slice_value_counts is None:
+        step = _step_context(context) if len(keys) > 1 and stats.slice_value_counts is not None else None
+        if step is None:
             context.add_output_metadata({**metadata, **result.producer_metadata})
             return
         # A run over several partitions (a single-run backfill). Output metadata is copied to every partition's
@@ -142,7 +143,6 @@ class DeltaLakeIOManager(ConfigurableIOManager):
         )
         context.add_output_metadata({**metadata, **result.producer_metadata})
         rows = rows_per_partition(context.asset_partitions_def, keys, meta["partition_expr"], stats.slice_value_counts)
-        step = context.step_context
         for partition_key, n in rows.items():
             own = {"dagster/partition_row_count": MetadataValue.int(n)}
             step.add_asset_metadata({**own, **whole_slice} if partition_key == keys[-1] else own, asset_key=context.asset_key, partition_key=partition_key)
@@ -204,6 +204,15 @@ def _dimensions(context: InputContext | OutputContext, meta: Mapping[str, Any], 
         window = context.asset_partitions_time_window
         return [SliceDimension(str(partition_expr), TimeRange(window.start, window.end))]
     return [SliceDimension(str(partition_expr), [str(k) for k in keys])]
+
+
+def _step_context(context: OutputContext):
+    """The step's context, or None for an output context built outside a run (`build_output_context`), which has
+    no step to hold per-partition metadata: its output metadata then stays as for one partition."""
+    try:
+        return context.step_context
+    except DagsterInvariantViolationError:
+        return None
 
 
 def rows_per_partition(pdef: PartitionsDefinition, keys: Sequence[str], partition_expr: Any, counts: pl.DataFrame) -> dict[str, int]:

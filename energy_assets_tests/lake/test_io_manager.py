@@ -16,6 +16,7 @@ from dagster import (
     BackfillPolicy,
     DagsterInstance,
     DailyPartitionsDefinition,
+    MetadataValue,
     MultiPartitionKey,
     MultiPartitionsDefinition,
     StaticPartitionsDefinition,
@@ -396,3 +397,19 @@ def test_each_partition_of_a_day_by_zone_box_reports_its_own_row_count(tmp_path)
     result = run([boxed], ours(tmp_path), tags=BOX)
     counts = {str(m.partition): m.metadata["dagster/partition_row_count"].value for m in result.asset_materializations_for_node("bronze__boxed")}
     assert counts == {"2024-01-02|DE": 1, "2024-01-02|FR": 2, "2024-01-03|DE": 2, "2024-01-03|FR": 4}
+
+
+def test_an_output_context_built_outside_a_run_over_several_partitions_keeps_its_metadata(tmp_path):
+    """`build_output_context` (a unit test of an asset's output) has no step for per-partition metadata: the write
+    happens and the output metadata carries the slice's schema and preview, as for one partition."""
+    from dagster import PartitionKeyRange, build_output_context
+
+    context = build_output_context(
+        asset_key=["silver", "plain"], asset_partition_key_range=PartitionKeyRange("2024-03-30", "2024-03-31"),
+        asset_partitions_def=days, definition_metadata={"partition_expr": "day"},
+    )  # fmt: skip
+    frame = pl.DataFrame({"day": [dt.date(2024, 3, 30), dt.date(2024, 3, 31)], "value": [1, 2]})
+    ours(tmp_path).handle_output(context, frame)
+    meta = context.get_logged_metadata()
+    assert meta["slice_row_count"] == MetadataValue.int(2) and "preview" in meta and "dagster/column_schema" in meta
+    assert read(tmp_path, "silver", "plain").height == 2
