@@ -221,7 +221,7 @@ def rows_per_partition(pdef: PartitionsDefinition, keys: Sequence[str], partitio
     value to the window that holds it; a static one maps a value to itself."""
     if isinstance(pdef, MultiPartitionsDefinition):
         dims = [(d.name, d.partitions_def, partition_expr[d.name]) for d in pdef.partitions_defs]
-        parts = {k: (k if isinstance(k, MultiPartitionKey) else MultiPartitionKey.from_str(str(k))).keys_by_dimension for k in keys}  # type: ignore[attr-defined]
+        parts = {k: (k if isinstance(k, MultiPartitionKey) else pdef.get_partition_key_from_str(str(k))).keys_by_dimension for k in keys}
     else:
         dims = [(None, pdef, partition_expr)]
         parts = {k: {None: k} for k in keys}

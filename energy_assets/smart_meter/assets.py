@@ -95,7 +95,8 @@ def run_days(context: AssetExecutionContext) -> list[dt.date]:
 
 def run_day_buckets(context: AssetExecutionContext, buckets: int) -> tuple[list[dt.date], pipeline.Bucketing]:
     """The UK days and the meterpoint buckets of a bucketed run (one (day, bucket) or a box of them)."""
-    keys = [k if isinstance(k, MultiPartitionKey) else MultiPartitionKey.from_str(k) for k in context.partition_keys]  # type: ignore[attr-defined]
+    pdef = context.assets_def.partitions_def
+    keys = [k if isinstance(k, MultiPartitionKey) else pdef.get_partition_key_from_str(k) for k in context.partition_keys]  # type: ignore[union-attr]
     days = sorted({dt.date.fromisoformat(k.keys_by_dimension[bucketing.DATE_DIMENSION]) for k in keys})
     keys_b = sorted({k.keys_by_dimension[bucketing.BUCKET_DIMENSION] for k in keys}, key=int)
     return days, pipeline.Bucketing(buckets, tuple(keys_b))

@@ -413,3 +413,16 @@ def test_an_output_context_built_outside_a_run_over_several_partitions_keeps_its
     meta = context.get_logged_metadata()
     assert meta["slice_row_count"] == MetadataValue.int(2) and "preview" in meta and "dagster/column_schema" in meta
     assert read(tmp_path, "silver", "plain").height == 2
+
+
+def test_rows_per_partition_maps_values_to_their_partition_keys_given_as_objects_or_strings():
+    from energy_assets.lake.io_manager import rows_per_partition
+
+    counts = pl.DataFrame({"date": [dt.date(2024, 1, 2), dt.date(2024, 1, 3)], "zone": ["DE", "DE"], "rows": [5, 7]}, schema_overrides={"rows": pl.UInt32})
+    keys = [MultiPartitionKey({"date": d, "zone": z}) for d in ("2024-01-02", "2024-01-03") for z in ("DE", "FR")]
+    expected = {"2024-01-02|DE": 5, "2024-01-02|FR": 0, "2024-01-03|DE": 7, "2024-01-03|FR": 0}
+    for given in (keys, [str(k) for k in keys]):  # Dagster hands MultiPartitionKey objects; a plain string key reads the same
+        got = rows_per_partition(day_zone, given, {"date": "date", "zone": "zone"}, counts)
+        assert {str(k): n for k, n in got.items()} == expected
+    with pytest.raises(ValueError, match="lie in none of the output's partitions"):
+        rows_per_partition(day_zone, keys, {"date": "date", "zone": "zone"}, counts.with_columns(zone=pl.lit("GR")))
