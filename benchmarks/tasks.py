@@ -114,22 +114,19 @@ def check_outcomes(result) -> list[dict[str, Any]]:
     ]
 
 
+def asset_keys(defs, names: list[str]) -> list:
+    """The keys of the assets named `layer/table`, with the assets their multi-asset steps must produce alongside."""
+    from dagster import AssetKey, AssetSelection
+
+    wanted = AssetSelection.assets(*[AssetKey(name.split("/")) for name in names]).required_multi_asset_neighbors()
+    return sorted(wanted.resolve(defs.resolve_asset_graph()), key=lambda k: k.to_user_string())
+
+
 def task_neso_backfill(params: dict[str, Any], phases: Phases) -> None:
-    from dagster import AssetKey
-
-    politeness = params.get("api_min_interval_s")
-    if politeness is not None:
-        # Variant: the shared session's per-host politeness interval (1 s between request starts, not
-        # configurable per resource today) lowered for the local fake API. Everything else is unchanged.
-        from energy_assets import http
-
-        original = http._throttle.wait
-        http._throttle.wait = lambda host, interval: original(host, min(interval, float(politeness)))
+    """The variant without the politeness delay sets ENERGY_ASSETS_HTTP_MIN_INTERVAL_SECONDS=0 (the scenario's
+    environment for the worker): the project's own setting for a local fake API."""
     defs, instance = load_definitions(phases)
-    from dagster import AssetSelection
-
-    wanted = AssetSelection.assets(*[AssetKey(k.split("/")) for k in params["assets"]]).required_multi_asset_neighbors()
-    keys = sorted(wanted.resolve(defs.resolve_asset_graph()), key=lambda k: k.to_user_string())
+    keys = asset_keys(defs, params["assets"])
     phases.extra["assets"] = [k.to_user_string() for k in keys]
     with phases.phase(f"backfill {params['start']}...{params['end']} (one run)") as rec:
         result = execute(defs, instance, "uk_days_job", {RANGE_START: params["start"], RANGE_END: params["end"]}, keys)
@@ -151,17 +148,13 @@ def task_neso_backfill(params: dict[str, Any], phases: Phases) -> None:
 def task_launched(params: dict[str, Any], phases: Phases) -> None:
     """One run of `uk_days_job` launched as the UI, a backfill or a sensor launches it (`execute_job`: the run is
     executed by the job's executor, the one ENERGY_ASSETS_EXECUTOR chose at load), not `execute_in_process`."""
-    from dagster import AssetKey, AssetSelection, DagsterEventType, execute_job, reconstructable
+    from dagster import DagsterEventType, execute_job, reconstructable
 
     # the job rebuilt by name in every process a launched run uses, as the Celery test's backfills do
     from energy_assets_tests.distributed._backfill import QUIET, group_keys, uk_days_job
 
     defs, instance = load_definitions(phases)
-    if params.get("groups"):
-        keys = group_keys(params["groups"])
-    else:
-        wanted = AssetSelection.assets(*[AssetKey(k.split("/")) for k in params["assets"]]).required_multi_asset_neighbors()
-        keys = sorted(wanted.resolve(defs.resolve_asset_graph()), key=str)
+    keys = group_keys(params["groups"]) if params.get("groups") else asset_keys(defs, params["assets"])
     start, end = params["start"], params["end"]
     tags = {"dagster/partition": start} if start == end else {RANGE_START: start, RANGE_END: end}
     with phases.phase(f"launched run {start}...{end} ({params['what']})"):
