@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from deltalake import DeltaTable
 
+from energy_assets.lake.engine import file_totals
 from energy_assets.lake.store import Lake, LakeTableNotFound, TableRef
 
 RECENT = dt.timedelta(hours=48)
@@ -73,8 +74,7 @@ def _table_freshness(lake: Lake, ref: TableRef, now: dt.datetime) -> Freshness |
     history = table.history(1)
     ts = history[0].get("timestamp") if history else None
     committed = dt.datetime.fromtimestamp(ts / 1000, tz=dt.timezone.utc) if ts else None
-    actions = pa.table(table.get_add_actions(flatten=True))
-    rows = int(pc.sum(actions["num_records"]).as_py() or 0) if actions.num_rows else 0
+    rows = file_totals(table)[1]
     arrow_schema = pa.schema(table.schema().to_arrow())
     temporal = {f.name for f in arrow_schema if pa.types.is_timestamp(f.type) or pa.types.is_date(f.type)}
     column = next((c for c in TIME_COLUMNS if c in temporal), None)

@@ -20,11 +20,9 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
-import pyarrow as pa
-import pyarrow.compute as pc
 from deltalake import DeltaTable
 
-from energy_assets.lake.engine import with_commit_retries
+from energy_assets.lake.engine import file_totals, with_commit_retries
 from energy_assets.lake.store import Lake, TableRef
 
 DEFAULT_RETENTION_HOURS = 168
@@ -70,15 +68,6 @@ class TableReport:
         return asdict(self)
 
 
-def _file_stats(table: DeltaTable) -> tuple[int, int, int]:
-    actions = pa.table(table.get_add_actions(flatten=True))
-    if actions.num_rows == 0:
-        return 0, 0, 0
-    rows = int(pc.sum(actions["num_records"]).as_py() or 0)
-    size = int(pc.sum(actions["size_bytes"]).as_py() or 0)
-    return actions.num_rows, rows, size
-
-
 def table_retention_hours(table: DeltaTable) -> float:
     """The table's `delta.deletedFileRetentionDuration` in hours (Delta's default: 168)."""
     raw = (table.metadata().configuration or {}).get("delta.deletedFileRetentionDuration")
@@ -109,7 +98,7 @@ def maintain_table(lake: Lake, ref: TableRef, vacuum: VacuumSettings, log: Calla
             "ENERGY_LAKE_VACUUM_ENFORCE_RETENTION=false if no run or reader can overlap the maintenance job."
         )
     version_before = table.version()
-    files_before, rows_before, bytes_before = _file_stats(table)
+    files_before, rows_before, bytes_before = file_totals(table)
 
     def compact() -> dict:
         return current().optimize.compact()
@@ -125,7 +114,7 @@ def maintain_table(lake: Lake, ref: TableRef, vacuum: VacuumSettings, log: Calla
         full=True,  # also files never committed (a killed write), not only those removed by a commit
     )
     table = current()
-    files_after, rows_after, bytes_after = _file_stats(table)
+    files_after, rows_after, bytes_after = file_totals(table)
     if rows_after != rows_before:
         raise MaintenanceError(f"{ref.name}: row count changed from {rows_before} to {rows_after} during maintenance")
     return TableReport(

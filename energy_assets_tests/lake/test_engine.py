@@ -2,6 +2,8 @@
 streams, against real Delta tables in a temporary lake."""
 
 import ast
+import subprocess
+import sys
 import datetime as dt
 import inspect
 
@@ -46,6 +48,26 @@ def test_the_engine_modules_import_no_dagster():
         imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
         imported |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
         assert not [m for m in imported if m.split(".")[0].startswith("dagster")], module.__name__
+
+
+def test_a_write_and_its_stats_never_import_pandas(tmp_path):
+    """Each step process writes and reports its table; importing pandas for that (as `pyarrow.table()` of the add
+    actions does) cost 0.12-0.17 s per process. In a fresh interpreter, so that no other test has imported it."""
+    script = f"""
+import datetime as dt, sys, polars as pl
+from energy_assets.lake import engine, slices
+from energy_assets.lake.store import Lake
+from energy_assets.maintenance import tables  # its file totals too
+lake = Lake({str(tmp_path / "lake")!r})
+frame = pl.DataFrame({{"day": [dt.date(2024, 1, 2)] * 3, "v": [1, 2, 3]}})
+start = dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc)
+dims = [slices.SliceDimension("day", slices.TimeRange(start, start + dt.timedelta(days=1)))]
+engine.write(lake, ("silver", "t"), frame, dims)
+stats = engine.table_stats(lake, ("silver", "t"), slices.slice_conditions(dims, frame.schema), by_slice_values=True)
+print(stats.row_count, stats.num_files, stats.size_bytes > 0, "pandas" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["3", "1", "True", "False"]
 
 
 def test_a_new_table_is_created_schema_first_then_written_in_one_commit(lake):
