@@ -165,6 +165,7 @@ class _HostThrottle:
         self._lock = threading.Lock()
         self._next: dict[str, float] = {}
         self._directory = directory
+        self._said_local: set[str] = set()  # hosts whose fallback to in-process spacing was logged
 
     def _path(self, host: str) -> Path:
         directory = self._directory or Path(tempfile.gettempdir()) / f"energy_assets-http-{_user_id()}"
@@ -177,7 +178,10 @@ class _HostThrottle:
             try:
                 return self._claim_shared(host, interval, now)
             except OSError as exc:  # e.g. a read-only temp directory: keep the spacing within this process
-                log.warning("HTTP politeness kept within this process only: %s", exc)
+                # said once per host and process (a year's backfill makes dozens of requests), then at debug level
+                level = logging.DEBUG if host in self._said_local else logging.WARNING
+                self._said_local.add(host)
+                log.log(level, "HTTP politeness to %s kept within this process only: %s", host, exc)
         start = max(now, self._next.get(host, 0.0))
         self._next[host] = start + interval
         return start

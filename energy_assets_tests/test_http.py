@@ -1,6 +1,7 @@
 """The shared HTTP session against a real HTTP server on 127.0.0.1 that injects faults."""
 
 import json
+import logging
 import socket
 import time
 from pathlib import Path
@@ -184,7 +185,7 @@ def test_polite_interval_holds_across_processes_calling_one_host_at_once(httpser
     assert min(gaps) >= interval - 0.05, gaps
 
 
-def test_a_slot_left_from_before_a_reboot_is_ignored_and_an_unwritable_slot_file_keeps_the_spacing_in_process(tmp_path):
+def test_a_slot_left_from_before_a_reboot_is_ignored_and_an_unwritable_slot_file_keeps_the_spacing_in_process(tmp_path, caplog):
     from energy_assets.http import _HostThrottle
 
     shared = _HostThrottle(tmp_path / "slots")
@@ -200,9 +201,16 @@ def test_a_slot_left_from_before_a_reboot_is_ignored_and_an_unwritable_slot_file
     (tmp_path / "not_a_directory").write_text("")
     local = _HostThrottle(tmp_path / "not_a_directory")  # the slot files cannot be created
     started = time.monotonic()
-    for _ in range(3):
-        local.wait("api.example:443", 0.2)
+    with caplog.at_level(logging.DEBUG, logger="energy_assets.http"):
+        for _ in range(3):
+            local.wait("api.example:443", 0.2)
+        local.wait("other.example:443", 0.2)
     assert time.monotonic() - started >= 0.4
+    # the fallback is said once per host at warning level, not once per request
+    said = [(r.levelno, r.getMessage().split(" kept")[0]) for r in caplog.records if "within this process only" in r.getMessage()]
+    assert said == [(logging.WARNING, "HTTP politeness to api.example:443")] + [(logging.DEBUG, "HTTP politeness to api.example:443")] * 2 + [
+        (logging.WARNING, "HTTP politeness to other.example:443")
+    ]
 
 
 def test_secret_query_parameters_are_redacted():
