@@ -40,6 +40,17 @@ def test_bronze_has_one_row_per_response_and_day_with_the_body_verbatim():
     assert rows["content_hash"].n_unique() == 1 and len(rows["content_hash"][0]) == 64
 
 
+def test_bronze_rows_of_several_responses_are_one_per_response_and_day_in_order_with_each_answers_facts():
+    first = fetched([D(2024, 7, 4), D(2024, 7, 5), D(2024, 7, 6)], intensity_body([D(2024, 7, 4)]), LATER)
+    failed = fetched([D(2024, 7, 7)], "{}", LATER + dt.timedelta(seconds=1), problem="GET x: empty JSON object {}", status=200)
+    no_day = dataclasses.replace(first, days=(), request_url="http://127.0.0.1/none")
+    rows = transforms.bronze_rows([first, no_day, failed])
+    assert rows.schema == transforms.BRONZE_SCHEMA
+    expected = [{"settlement_date": day, **{c: getattr(r, c) for c in rows.columns if c != "settlement_date"}} for r in (first, failed) for day in r.days]
+    assert rows.to_dicts() == expected  # a response without days adds no row
+    assert transforms.bronze_rows([]).schema == transforms.BRONZE_SCHEMA and transforms.bronze_rows([]).is_empty()
+
+
 @pytest.mark.parametrize(
     "day,periods,first_start",
     [
