@@ -33,7 +33,7 @@ from dagster import (
 )
 
 from energy_assets.check_outcome import CheckOutcome
-from energy_assets.instance_storage import held_check_evaluations
+from energy_assets.instance_storage import held_check_evaluations, latest_materialization_targets
 
 RANGE_METADATA_KEY = "evaluated_over_range"
 # The type of AssetCheckEvaluation's public `target_materialization_data` parameter (Dagster 1.13 does not export it
@@ -101,8 +101,10 @@ def _targets_in_run(instance: DagsterInstance, run_id: str, asset_key: AssetKey,
     run, asset and range (see `_TARGETS`)."""
     cached = (run_id, asset_key, tuple(keys))
     if cached not in _TARGETS:
-        records = latest_materializations(instance, asset_key, keys)
-        _TARGETS[cached] = {k: _TARGET(storage_id=r.storage_id, run_id=r.run_id, timestamp=r.timestamp) for k, r in records.items()}
+        found = latest_materialization_targets(instance, asset_key, keys)  # index columns only, when the log is SQL
+        if found is None:
+            found = {k: (r.storage_id, r.run_id, r.timestamp) for k, r in latest_materializations(instance, asset_key, keys).items()}
+        _TARGETS[cached] = {k: _TARGET(storage_id=storage_id, run_id=run, timestamp=at) for k, (storage_id, run, at) in found.items()}
         while len(_TARGETS) > _TARGETS_KEPT:
             _TARGETS.popitem(last=False)
     return _TARGETS[cached]

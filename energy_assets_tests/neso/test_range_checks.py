@@ -71,7 +71,8 @@ def test_every_neso_check_reads_passed_for_each_day_of_a_range_run(neso_resource
 
     reads = []
     original = range_checks.latest_materializations
-    monkeypatch.setattr(range_checks, "latest_materializations", lambda inst, key, days: reads.append(key) or original(inst, key, days))
+    targets = range_checks.latest_materialization_targets
+    monkeypatch.setattr(range_checks, "latest_materialization_targets", lambda inst, key, days: reads.append(key) or targets(inst, key, days))
     defs = Definitions(assets=NESO_ASSETS, asset_checks=NESO_CHECKS, resources=neso_resources, jobs=build_jobs(NESO_ASSETS, NESO_CHECKS))
     result = defs.resolve_job_def("uk_days_job").execute_in_process(instance=instance, tags=RANGE)
     assert result.success
@@ -94,6 +95,34 @@ def test_every_neso_check_reads_passed_for_each_day_of_a_range_run(neso_resource
         target = copy.target_materialization_data
         record = latest[(copy.asset_key, copy.partition)]
         assert (target.storage_id, target.run_id) == (record.storage_id, result.run_id) == (record.storage_id, record.run_id)
+        assert abs(target.timestamp - record.timestamp) < 1e-5  # the index column's time, to the microsecond
+
+
+@pytest.mark.parametrize("storage", ["sql", "records"])
+def test_the_targets_read_from_the_index_are_the_latest_materialisation_records(probe_defs, any_instance, storage, monkeypatch):
+    """latest_materialization_targets (the event log's index columns) against the records Dagster deserialises: a
+    partition materialised again by a later run targets the later one, a partition never materialised has none;
+    "records" is the fallback for an event log that is not SQL."""
+    from energy_assets import range_checks
+
+    instance = any_instance
+    job = probe_defs.resolve_job_def("probe_job")
+    assert job.execute_in_process(instance=instance, tags=RANGE).success
+    again = job.execute_in_process(instance=instance, partition_key=DAYS[1])
+    assert again.success
+    if storage == "records":
+        monkeypatch.setattr(range_checks, "latest_materialization_targets", lambda *args: None)
+    else:  # Dagster's SQL storages (the in-memory one, the project's SQLite) are read by their index columns
+        assert range_checks.latest_materialization_targets(instance, probe.key, DAYS) is not None
+    range_checks._TARGETS.clear()
+    wanted = [*DAYS, "2021-04-01"]
+    targets = range_checks._targets_in_run(instance, "a-check-run", probe.key, wanted)
+    records = range_checks.latest_materializations(instance, probe.key, wanted)
+    assert sorted(targets) == sorted(records) == DAYS  # 2021-04-01 was never materialised
+    assert targets[DAYS[1]].run_id == again.run_id and targets[DAYS[0]].run_id != again.run_id
+    for day, target in targets.items():
+        assert (target.storage_id, target.run_id) == (records[day].storage_id, records[day].run_id)
+        assert abs(target.timestamp - records[day].timestamp) < 1e-5
 
 
 @asset(partitions_def=uk_settlement_days, backfill_policy=BackfillPolicy.single_run(), io_manager_key="io_manager", metadata={"partition_expr": "settlement_date"})
