@@ -14,9 +14,11 @@ import polars as pl
 import pytest
 from dagster import AssetExecutionContext, AssetKey, BackfillPolicy, DagsterInstance, asset, materialize
 
+from energy_assets.instance_storage import latest_materialization_targets
 from energy_assets.lake.io_manager import DeltaLakeIOManager
 
 from energy_assets.lake.resource import LakeResource
+from energy_assets.range_checks import latest_materializations
 from energy_assets.settings import PROJECT_ROOT
 from energy_assets_tests.reliability._workers import DAYS, materialize_pooled
 from energy_assets_tests.reliability.postgres_server import postgres  # noqa: F401
@@ -63,6 +65,13 @@ def test_partitioned_materialisation_on_the_postgres_instance(pg_home, tmp_path,
         tags = {"dagster/asset_partition_range_start": "2024-01-02", "dagster/asset_partition_range_end": "2024-01-04"}
         assert materialize([daily], resources={"io_manager": io}, instance=instance, tags=tags).success
         assert materialize([daily], resources={"io_manager": io}, instance=instance, partition_key="2024-01-08").success
+        # range checks read their targets from the index columns; on PostgreSQL the same as Dagster's records
+        days = ["2024-01-02", "2024-01-03", "2024-01-04", "2024-01-08", "2024-01-09"]
+        targets = latest_materialization_targets(instance, daily.key, days)
+        records = latest_materializations(instance, daily.key, days)
+        assert sorted(targets) == sorted(records) == days[:4]
+        for day, (storage_id, run_id, at) in targets.items():
+            assert (storage_id, run_id) == (records[day].storage_id, records[day].run_id) and abs(at - records[day].timestamp) < 1e-5
 
     # a second process (webserver, daemon) opening the same instance sees the history
     with DagsterInstance.from_config(str(home)) as reopened:
