@@ -38,6 +38,7 @@ STORAGE_PLUGIN_IMPORTS = {
     "dagster._core.storage.event_log.SqliteEventLogStorage",
     "dagster._core.storage.event_log.SqlEventLogStorageTable",
     "dagster._core.storage.event_log.SqlEventLogStorageMetadata",
+    "dagster._core.storage.event_log.SqlEventLogStorage",  # the base class of every SQL event log (range checks read targets by SQL)
 }
 
 
