@@ -21,7 +21,7 @@ from dagster import (
     sensor,
 )
 
-from energy_assets import settings
+from energy_assets import sensor_cadence, settings
 from energy_assets.electricity_maps.client import KINDS, ElectricityMapsError, ElectricityMapsResource, MissingApiKeyError
 from energy_assets.partitions import ELECTRICITY_MAPS_START_DATE, electricity_maps_zones
 
@@ -99,7 +99,7 @@ def build_sensor(selection: AssetSelection, zones: Sequence[str] | None = None, 
 
     @sensor(
         name="electricity_maps_latest_sensor",
-        minimum_interval_seconds=interval,
+        minimum_interval_seconds=sensor_cadence.minimum_interval_seconds(interval),  # ticks every `interval` s
         default_status=DefaultSensorStatus.STOPPED,
         asset_selection=selection,
         description=(

@@ -9,7 +9,7 @@ import datetime as dt
 
 from dagster import AssetSelection, DefaultSensorStatus, RunRequest, SensorEvaluationContext, define_asset_job, in_process_executor, sensor
 
-from energy_assets import settings
+from energy_assets import sensor_cadence, settings
 from energy_assets.forecast.assets import ARCHIVE_ASSETS
 from energy_assets.neso.client import UTC, uk_today
 
@@ -40,7 +40,7 @@ def archive_run_request(now: dt.datetime, interval: int) -> RunRequest:
 @sensor(
     name="neso_forecast_archive_sensor",
     job=neso_forecast_archive_job,
-    minimum_interval_seconds=interval_seconds(),
+    minimum_interval_seconds=sensor_cadence.minimum_interval_seconds(interval_seconds()),  # ticks every N s
     default_status=DefaultSensorStatus.STOPPED,
     description=(
         "Every NESO_FORECAST_SENSOR_INTERVAL_SECONDS (default 1800) runs bronze/neso_forecast -> silver/neso_forecast_archive "

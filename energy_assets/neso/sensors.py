@@ -27,7 +27,7 @@ from dagster import (
     sensor,
 )
 
-from energy_assets import settings
+from energy_assets import sensor_cadence, settings
 from energy_assets.neso import transforms
 from energy_assets.neso.assets import NESO_ASSETS
 from energy_assets.neso.client import GENERATION, INTENSITY, NesoClient, uk_today
@@ -132,7 +132,7 @@ def pending_days(context: SensorEvaluationContext) -> frozenset[str]:
 @sensor(
     name="neso_carbon_intensity_poller",
     job=neso_refresh_job,
-    minimum_interval_seconds=sensor_interval_seconds(),
+    minimum_interval_seconds=sensor_cadence.minimum_interval_seconds(sensor_interval_seconds()),  # ticks every N s
     default_status=DefaultSensorStatus.STOPPED,
     description=(
         "Polls the NESO Carbon Intensity API (yesterday and today, UK days) every NESO_SENSOR_INTERVAL_SECONDS "

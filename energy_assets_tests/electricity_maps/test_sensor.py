@@ -99,10 +99,9 @@ def test_the_default_sensor_polls_the_partitions_zones_and_a_sensor_can_take_its
 
     assert f"({', '.join(electricity_maps_zones())};" in latest_sensor.description
     other = build_sensor(AssetSelection.all(), zones=["DE", "FR"], interval_seconds=60)
-    assert "(DE, FR; every 60 s" in other.description and other.minimum_interval_seconds == 60
+    assert "(DE, FR; every 60 s" in other.description and other.minimum_interval_seconds == 59  # ticks every 60 s (sensor_cadence)
 
 
 def test_the_sensor_is_stopped_by_default_every_five_minutes():
     assert latest_sensor.default_status.value == "STOPPED"
-    assert latest_sensor.minimum_interval_seconds == 300
-    assert dt.timedelta(seconds=latest_sensor.minimum_interval_seconds) == dt.timedelta(minutes=5)
+    assert latest_sensor.minimum_interval_seconds == 299  # ticks every 300 s (sensor_cadence)
