@@ -2,9 +2,9 @@
 
 - `in_process` (default): every step of a launched run (the UI, a backfill, a sensor's run) in the run's own
   process, as `execute_in_process` (the demo, the tests, the benchmarks) runs them. Launched as the UI launches
-  runs, on an idle 2-core machine, one UK day of `uk_days_job` (49 steps) takes 2.0 s this way and 52 s with a
-  process per step; a NESO year (14 steps) 8.6 s against 22.5 s; the 90-day smart-meter batch 15.9 s against
-  31.5 s (BENCHMARKS.md 1f; `python -m benchmarks run --scenario launched_runs`). Each step process imports the
+  runs, on an idle 2-core machine, one UK day of `uk_days_job` (42 steps) takes 1.6 s this way and 37 s with a
+  process per step; a NESO year (7 steps) 4.8 s against 12.3 s; the 90-day smart-meter batch 13.7 s against
+  27.7 s (BENCHMARKS.md 1h; `python -m benchmarks run --scenario launched_runs`). Each step process imports the
   code location again and plans its step over the whole partition range, which costs more than most steps'
   work. Steps of one run no longer run side by side; partitions are the unit of parallel work (runs in
   parallel, `max_concurrent_runs`), and polars and DuckDB use every core inside a step.

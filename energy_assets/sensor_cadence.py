@@ -12,6 +12,11 @@ is a multiple of the 5-s loop, and at the next loop after `n` s otherwise. No tw
 
 DAEMON_LOOP_SECONDS = 5
 TOLERANCE_SECONDS = 1
+# The sentence the sensors' descriptions end with: the UI shows the minimum interval, one second short of the setting.
+SAID_IN_DESCRIPTIONS = (
+    f"Its minimum interval is {TOLERANCE_SECONDS} s short of the setting, so that ticks come every interval on the "
+    f"daemon's {DAEMON_LOOP_SECONDS}-s loop (energy_assets.sensor_cadence)."
+)
 
 
 def minimum_interval_seconds(interval_seconds: int) -> int:

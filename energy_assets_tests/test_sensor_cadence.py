@@ -31,3 +31,4 @@ def test_the_polling_sensors_tick_at_their_settings_interval():
         (neso_forecast_archive_sensor, interval_seconds()),
     ):
         assert sensor.minimum_interval_seconds == interval - 1, sensor.name
+        assert sensor.description.endswith(sensor_cadence.SAID_IN_DESCRIPTIONS), sensor.name  # what the UI shows says why

@@ -106,7 +106,8 @@ def build_sensor(selection: AssetSelection, zones: Sequence[str] | None = None, 
             "Polls Electricity Maps `carbon-intensity/latest` and `power-breakdown/latest` for every zone in "
             f"ELECTRICITY_MAPS_ZONES ({', '.join(zones)}; every {interval} s, {INTERVAL_ENV}). When a zone "
             "shows a new hour or a revised `updatedAt`, it requests runs of the (UTC day, zone) partitions the "
-            "trailing 24 h touch. Quiet (skips with the reason) without an API key or when the API fails."
+            "trailing 24 h touch. Quiet (skips with the reason) without an API key or when the API fails. "
+            f"{sensor_cadence.SAID_IN_DESCRIPTIONS}"
         ),
     )
     def electricity_maps_latest_sensor(context: SensorEvaluationContext, electricity_maps: ElectricityMapsResource):

@@ -45,7 +45,8 @@ def archive_run_request(now: dt.datetime, interval: int) -> RunRequest:
     description=(
         "Every NESO_FORECAST_SENSOR_INTERVAL_SECONDS (default 1800) runs bronze/neso_forecast -> silver/neso_forecast_archive "
         "for today: the run fetches the national and regional 48-hour forecasts as published then. Off by default; "
-        "every missed interval is an issue lost for good (the capture-rate check counts them)."
+        "every missed interval is an issue lost for good (the capture-rate check counts them). "
+        f"{sensor_cadence.SAID_IN_DESCRIPTIONS}"
     ),
 )
 def neso_forecast_archive_sensor(context: SensorEvaluationContext):

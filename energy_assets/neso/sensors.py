@@ -137,7 +137,8 @@ def pending_days(context: SensorEvaluationContext) -> frozenset[str]:
     description=(
         "Polls the NESO Carbon Intensity API (yesterday and today, UK days) every NESO_SENSOR_INTERVAL_SECONDS "
         "(default 60) and, only when the half-hour values changed, runs bronze -> silver -> gold for the changed "
-        "day(s). Intensity API errors skip the tick and keep the cursor; an unusable generation mix does not (it is auxiliary)."
+        "day(s). Intensity API errors skip the tick and keep the cursor; an unusable generation mix does not (it is auxiliary). "
+        f"{sensor_cadence.SAID_IN_DESCRIPTIONS}"
     ),
 )
 def neso_carbon_intensity_poller(context: SensorEvaluationContext, neso_poller: NesoClient):
