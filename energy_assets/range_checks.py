@@ -88,9 +88,10 @@ def report(
     return result
 
 
-# The targets of the range's partitions, per (run, asset, range): an asset's checks (ten on NESO silver) each
-# target the same materialisations, which the run made before any of its checks; reading them once saves
-# deserialising every partition's materialisation event again for each check (3,660 events for a NESO year).
+# The targets of the range's partitions, per (run, asset, range): an asset's checks (eight on NESO silver) each
+# target the same materialisations, which the run made before any of its checks; they are read once (from the event
+# log's index columns, `instance_storage.latest_materialization_targets`, or, on an event log that is not SQL, by
+# deserialising every partition's materialisation event: 2,920 events per NESO year if read for each check).
 # Kept for the last few ranges of this process; a new run (a re-materialisation) reads them afresh.
 _TARGETS: OrderedDict[tuple[str, AssetKey, tuple[str, ...]], dict] = OrderedDict()
 _TARGETS_KEPT = 8
