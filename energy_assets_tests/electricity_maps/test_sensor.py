@@ -1,6 +1,5 @@
 """The `latest` sensor: cursor, revisions, day boundaries, several zones, no key and API failures."""
 
-import datetime as dt
 import json
 
 from dagster import AssetSelection, SensorResult, SkipReason, build_sensor_context

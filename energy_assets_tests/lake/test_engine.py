@@ -2,10 +2,10 @@
 streams, against real Delta tables in a temporary lake."""
 
 import ast
-import subprocess
-import sys
 import datetime as dt
 import inspect
+import subprocess
+import sys
 
 import polars as pl
 import pytest
