@@ -93,7 +93,8 @@ _UPDATE_PLANNED_EXECUTION = (
 )
 
 
-# The index's copy of evaluations: one statement for all of them, the new ids returned in the rows' order.
+# The index's copy of a batch of events (check evaluations, asset events): one statement for all of them, the new ids
+# returned in the rows' order.
 _INSERT_RETURNING_ID = SqlEventLogStorageTable.insert().returning(SqlEventLogStorageTable.c.id, sort_by_parameter_order=True)
 
 

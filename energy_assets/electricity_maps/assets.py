@@ -113,7 +113,7 @@ def _fetch_bronze(context: AssetExecutionContext, kind: str, electricity_maps: E
         "first_problem": MetadataValue.text(problems[0] if problems else ""),
     }
     # each partition's own request(s), not every request of the run on each partition
-    keys = {(k.keys_by_dimension["date"], k.keys_by_dimension["zone"]): k for k in context.partition_keys}
+    keys = dict(zip(run_partitions(context), context.partition_keys, strict=True))  # (date, zone) -> its key
     answered = [(keys[(day.isoformat(), f.zone)], f.request_url) for f in fetches for day in f.dates]
     for key, own in requests_by_partition(answered).items():
         context.add_asset_metadata({"request_urls": MetadataValue.json(sorted(own))}, partition_key=key)

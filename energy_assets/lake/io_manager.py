@@ -9,8 +9,9 @@ reproductions, in docs/dagster-deltalake-defects.md; each has a regression test 
 energy_assets_tests/lake/test_io_manager.py that runs against both.
 
 One step beyond the public API: a run over several partitions gives each partition's materialisation its own
-`dagster/partition_row_count`, and the slice's column schema and preview once (on the run's last partition),
-through `OutputContext.step_context.add_asset_metadata(..., partition_key=)`, the asset context's public method;
+`dagster/partition_row_count` (the count most partitions share goes with the output, the others' own counts per
+partition), and the slice's column schema and preview once (on the run's last partition), through
+`OutputContext.step_context.add_asset_metadata(..., partition_key=)`, the asset context's public method;
 IO managers have no public per-partition metadata (dagster-io/dagster#18123), and output metadata is copied to
 every partition. `test_each_partition_of_a_range_run_reports_its_own_row_count` pins it.
 

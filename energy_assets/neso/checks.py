@@ -296,7 +296,8 @@ def gold_mix_present(context: AssetCheckExecutionContext, gold_neso_carbon_inten
 
 
 # The national intensity silver checks: one op evaluates them all over one read of the table (a step costs more
-# than most of these rules: in a year's single-run backfill the eight steps took 1.17 s, the one step 0.93 s). Each is still its own check in the UI and in every run; any subset can be run.
+# than most of these rules: in a year's single-run backfill the eight steps took 1.17 s, the one step 0.93 s).
+# Each is still its own check in the UI and in every run; any subset can be run.
 # (name, rule of (context, silver), blocking, description)
 SILVER_RULES = [
     ("unique_periods", lambda ctx, silver: rule_unique_periods(silver), True, "No two rows share a period_start."),
