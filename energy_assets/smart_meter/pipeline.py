@@ -124,11 +124,13 @@ class Ingestion:
             part.clear()
         self.metadata.clear()
         days = self.days
-        with ThreadPoolExecutor(max_workers=1) as pool:  # hashing (GIL released) overlaps the DuckDB parse
+        with ThreadPoolExecutor(max_workers=1) as pool:  # hashing and the number search (GIL released) overlap the DuckDB parse
             for names in self.file_chunks:
-                hashing = pool.submit(source.hash_files, self.readings_dir, names)
-                parsed = source.parse_reading_files(self.readings_dir, names)
-                hashes = hashing.result()
+                reading = pool.submit(source.read_versions, self.readings_dir, names)
+                parsed = source.parse_reading_files(self.readings_dir, names, inexact=[])
+                hashes, inexact = reading.result()
+                if inexact:  # numbers DuckDB rewrites: kept as written (source.numbers_as_written)
+                    parsed = source.numbers_as_written(parsed, self.readings_dir, inexact)
                 new = ingestion.raw_rows(parsed, self.folder, self.now)
                 del parsed  # each copy of the rows is released as soon as the next exists
                 per_day = ingestion.per_file_day(new)

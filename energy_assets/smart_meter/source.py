@@ -3,13 +3,19 @@
 Everything here is I/O; the decisions (what to read, how rows become silver) live in `ingestion.py` and `silver.py`.
 
 - `snapshot_folder`: one `os.scandir` of the folder: name, size and modification time of every file.
-- `hash_files`: SHA-256 of the files' bytes, the identity of a file *version*.
+- `hash_files`: SHA-256 of the files' bytes, the identity of a file *version* (`read_versions`: the same, and
+  the search for numbers DuckDB rewrites, below, in one read of each file).
 - `parse_reading_files`: every file of a list in ONE DuckDB `read_json` pass (parallel, no Python per
-  row). `data` is read as `VARCHAR[][]`, so every cell arrives as delivered text (numbers as their
-  JSON text, strings unquoted, JSON null as null); columns are located by name from each file's
-  `columns`, so a file with its columns in another order still parses. If the batch fails (a malformed
-  file), the files are parsed one by one to name the bad ones; each bad file becomes one error row and
-  the others parse as usual.
+  row). `data` is read as `VARCHAR[][]`, so every cell arrives as delivered text (numbers as written,
+  strings unquoted, JSON null as null); columns are located by name from each file's `columns`, so a
+  file with its columns in another order still parses. If the batch fails (a malformed file), the files
+  are parsed one by one to name the bad ones; each bad file becomes one error row and the others parse
+  as usual.
+- Numbers as written: DuckDB reads a JSON number as a value and gives back its own text of it (`0.50` ->
+  "0.5", `1E2` -> "100.0", `0.00001` -> "1e-05", `-0` -> "0", digits past a double's precision lost).
+  Such numbers are rare, so the files' bytes are searched for them (one Rust regex per file, polars,
+  `INEXACT_NUMBER`; in the same read as the hash, `read_versions`) and only a file that has one is read
+  again with Python's `json`, its number cells taken as written (`numbers_as_written`).
 - `read_static_tables`: the three SQLite tables, as polars frames with the database's text kept.
 """
 
@@ -17,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import os
 import sqlite3
 from dataclasses import dataclass
@@ -134,32 +141,62 @@ VANISHED_HASH = "vanished-before-hashing"  # content hash of a listed file that 
 
 def hash_files(folder: Path, names: list[str]) -> pl.DataFrame:
     """SHA-256 of each file's bytes: the content hash that identifies a file version."""
-    hashes = []
+    return read_versions(folder, names)[0]
+
+
+def read_versions(folder: Path, names: list[str]) -> tuple[pl.DataFrame, list[str]]:
+    """Each file read once: its SHA-256 (`hash_files`) and, searched in the same bytes, the names of the files with a
+    number DuckDB may not give back as written (`INEXACT_NUMBER`; see `numbers_as_written`)."""
+    limit = settings.smart_meter_max_file_bytes()
+    hashes, contents = [], []
     for name in names:  # per file, not per row
-        digest = hashlib.sha256()
+        path = folder / name
         try:
-            with open(folder / name, "rb") as fh:
-                while chunk := fh.read(1 << 24):
-                    digest.update(chunk)
+            if path.stat().st_size > limit:  # never parsed (over the limit): hashed in pieces, not held, not searched
+                hashes.append(_sha256_in_pieces(path))
+                contents.append(b"")
+                continue
+            data = path.read_bytes()
         except FileNotFoundError:  # vanished after the listing: parse_reading_files reports it
             hashes.append(VANISHED_HASH)
+            contents.append(b"")
             continue
-        hashes.append(digest.hexdigest())
-    return pl.DataFrame({"file_name": names, "content_hash": hashes}, schema={"file_name": pl.String, "content_hash": pl.String})
+        hashes.append(hashlib.sha256(data).hexdigest())
+        contents.append(data)
+    frame = pl.DataFrame({"file_name": names, "content_hash": hashes}, schema={"file_name": pl.String, "content_hash": pl.String})
+    return frame, [name for name, hit in zip(names, _has_inexact_number(contents), strict=True) if hit]
 
 
-def parse_reading_files(folder: Path, names: list[str]) -> pl.DataFrame:
+def _sha256_in_pieces(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 24):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def parse_reading_files(folder: Path, names: list[str], inexact: list[str] | None = None) -> pl.DataFrame:
     """Rows of the files as delivered (text), with `source_row` the position in the file's `data`.
 
     A file that is not valid split-orient JSON with the three columns yields one row with `file_error`
     set (the parser's message naming the file) and the reading columns null.
+
+    Numbers are kept as written: the files are searched for numbers DuckDB rewrites (`files_with_inexact_numbers`)
+    unless the caller already did (`inexact`: the names it found, e.g. from `read_versions`; `[]` to leave the
+    numbers to a later `numbers_as_written`).
     """
     if not names:
         return pl.DataFrame(schema=PARSED_SCHEMA)
+    rows = _parse_files(folder, names)
+    found = files_with_inexact_numbers(folder, names) if inexact is None else inexact
+    return numbers_as_written(rows, folder, found) if found else rows
+
+
+def _parse_files(folder: Path, names: list[str]) -> pl.DataFrame:
     unreadable = [_error_row(n, e) for n in names if (e := _unreadable(folder / n))]
     if unreadable:  # vanished, empty or too large: reported by name, never parsed
         bad = {row["file_name"][0] for row in unreadable}
-        rest = parse_reading_files(folder, [n for n in names if n not in bad])
+        rest = _parse_files(folder, [n for n in names if n not in bad]) if len(bad) < len(names) else pl.DataFrame(schema=PARSED_SCHEMA)
         return pl.concat([rest, *unreadable], how="vertical")
     paths = [str(folder / n) for n in names]
     con = duckdb.connect()
@@ -180,6 +217,67 @@ def parse_reading_files(folder: Path, names: list[str]) -> pl.DataFrame:
         con.close()
 
 
+# A JSON number in an array (after `[` or `,`) that DuckDB may give back in other text than written: a negative zero,
+# an exponent, a fraction ending in 0, a magnitude below 1e-4 (DuckDB writes 1e-05), or 16 or more digits (beyond
+# a double's 15 exact ones). A superset: a number it matches and DuckDB keeps costs only a re-read of its file; a
+# number with at most 15 digits and none of these forms is DuckDB's own text of its value, so none is missed.
+INEXACT_NUMBER = r"[\[,]\s*(?:-0\s*[,\]]|-?\d+(?:\.\d+)?[eE]|-?\d+\.\d+0\s*[,\]]|-?0\.0000|-?[\d.]{17,})"
+
+
+def files_with_inexact_numbers(folder: Path, names: list[str]) -> list[str]:
+    """The files among `names` holding a number DuckDB may not give back as written (`INEXACT_NUMBER`)."""
+    contents = []
+    for name in names:
+        try:
+            contents.append((folder / name).read_bytes())
+        except OSError:  # vanished or unreadable: the parse reports it
+            contents.append(b"")
+    return [name for name, hit in zip(names, _has_inexact_number(contents), strict=True) if hit]
+
+
+def _has_inexact_number(contents: list[bytes]) -> list[bool]:
+    """Per file's bytes: does `INEXACT_NUMBER` match (one Rust regex per file, polars, both cores)? Bytes that are not
+    UTF-8 are not JSON: DuckDB's parse reports such a file, so it is not searched."""
+    found = pl.Series(contents, dtype=pl.Binary).cast(pl.String, strict=False).str.contains(INEXACT_NUMBER)
+    return found.fill_null(False).to_list()
+
+
+class _AsWritten(str):
+    """A JSON number's text as written in the file (Python's `json` hands it over untouched)."""
+
+
+def numbers_as_written(rows: pl.DataFrame, folder: Path, names: list[str]) -> pl.DataFrame:
+    """`rows` (a parse, PARSED_SCHEMA) with every reading cell that is a JSON number in one of the files `names`
+    replaced by its text as written. Only these files are read again, with Python's `json`; a file that did not parse
+    (an error row) is left as it is. Row order is kept."""
+    parsed_ok = set(rows.filter(pl.col("file_error").is_null())["file_name"].unique().to_list())
+    patches = [_numbers_of(folder / name) for name in names if name in parsed_ok]
+    if not patches:
+        return rows
+    patch = pl.concat(patches, how="vertical")
+    return (
+        rows.join(patch, on=["file_name", "source_row"], how="left", maintain_order="left")
+        .with_columns(pl.coalesce(f"__{c}", c).alias(c) for c in READING_COLUMNS)
+        .select(list(PARSED_SCHEMA))
+    )
+
+
+def _numbers_of(path: Path) -> pl.DataFrame:
+    """(file_name, source_row, __<column>): each reading cell that is a JSON number, as written (else null)."""
+    doc = json.loads(path.read_bytes(), parse_float=_AsWritten, parse_int=_AsWritten)
+    at = {c: doc["columns"].index(c) for c in READING_COLUMNS}
+    data = doc["data"]
+
+    def number(row, i: int) -> str | None:
+        cell = row[i] if isinstance(row, list) and i < len(row) else None
+        return str(cell) if isinstance(cell, _AsWritten) else None
+
+    return pl.DataFrame(
+        {"file_name": path.name, "source_row": range(len(data)), **{f"__{c}": [number(row, i) for row in data] for c, i in at.items()}},
+        schema={"file_name": pl.String, "source_row": pl.Int64, **{f"__{c}": pl.String for c in READING_COLUMNS}},
+    )
+
+
 def _parse(con: duckdb.DuckDBPyConnection, paths: list[str]) -> pl.DataFrame:
     # streamed in record batches: DuckDB never holds the whole result next to the polars copy
     sql = _PARSE_SQL.replace("{max_object_size}", str(max_object_size(paths)))
@@ -191,12 +289,14 @@ def _parse(con: duckdb.DuckDBPyConnection, paths: list[str]) -> pl.DataFrame:
     bad_layout = set(rows.filter("bad_layout")["file_name"].unique().to_list())
     no_rows = set(names) - set(rows["file_name"].unique().to_list())
     suspects = sorted(bad_layout | no_rows)
-    frames = [
+    good = (
         rows.filter(~pl.col("file_name").is_in(list(bad_layout)))
         .drop("bad_layout")
         .with_columns(file_error=pl.lit(None, pl.String))
         .cast(PARSED_SCHEMA)  # type: ignore[arg-type]
-    ]
+    )
+    del rows
+    frames = [good]
     if suspects:
         folder = Path(paths[0]).parent
         suspect_paths = [str(folder / n) for n in suspects]

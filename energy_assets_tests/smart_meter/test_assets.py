@@ -155,3 +155,16 @@ def test_malformed_and_bad_rows_land_in_quarantine_and_the_run_still_succeeds(dr
     assert [f["file_name"] for f in m["malformed_files"]] == ["dddddddddd.json"]
     s = meta(result, "silver/smart_meter_readings")
     assert s["rows_in"] == s["rows_kept"] + s["duplicates"] + s["quarantined"] and s["quarantined"] == 4
+
+
+def test_raw_keeps_numbers_as_the_utility_wrote_them(drop, sm_resources, instance):
+    """A utility writing fixed decimals (`0.500`) or exponents: raw holds the text as written, silver the value."""
+    small_drop(drop)
+    rows = ",".join(f'["2021-03-26 {h:02d}:00:00",{v},"cccccccccc"]' for h, v in enumerate(["0.500", "1E-1", "-0", "0.25"]))
+    (drop["readings"] / "cccccccccc.json").write_text('{"columns":["interval_start","consumption_delta","meterpoint_id"],"data":[' + rows + "]}")
+    result = run(sm_resources, instance, "2021-03-26")
+    raw = table(sm_resources, "raw", "smart_meter_readings").filter(pl.col("source_file") == "cccccccccc.json").sort("source_row")
+    assert raw["consumption_delta"].to_list() == ["0.500", "1E-1", "-0", "0.25"]
+    silver = table(sm_resources, "silver", "smart_meter_readings").filter(pl.col("meterpoint_id") == "cccccccccc").sort("interval_start_utc")
+    assert silver["consumption_kwh"].to_list() == [0.5, 0.1, 0.0, 0.25]
+    assert meta(result, "raw/smart_meter_readings")["files_read"] == 3
