@@ -173,6 +173,12 @@ def smart_meter_batch(options: Options) -> Path:
         lambda state: {"readings_dir": str(folder / "readings"), "db_path": str(folder / "case_study.db"), "out_dir": str(state / "lake")},
         lambda s: {},
     )  # fmt: skip
+    # the same files through the product's pieces without Dagster: what the script also does, what the lakehouse adds
+    breakdown = _reps(
+        options, "breakdown", options.repeat, "sm_breakdown",
+        lambda state: {"readings_dir": str(folder / "readings"), "db_path": str(folder / "case_study.db"), "out_dir": str(state / "lake")},
+        lambda s: {},
+    )  # fmt: skip
     spark = []
     if options.spark:
         spark = _reps(
@@ -220,13 +226,50 @@ def smart_meter_batch(options: Options) -> Path:
             "floor_data": {"meterpoints": floor_spec.meterpoints, "days": floor_spec.days,
                            "rows": summarise([_rows(r) for r in floor])},
             "ours_minus_floor_s": ours_work["median"] - floor_work["median"] if floor_work.get("median") is not None else None,
-            "load_avg_1min": summarise([r["load_avg_after"][0] for r in (*pipeline, *floor, *duck, *script)]),
+            "load_avg_1min": summarise([r["load_avg_after"][0] for r in (*pipeline, *floor, *duck, *script, *breakdown)]),
+            "breakdown": breakdown_summary(breakdown, ours_work, floor_work, script_work),
         },
         "phases": {"pipeline": phase_summary(pipeline), "floor": phase_summary(floor), "duckdb": phase_summary(duck), "script": phase_summary(script),
-                   "spark": phase_summary(spark) if spark else None},
+                   "breakdown": phase_summary(breakdown), "spark": phase_summary(spark) if spark else None},
         "targets": targets,
-        "repetitions": {"pipeline": pipeline, "floor": floor, "duckdb": duck, "script": script, "spark": spark},
+        "repetitions": {"pipeline": pipeline, "floor": floor, "duckdb": duck, "script": script, "breakdown": breakdown, "spark": spark},
     })  # fmt: skip
+
+
+def _phase_median(reps: list[dict], prefix: str) -> float | None:
+    """Median over repetitions of the summed wall time of the phases whose name starts with `prefix`."""
+    values = [sum(ph["wall_s"] for ph in r["phases"] if ph["name"].startswith(prefix)) for r in reps]
+    return statistics.median(values) if values else None
+
+
+def breakdown_summary(reps: list[dict], ours: dict, floor: dict, script: dict) -> dict[str, Any] | None:
+    """The batch taken apart (`benchmarks/breakdown.py`): the work the script also does against the script, what the
+    lakehouse adds, and what typed raw would save or cost. Medians over repetitions, seconds."""
+    if not reps:
+        return None
+    data, lakehouse = _phase_median(reps, "data work:"), _phase_median(reps, "lakehouse:")
+    # both parses take the files with numbers DuckDB rewrites from the hashing read (a lakehouse phase of both)
+    parse_text, parse_typed = _phase_median(reps, "data work: parse"), _phase_median(reps, "alternative: parse")
+    write_text, write_typed = _phase_median(reps, "lakehouse: write raw"), _phase_median(reps, "alternative: write raw")
+    silver_text = _phase_median(reps, "alternative: silver's parse")
+    bookkeeping = (ours.get("median") or 0) - (data or 0) - (lakehouse or 0)
+    return {
+        "data_work_s": data,
+        "data_work_over_script": data / script["median"] if data and script.get("median") else None,
+        "lakehouse_additions_s": lakehouse,
+        "floor_s": floor.get("median"),
+        "ours_minus_data_and_additions_s": bookkeeping,
+        "typed_raw": {
+            "parse_extra_s": parse_typed - parse_text,
+            "raw_write_saved_s": write_text - write_typed,
+            "silver_text_parsing_saved_s": silver_text,
+            # > 0: typed raw would make the batch slower
+            "net_s": (parse_typed - parse_text) - (write_text - write_typed) - silver_text,
+            "faithful": all(r.get("typed_raw_faithful") for r in reps),
+            "text_cells_kept": reps[0].get("typed_raw_text_cells_kept"),
+        },
+        "checks_failed": sorted({c for r in reps for c in r.get("checks_failed", [])}),
+    }
 
 
 def _rows(rep: dict) -> int:

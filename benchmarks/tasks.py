@@ -193,7 +193,7 @@ def register(name: str):
 
 def main(task: str, params_json: str) -> int:
     # smart-meter tasks live in their own module so a missing domain does not break the others
-    from benchmarks import smart_meter_tasks  # noqa: F401
+    from benchmarks import breakdown, smart_meter_tasks  # noqa: F401
 
     params = json.loads(params_json)
     phases = Phases()

@@ -141,12 +141,13 @@ VANISHED_HASH = "vanished-before-hashing"  # content hash of a listed file that 
 
 def hash_files(folder: Path, names: list[str]) -> pl.DataFrame:
     """SHA-256 of each file's bytes: the content hash that identifies a file version."""
-    return read_versions(folder, names)[0]
+    return read_versions(folder, names, search=False)[0]
 
 
-def read_versions(folder: Path, names: list[str]) -> tuple[pl.DataFrame, list[str]]:
+def read_versions(folder: Path, names: list[str], search: bool = True) -> tuple[pl.DataFrame, list[str]]:
     """Each file read once: its SHA-256 (`hash_files`) and, searched in the same bytes, the names of the files with a
-    number DuckDB may not give back as written (`INEXACT_NUMBER`; see `numbers_as_written`)."""
+    number DuckDB may not give back as written (`INEXACT_NUMBER`; see `numbers_as_written`). `search=False`: hashes
+    only (the list is empty)."""
     limit = settings.smart_meter_max_file_bytes()
     hashes, contents = [], []
     for name in names:  # per file, not per row
@@ -162,8 +163,10 @@ def read_versions(folder: Path, names: list[str]) -> tuple[pl.DataFrame, list[st
             contents.append(b"")
             continue
         hashes.append(hashlib.sha256(data).hexdigest())
-        contents.append(data)
+        contents.append(data if search else b"")
     frame = pl.DataFrame({"file_name": names, "content_hash": hashes}, schema={"file_name": pl.String, "content_hash": pl.String})
+    if not search:
+        return frame, []
     return frame, [name for name, hit in zip(names, _has_inexact_number(contents), strict=True) if hit]
 
 

@@ -114,6 +114,18 @@ def test_smart_meter_batch_counts_every_generated_row(tmp_path):
     assert result["repetitions"]["spark"] == [] and result["summary"]["spark_over_ours_ratio"] is None
     summary = result["summary"]
     assert summary["pipeline_work_s"]["n"] == 1 and summary["pipeline_peak_rss_tree_bytes"]["median"] == rep["peak_rss_tree_bytes"]
+    # the batch taken apart: the product's pieces on the same rows, the ten checks passing, the typed raw faithful
+    (parts,) = result["repetitions"]["breakdown"]
+    assert_repetition(parts)
+    kinds = {ph["name"].split(":")[0] for ph in parts["phases"]}
+    assert kinds == {"data work", "lakehouse", "alternative"}
+    assert parts["rows"] == accounting["rows_in"] and parts["checks_failed"] == []
+    assert parts["typed_raw_faithful"] is True
+    silver_phase = next(ph for ph in parts["phases"] if ph["name"] == "data work: write silver (Delta)")
+    assert silver_phase["rows"] == accounting["rows_kept"]
+    breakdown = summary["breakdown"]
+    assert breakdown["typed_raw"]["faithful"] is True and breakdown["checks_failed"] == []
+    assert breakdown["data_work_s"] > 0 and breakdown["lakehouse_additions_s"] > 0 and breakdown["data_work_over_script"] > 0
 
 
 def test_incremental_day_processes_exactly_the_delivered_rows(tmp_path):
