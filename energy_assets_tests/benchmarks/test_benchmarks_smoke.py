@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import scenarios
+from benchmarks import report, scenarios
 from benchmarks.data import SmartMeterData
 from benchmarks.freshness import p95
 from benchmarks.harness import summarise
@@ -126,6 +126,8 @@ def test_smart_meter_batch_counts_every_generated_row(tmp_path):
     breakdown = summary["breakdown"]
     assert breakdown["typed_raw"]["faithful"] is True and breakdown["checks_failed"] == []
     assert breakdown["data_work_s"] > 0 and breakdown["lakehouse_additions_s"] > 0 and breakdown["data_work_over_script"] > 0
+    text = report.table("tiny", tmp_path / "results")
+    assert "The batch taken apart" in text and "(faithful: True)" in text
 
 
 def test_incremental_day_processes_exactly_the_delivered_rows(tmp_path):
