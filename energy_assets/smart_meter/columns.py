@@ -25,7 +25,7 @@ INTERVAL_START = (UTC_TS, "Start of the half-hour (UTC).")
 RAW_READINGS = {
     "meterpoint_id": (pl.String, "Meterpoint identifier as delivered (text)."),
     "interval_start": (pl.String, "Start of the half-hour as delivered: UK local wall-clock time, text 'YYYY-MM-DD HH:MM:SS'."),
-    "consumption_delta": (pl.String, "Consumption in the half-hour as delivered, kWh, text (parsed and checked in silver)."),
+    "consumption_delta": (pl.String, "Consumption in the half-hour as delivered, kWh: the cell's text as written (0.500 stays 0.500; parsed and checked in silver)."),
     "source_file": (pl.String, "The readings file the row came from (<meterpoint_id>.json)."),
     "source_row": (pl.Int64, "0-based position of the row in the file's data array (file order); null on a malformed file's placeholder row."),
     "file_error": (pl.String, "Why the file could not be parsed (one placeholder row per malformed file); null for a parsed row."),
