@@ -253,8 +253,18 @@ def numbers_as_written(rows: pl.DataFrame, folder: Path, names: list[str]) -> pl
     """`rows` (a parse, PARSED_SCHEMA) with every reading cell that is a JSON number in one of the files `names`
     replaced by its text as written. Only these files are read again, with Python's `json`; a file that did not parse
     (an error row) is left as it is. Row order is kept."""
-    parsed_ok = set(rows.filter(pl.col("file_error").is_null())["file_name"].unique().to_list())
-    patches = [_numbers_of(folder / name) for name in names if name in parsed_ok]
+    counts = dict(rows.filter(pl.col("file_error").is_null()).group_by("file_name").len().iter_rows())
+    patches = []
+    for name in names:
+        if name not in counts:
+            continue
+        patch = _numbers_of(folder / name)
+        if patch.height != counts[name]:  # replaced between the two reads: never mix rows of two versions
+            raise ReadingFileError(
+                f"{name}: changed while it was being read ({counts[name]} rows parsed, {patch.height} rows on the second read); "
+                "nothing was written, the next run reads the new version"
+            )
+        patches.append(patch)
     if not patches:
         return rows
     patch = pl.concat(patches, how="vertical")
@@ -267,7 +277,11 @@ def numbers_as_written(rows: pl.DataFrame, folder: Path, names: list[str]) -> pl
 
 def _numbers_of(path: Path) -> pl.DataFrame:
     """(file_name, source_row, __<column>): each reading cell that is a JSON number, as written (else null)."""
-    doc = json.loads(path.read_bytes(), parse_float=_AsWritten, parse_int=_AsWritten)
+    try:
+        doc = json.loads(path.read_bytes(), parse_float=_AsWritten, parse_int=_AsWritten)
+    except (OSError, ValueError) as exc:  # DuckDB parsed it a moment ago: it vanished or changed since
+        reason = str(exc).replace(str(path), path.name)  # the file's name, not the host's path
+        raise ReadingFileError(f"{path.name}: could not be read again for its numbers as written ({reason}); nothing was written") from None
     at = {c: doc["columns"].index(c) for c in READING_COLUMNS}
     data = doc["data"]
 

@@ -125,3 +125,18 @@ def test_every_number_duckdb_rewrites_is_found_by_the_search(tmp_path):
     pattern = re.compile(source.INEXACT_NUMBER)
     missed = [w for w in rewritten if not pattern.search(f'["x", {w}, "m"]')]
     assert missed == []
+
+
+def test_a_file_replaced_between_the_two_reads_is_refused_not_mixed(tmp_path):
+    """The numbers' second read must be of the version DuckDB parsed: a file replaced in between (another row count)
+    fails the run with the file's name, before anything is written, rather than mixing two versions' rows."""
+    path = tmp_path / "aaaaaaaaaa.json"
+    path.write_text('{"columns":["interval_start","consumption_delta","meterpoint_id"],"data":[["2021-03-26 00:00:00",0.50,"a"]]}')
+    parsed = source.parse_reading_files(tmp_path, ["aaaaaaaaaa.json"], inexact=[])
+    path.write_text('{"columns":["interval_start","consumption_delta","meterpoint_id"],"data":[["2021-03-26 00:00:00",0.50,"a"],["2021-03-26 00:30:00",0.10,"a"]]}')
+    with pytest.raises(source.ReadingFileError, match=r"aaaaaaaaaa.json: changed while it was being read \(1 rows parsed, 2 rows"):
+        source.numbers_as_written(parsed, tmp_path, ["aaaaaaaaaa.json"])
+    path.unlink()
+    with pytest.raises(source.ReadingFileError, match="aaaaaaaaaa.json: could not be read again") as gone:
+        source.numbers_as_written(parsed, tmp_path, ["aaaaaaaaaa.json"])
+    assert str(tmp_path) not in str(gone.value)
