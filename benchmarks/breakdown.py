@@ -73,7 +73,7 @@ def typed_parse(con, paths: list[str], inexact: list[str] | None = None):
     typed = con.sql(TYPED_PARSE_SQL.format(parse=parse), params={"files": paths}).pl()
     folder = Path(paths[0]).parent
     if inexact is None:
-        inexact = source.files_with_inexact_numbers(folder, [Path(p).name for p in paths])
+        inexact = source.read_versions(folder, [Path(p).name for p in paths])[1]
     if not inexact:
         return typed
     exact = source.parse_reading_files(folder, inexact)  # noqa: F841 (read by DuckDB below)
@@ -113,7 +113,7 @@ def task_breakdown(params: dict[str, Any], phases: Phases) -> None:
 
     # ---- what the product does, in order
     with phases.phase("data work: parse every file (DuckDB, cells as delivered text)") as rec:
-        parsed = [source.parse_reading_files(folder, names, inexact=[]) for names in chunks]
+        parsed = [source.parse_reading_files(folder, names, as_written=False) for names in chunks]
         rec["rows"] = sum(p.height for p in parsed)
     with phases.phase("lakehouse: content hash of every file, its bytes searched for numbers DuckDB rewrites"):
         versions = [source.read_versions(folder, names) for names in chunks]

@@ -127,7 +127,7 @@ class Ingestion:
         with ThreadPoolExecutor(max_workers=1) as pool:  # hashing and the number search (GIL released) overlap the DuckDB parse
             for names in self.file_chunks:
                 reading = pool.submit(source.read_versions, self.readings_dir, names)
-                parsed = source.parse_reading_files(self.readings_dir, names, inexact=[])
+                parsed = source.parse_reading_files(self.readings_dir, names, as_written=False)
                 hashes, inexact = reading.result()
                 if inexact:  # numbers DuckDB rewrites: kept as written (source.numbers_as_written)
                     parsed = source.numbers_as_written(parsed, self.readings_dir, inexact)

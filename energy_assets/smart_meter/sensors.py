@@ -134,8 +134,8 @@ def new_file_versions(context: SensorEvaluationContext, smart_meter: SmartMeterS
     versions, new_cursor = new_versions(folder, cursor, readings_dir)
     if versions.is_empty():
         return versions, pl.DataFrame(), new_cursor, folder.height
-    # only the days matter here: numbers are not searched for their written text (inexact=[])
-    parsed = source.parse_reading_files(readings_dir, versions["file_name"].to_list(), inexact=[])
+    # only the days matter here: numbers are not searched for their written text
+    parsed = source.parse_reading_files(readings_dir, versions["file_name"].to_list(), as_written=False)
     touched = ingestion.raw_rows(parsed, folder, dt.datetime.now(dt.UTC)).select("source_file", "settlement_date").unique()
     return versions, touched, new_cursor, folder.height
 

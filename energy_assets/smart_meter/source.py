@@ -178,28 +178,29 @@ def _sha256_in_pieces(path: Path) -> str:
     return digest.hexdigest()
 
 
-def parse_reading_files(folder: Path, names: list[str], inexact: list[str] | None = None) -> pl.DataFrame:
+def parse_reading_files(folder: Path, names: list[str], as_written: bool = True) -> pl.DataFrame:
     """Rows of the files as delivered (text), with `source_row` the position in the file's `data`.
 
     A file that is not valid split-orient JSON with the three columns yields one row with `file_error`
     set (the parser's message naming the file) and the reading columns null.
 
-    Numbers are kept as written: the files are searched for numbers DuckDB rewrites (`files_with_inexact_numbers`)
-    unless the caller already did (`inexact`: the names it found, e.g. from `read_versions`; `[]` to leave the
-    numbers to a later `numbers_as_written`).
+    Numbers are kept as written (`read_versions` finds the files with numbers DuckDB rewrites, `numbers_as_written`
+    takes their text). `as_written=False`: DuckDB's text only, for a caller that searches the files in its own read
+    (ingestion: beside the parse, while hashing) or needs no number (the sensor: days only).
     """
     if not names:
         return pl.DataFrame(schema=PARSED_SCHEMA)
     rows = _parse_files(folder, names)
-    found = files_with_inexact_numbers(folder, names) if inexact is None else inexact
-    return numbers_as_written(rows, folder, found) if found else rows
+    return numbers_as_written(rows, folder, read_versions(folder, names)[1]) if as_written else rows
 
 
 def _parse_files(folder: Path, names: list[str]) -> pl.DataFrame:
+    if not names:
+        return pl.DataFrame(schema=PARSED_SCHEMA)
     unreadable = [_error_row(n, e) for n in names if (e := _unreadable(folder / n))]
     if unreadable:  # vanished, empty or too large: reported by name, never parsed
         bad = {row["file_name"][0] for row in unreadable}
-        rest = _parse_files(folder, [n for n in names if n not in bad]) if len(bad) < len(names) else pl.DataFrame(schema=PARSED_SCHEMA)
+        rest = _parse_files(folder, [n for n in names if n not in bad])
         return pl.concat([rest, *unreadable], how="vertical")
     paths = [str(folder / n) for n in names]
     con = duckdb.connect()
@@ -225,17 +226,6 @@ def _parse_files(folder: Path, names: list[str]) -> pl.DataFrame:
 # a double's 15 exact ones). A superset: a number it matches and DuckDB keeps costs only a re-read of its file; a
 # number with at most 15 digits and none of these forms is DuckDB's own text of its value, so none is missed.
 INEXACT_NUMBER = r"[\[,]\s*(?:-0\s*[,\]]|-?\d+(?:\.\d+)?[eE]|-?\d+\.\d+0\s*[,\]]|-?0\.0000|-?[\d.]{17,})"
-
-
-def files_with_inexact_numbers(folder: Path, names: list[str]) -> list[str]:
-    """The files among `names` holding a number DuckDB may not give back as written (`INEXACT_NUMBER`)."""
-    contents = []
-    for name in names:
-        try:
-            contents.append((folder / name).read_bytes())
-        except OSError:  # vanished or unreadable: the parse reports it
-            contents.append(b"")
-    return [name for name, hit in zip(names, _has_inexact_number(contents), strict=True) if hit]
 
 
 def _has_inexact_number(contents: list[bytes]) -> list[bool]:
@@ -306,14 +296,12 @@ def _parse(con: duckdb.DuckDBPyConnection, paths: list[str]) -> pl.DataFrame:
     bad_layout = set(rows.filter("bad_layout")["file_name"].unique().to_list())
     no_rows = set(names) - set(rows["file_name"].unique().to_list())
     suspects = sorted(bad_layout | no_rows)
-    good = (
+    frames = [
         rows.filter(~pl.col("file_name").is_in(list(bad_layout)))
         .drop("bad_layout")
         .with_columns(file_error=pl.lit(None, pl.String))
         .cast(PARSED_SCHEMA)  # type: ignore[arg-type]
-    )
-    del rows
-    frames = [good]
+    ]
     if suspects:
         folder = Path(paths[0]).parent
         suspect_paths = [str(folder / n) for n in suspects]
